@@ -1,0 +1,18 @@
+/** Options every command shares, as parsed by src/cli.ts (flags win over env, env over the config). */
+export interface CommonOptions {
+  config: string;
+  out?: string;
+  backend?: string;
+  seed?: number;
+  /** raw `--set key.path=value` strings, in order */
+  set: string[];
+  json: boolean;
+  quiet: boolean;
+  color: boolean;
+  /** the command line as typed, recorded for provenance */
+  argv: string[];
+}
+export interface FindOptions extends CommonOptions { unfreeze: boolean; repeats?: number }
+export interface FitOptions extends CommonOptions { lr?: string; epochs?: number; resume: boolean; force: boolean }
+export interface FinetuneOptions extends CommonOptions { unfreeze: boolean; resume: boolean; force: boolean }
+export interface CheckOptions extends CommonOptions { schedule?: 'csv' | 'json' }
