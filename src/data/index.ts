@@ -1,0 +1,5 @@
+export type { Dataset, Split, SkippedItem, Task, DataPlan } from './types.js';
+export { loadDataset, type LoadDatasetOptions } from './load.js';
+export { epochOrder, batchCount, Batcher } from './batching.js';
+export { randomSplit } from './split.js';
+export { loadMnistAll } from './mnist.js';
