@@ -1,0 +1,105 @@
+/**
+ * Backend selection. `auto` tries tensorflow-gpu (@tensorflow/tfjs-node-gpu), tensorflow (@tensorflow/tfjs-node),
+ * wasm (@tensorflow/tfjs-backend-wasm, binaries from node_modules), cpu — first that loads wins, and the reason
+ * each earlier one was skipped is kept (one line each) for the CLI to print and record. A forced backend that
+ * cannot load is a usage error (exit 2). Our kernel overrides (src/kernels) are registered for the chosen one.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { ExitCode, FastlrError } from '../errors.js';
+import { registerKernelOverrides } from '../kernels/index.js';
+import { AUTO_ORDER, BackendUnavailable, type BackendName, firstLine, LOADERS } from './loaders.js';
+import { silenceCpuBanner } from './quiet.js';
+
+export type { BackendName } from './loaders.js';
+export const BACKEND_NAMES: readonly BackendName[] = AUTO_ORDER;
+
+export interface SkippedBackend {
+  name: BackendName;
+  reason: string;
+}
+
+export interface BackendInfo {
+  /** the backend in use: 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu' */
+  name: BackendName;
+  /** backends tried before it (auto only), with why each was skipped */
+  skipped: SkippedBackend[];
+  /** kernels fastlr replaced or added on this backend (src/kernels) */
+  kernels: string[];
+}
+
+const results = new Map<string, Promise<BackendInfo>>();
+
+async function prepare(): Promise<void> {
+  // Instantiate the cpu backend once, quietly: tfjs uses it for scratch work and it greets on first use.
+  await tf.setBackend('cpu');
+  silenceCpuBanner();
+}
+
+async function tryLoad(name: BackendName): Promise<string | null> {
+  try {
+    await LOADERS[name]();
+    return null;
+  } catch (e) {
+    return e instanceof BackendUnavailable ? e.message : firstLine(e);
+  }
+}
+
+async function init(requested: BackendName | 'auto'): Promise<BackendInfo> {
+  await prepare();
+  const order = requested === 'auto' ? AUTO_ORDER : [requested];
+  const skipped: SkippedBackend[] = [];
+  for (const name of order) {
+    const reason = await tryLoad(name);
+    if (reason === null) {
+      silenceCpuBanner();
+      const tfName = tf.getBackend();
+      return { name, skipped, kernels: registerKernelOverrides(tfName) };
+    }
+    if (requested !== 'auto') {
+      throw new FastlrError(`backend ${name} cannot be used: ${reason}`, ExitCode.usage);
+    }
+    skipped.push({ name, reason });
+  }
+  // cpu is always last in AUTO_ORDER and only fails if tfjs itself is broken.
+  throw new FastlrError(
+    `no backend could be loaded: ${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}`,
+    ExitCode.unexpected,
+  );
+}
+
+/**
+ * Select the backend (idempotent per request: the same promise is returned again). Throws FastlrError (exit 2)
+ * for an unknown name or a forced backend that cannot load.
+ */
+export function initBackend(requested: BackendName | 'auto'): Promise<BackendInfo> {
+  if (requested !== 'auto' && !AUTO_ORDER.includes(requested)) {
+    return Promise.reject(
+      new FastlrError(`unknown backend "${String(requested)}" (expected auto, ${AUTO_ORDER.join(', ')})`, ExitCode.usage),
+    );
+  }
+  let p = results.get(requested);
+  if (p === undefined) {
+    p = init(requested);
+    results.set(requested, p);
+    p.catch(() => results.delete(requested));
+  }
+  return p.then((info) => {
+    // Another request may have switched backends since: make this one current again.
+    return tf.getBackend() === tfBackendOf(info.name) ? info : reselect(info);
+  });
+}
+
+function tfBackendOf(name: BackendName): string {
+  return name === 'tensorflow-gpu' ? 'tensorflow' : name;
+}
+
+async function reselect(info: BackendInfo): Promise<BackendInfo> {
+  await tf.setBackend(tfBackendOf(info.name));
+  return info;
+}
+
+/** One line for humans: `wasm (skipped tensorflow-gpu: ... ; tensorflow: ...)`. */
+export function describeBackend(info: BackendInfo): string {
+  if (info.skipped.length === 0) return info.name;
+  return `${info.name} (skipped ${info.skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')})`;
+}

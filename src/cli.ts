@@ -1,0 +1,228 @@
+/**
+ * The command line: parse with commander, dispatch to src/commands/*, map errors to exit codes (DESIGN.md).
+ * No logic of its own. Training commands are imported lazily so `check`, `schema` and `--help` never load tfjs.
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { ConfigError, ExitCode, FastlrError, formatIssue } from './errors.js';
+import { processIo, type Io } from './commands/check.js';
+import type { CheckOptions, CommonOptions, FindOptions, FinetuneOptions, FitOptions } from './commands/types.js';
+import { FASTLR_VERSION } from './version.js';
+
+const BACKENDS = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+
+function nonNegativeInt(v: string): number {
+  if (!/^\d+$/.test(v.trim())) throw new InvalidArgumentError('expected a non-negative integer');
+  return Number(v);
+}
+function positiveInt(v: string): number {
+  const n = nonNegativeInt(v);
+  if (n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+}
+const collect = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v];
+
+interface RawCommon {
+  out?: string;
+  backend?: string;
+  seed?: number;
+  set?: string[];
+  json?: boolean;
+  quiet?: boolean;
+  color: boolean;
+}
+
+/** Options every config command takes. */
+function withCommon(cmd: Command): Command {
+  return cmd
+    .option('--out <dir>', 'base folder of the run folders (config: output; env: FASTLR_OUT)')
+    .addOption(new Option('--backend <name>', 'tfjs backend (config: backend; env: FASTLR_BACKEND)').choices(BACKENDS))
+    .option('--seed <n>', 'random seed (config: seed; env: FASTLR_SEED)', nonNegativeInt)
+    .option('--set <key.path=value>', 'override a config key, value in YAML (repeatable)', collect)
+    .option('--json', 'print one JSON document on stdout (human output goes to stderr)')
+    .option('--quiet', 'only errors and warnings')
+    .option('--no-color', 'no ANSI colours (also NO_COLOR=1)');
+}
+
+function example(...lines: string[]): string {
+  return `\nExample${lines.length > 1 ? 's' : ''}:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
+}
+
+const ROOT_HELP = `
+Examples:
+  $ fastlr check configs/mnist-cnn.yaml         validate, show groups, batches and the LR schedule
+  $ fastlr find configs/mnist-cnn.yaml          LR range test with suggestions
+  $ fastlr fit configs/mnist-cnn.yaml --lr auto one-cycle training at the suggested LR
+
+Environment:
+  FASTLR_BACKEND, FASTLR_OUT, FASTLR_SEED   defaults for --backend, --out, --seed (config < env < flags)
+  NO_COLOR                                  no colours;  FASTLR_DEBUG=1  stack traces of unexpected errors
+
+Exit codes:
+  0 success · 1 unexpected error · 2 bad usage or invalid config · 3 training diverged / no suggestion
+  4 a quality gate in expect: failed · 130 interrupted
+`;
+
+function wantsColor(flag: boolean, env: NodeJS.ProcessEnv): boolean {
+  return flag && !(env['NO_COLOR'] !== undefined && env['NO_COLOR'] !== '');
+}
+
+function common(config: string, raw: RawCommon, io: Io, argv: readonly string[]): CommonOptions {
+  return {
+    config,
+    ...(raw.out !== undefined ? { out: raw.out } : {}),
+    ...(raw.backend !== undefined ? { backend: raw.backend } : {}),
+    ...(raw.seed !== undefined ? { seed: raw.seed } : {}),
+    set: raw.set ?? [],
+    json: Boolean(raw.json),
+    quiet: Boolean(raw.quiet),
+    color: wantsColor(raw.color, io.env),
+    argv: [...argv],
+  };
+}
+
+/** Print an error the way its kind deserves and return the exit code. */
+function reportError(e: unknown, io: Io, json: boolean): number {
+  let code: number;
+  let doc: Record<string, unknown>;
+  if (e instanceof ConfigError) {
+    code = e.exitCode;
+    io.stderr.write(e.issues.map(formatIssue).join('\n') + '\n');
+    const n = e.issues.length;
+    if (n > 1) io.stderr.write(`${n} problems\n`);
+    doc = { kind: 'config', message: e.message, issues: e.issues };
+  } else if (e instanceof FastlrError) {
+    code = e.exitCode;
+    io.stderr.write(`fastlr: ${e.message}\n`);
+    doc = { kind: 'error', message: e.message };
+  } else {
+    code = ExitCode.unexpected;
+    const err = e instanceof Error ? e : new Error(String(e));
+    const debug = io.env['FASTLR_DEBUG'] === '1';
+    io.stderr.write(`fastlr: unexpected error: ${err.message}\n`);
+    io.stderr.write(debug ? `${err.stack ?? ''}\n` : '(set FASTLR_DEBUG=1 for the stack trace)\n');
+    doc = { kind: 'unexpected', message: err.message };
+  }
+  if (json) io.stdout.write(JSON.stringify({ ok: false, exit_code: code, error: doc }, null, 2) + '\n');
+  return code;
+}
+
+function buildProgram(io: Io, argv: readonly string[], done: (code: number) => void): Command {
+  const program = new Command();
+  program
+    .name('fastlr')
+    .description("fastai's learning-rate workflow for TensorFlow.js: LR range test, one-cycle fit, fine-tuning")
+    .version(FASTLR_VERSION, '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => void io.stdout.write(s),
+      writeErr: (s) => void io.stderr.write(s),
+    })
+    .showHelpAfterError('(add --help for usage)')
+    .addHelpText('after', ROOT_HELP);
+
+  /** Run a command body; errors become exit codes here, where we still know whether --json was asked. */
+  const run = (json: boolean, body: () => Promise<number>) => async (): Promise<void> => {
+    try {
+      done(await body());
+    } catch (e) {
+      done(reportError(e, io, json));
+    }
+  };
+  const args = argv.slice(2);
+
+  withCommon(program.command('find').argument('<config>', 'config file (YAML)'))
+    .description('LR range test: chart and suggestions (valley, slide, steep, minimum)')
+    .option('--unfreeze', 'range test on the unfrozen model (before finetune --unfreeze)')
+    .option('--repeats <n>', 'run the range test n times (config: find.repeats)', positiveInt)
+    .addHelpText('after', example('fastlr find configs/mnist-cnn.yaml', 'fastlr find configs/mnist-cnn.yaml --repeats 3 --json > find.json'))
+    .action(async (config: string, raw: RawCommon & { unfreeze?: boolean; repeats?: number }) => {
+      const o: FindOptions = { ...common(config, raw, io, args), unfreeze: Boolean(raw.unfreeze), ...(raw.repeats !== undefined ? { repeats: raw.repeats } : {}) };
+      await run(o.json, async () => (await import('./commands/find.js')).runFind(o))();
+    });
+
+  withCommon(program.command('fit').argument('<config>', 'config file (YAML)'))
+    .description('one-cycle training (fastai fit_one_cycle)')
+    .option('--lr <x|auto>', 'peak learning rate, or auto: range test first (config: fit.lr)')
+    .option('--epochs <n>', 'epochs (config: fit.epochs)', positiveInt)
+    .option('--resume', 'continue the last interrupted fit of this config')
+    .option('--force', 'start a new run even when a resumable one exists')
+    .addHelpText('after', example('fastlr fit configs/mnist-mlp.yaml', 'fastlr fit configs/mnist-cnn.yaml --lr auto --epochs 4'))
+    .action(async (config: string, raw: RawCommon & { lr?: string; epochs?: number; resume?: boolean; force?: boolean }) => {
+      const o: FitOptions = {
+        ...common(config, raw, io, args),
+        ...(raw.lr !== undefined ? { lr: raw.lr } : {}),
+        ...(raw.epochs !== undefined ? { epochs: raw.epochs } : {}),
+        resume: Boolean(raw.resume),
+        force: Boolean(raw.force),
+      };
+      await run(o.json, async () => (await import('./commands/fit.js')).runFit(o))();
+    });
+
+  withCommon(program.command('finetune').argument('<config>', 'config file (YAML)'))
+    .description('fine-tune: train the head with the body frozen; --unfreeze: then every group, discriminative LRs')
+    .option('--unfreeze', 'stage 2: all groups trainable, the LR range spread over the groups')
+    .option('--resume', 'continue the last interrupted stage')
+    .option('--force', 'run the frozen stage again even when it was saved')
+    .addHelpText('after', example('fastlr finetune configs/mnist-finetune.yaml', 'fastlr finetune configs/mnist-finetune.yaml --unfreeze'))
+    .action(async (config: string, raw: RawCommon & { unfreeze?: boolean; resume?: boolean; force?: boolean }) => {
+      const o: FinetuneOptions = {
+        ...common(config, raw, io, args),
+        unfreeze: Boolean(raw.unfreeze),
+        resume: Boolean(raw.resume),
+        force: Boolean(raw.force),
+      };
+      await run(o.json, async () => (await import('./commands/finetune.js')).runFinetune(o))();
+    });
+
+  withCommon(program.command('check').argument('<config>', 'config file (YAML)'))
+    .description('validate a config; show the resolved plan, parameter groups, batch counts and LR schedule (trains nothing)')
+    .addOption(new Option('--schedule <format>', 'print the LR/momentum of every step (fit, finetune stages)').choices(['csv', 'json']))
+    .addHelpText(
+      'after',
+      example('fastlr check configs/mnist-cnn.yaml', 'fastlr check configs/mnist-cnn.yaml --set fit.lr=1e-3 --schedule csv > schedule.csv'),
+    )
+    .action(async (config: string, raw: RawCommon & { schedule?: 'csv' | 'json' }) => {
+      const o: CheckOptions = { ...common(config, raw, io, args), ...(raw.schedule ? { schedule: raw.schedule } : {}) };
+      await run(o.json, async () => (await import('./commands/check.js')).runCheck(o, io))();
+    });
+
+  program
+    .command('schema')
+    .description("print the config's JSON Schema (for editor completion)")
+    .option('--markdown', 'print the Markdown key reference instead (docs/config.md)')
+    .addHelpText('after', example('fastlr schema > fastlr.schema.json', 'fastlr schema --markdown > docs/config.md'))
+    .action(async (raw: { markdown?: boolean }) => {
+      await run(false, async () => (await import('./commands/schema.js')).runSchema({ markdown: Boolean(raw.markdown) }, io))();
+    });
+
+  program
+    .command('report')
+    .argument('<run-dir>', 'a run folder, e.g. runs/mnist-cnn/fit-20250101-120000')
+    .description('rebuild report.html and summarise a past run')
+    .option('--json', 'print one JSON document on stdout')
+    .option('--quiet', 'only errors and warnings')
+    .option('--no-color', 'no ANSI colours (also NO_COLOR=1)')
+    .addHelpText('after', example('fastlr report runs/mnist-cnn/fit-20250101-120000'))
+    .action(async (dir: string, raw: { json?: boolean; quiet?: boolean; color: boolean }) => {
+      const o = { json: Boolean(raw.json), quiet: Boolean(raw.quiet), color: wantsColor(raw.color, io.env), argv: [...args] };
+      await run(o.json, async () => (await import('./commands/report.js')).runReport(dir, o))();
+    });
+
+  return program;
+}
+
+/** Run the CLI on `argv` (process.argv form: node, script, args…); resolves to the exit code. */
+export async function main(argv: readonly string[], io: Io = processIo()): Promise<number> {
+  let code: number = ExitCode.ok;
+  const program = buildProgram(io, argv, (c) => (code = c));
+  try {
+    await program.parseAsync([...argv], { from: 'node' });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? ExitCode.ok : ExitCode.usage;
+    }
+    return reportError(e, io, argv.includes('--json'));
+  }
+  return code;
+}

@@ -1,0 +1,63 @@
+import { loadPlan, type Plan } from '../plan/index.js';
+import { StopSignal } from '../engine/events.js';
+import { createReporter, isInteractive, wantsColor, type Reporter } from '../report/reporter.js';
+import type { BackendInfo } from '../backend/index.js';
+import { jsonReplacer } from '../report/run-folder.js';
+import type { CommonOptions } from './types.js';
+
+export interface Loaded {
+  plan: Plan;
+  hash: string;
+}
+
+/** The resolved plan of a command: config file < env (FASTLR_*) < flags (--set, --backend, --seed, --out). */
+export async function planFor(o: CommonOptions, extraSet: string[] = []): Promise<Loaded> {
+  const { plan, hash } = await loadPlan(o.config, {
+    set: [...o.set, ...extraSet],
+    env: process.env,
+    overrides: { backend: o.backend, seed: o.seed, out: o.out },
+  });
+  return { plan, hash };
+}
+
+export function reporterFor(o: CommonOptions, metrics: string[] = []): Reporter {
+  const stream = o.json ? process.stderr : process.stdout;
+  return createReporter({
+    json: o.json,
+    quiet: o.quiet,
+    color: wantsColor(o.color, stream),
+    interactive: isInteractive(stream),
+    metrics,
+  });
+}
+
+/** `backend: wasm  (skipped tensorflow-gpu: …; tensorflow: …)` — always on stderr. */
+export function announceBackend(b: BackendInfo, r: Reporter): void {
+  const skipped = b.skipped.map((s) => `  skipped ${s.name}: ${s.reason}`);
+  r.warn([`backend: ${b.name}`, ...(r.kind === 'quiet' ? [] : skipped)].join('\n'));
+}
+
+/** SIGINT/SIGTERM ask the running loop to stop after the current batch; a second one exits at once. */
+export function interruptible(): { signal: StopSignal; release: () => void } {
+  const signal = new StopSignal();
+  let count = 0;
+  const onSig = (): void => {
+    count++;
+    if (count > 1) process.exit(130);
+    process.stderr.write('\ninterrupt: finishing the current batch (press Ctrl-C again to abort at once)\n');
+    signal.request('interrupted');
+  };
+  process.on('SIGINT', onSig);
+  process.on('SIGTERM', onSig);
+  return {
+    signal,
+    release: () => {
+      process.off('SIGINT', onSig);
+      process.off('SIGTERM', onSig);
+    },
+  };
+}
+
+export function printJson(doc: unknown): void {
+  process.stdout.write(JSON.stringify(doc, jsonReplacer, 2) + '\n');
+}

@@ -1,0 +1,168 @@
+import { basename } from 'node:path';
+import { ExitCode, FastlrError } from '../errors.js';
+import { openSession, type Session } from '../phases/setup.js';
+import type { Plan } from '../plan/index.js';
+import { spreadLr, type LrSpec } from '../schedule/index.js';
+import { RunFolder } from '../report/run-folder.js';
+import { findSvg, renderFind } from '../report/find-text.js';
+import type { Reporter } from '../report/reporter.js';
+import type { StopSignal } from '../engine/events.js';
+import { versions } from '../version.js';
+import { announceBackend, interruptible, planFor, printJson, reporterFor } from './common.js';
+import { findDoc, findOnSession, noSuggestionHelp } from './find.js';
+import { assertKnownGates, gateResults, latestRunWithCheckpoint, runStage, trainingCharts, type StageResult } from './train-stage.js';
+import type { GateResult } from '../phases/gates.js';
+import type { FitOptions } from './types.js';
+import { metricsFor } from '../engine/loss.js';
+
+/** Where the fit's learning rate came from: the config, or a range test (`lr: auto`). */
+export interface LrSource {
+  method: 'config' | 'valley' | 'slide' | 'steep' | 'minimum';
+  value: LrSpec;
+  find_json?: string;
+}
+
+/** Resolve `lr: auto` by running the range test (isolated: the fit then trains as if it never ran). */
+export async function resolveLr(
+  spec: LrSpec | 'auto',
+  ctx: { session: Session; plan: Plan; hash: string; config: string; run: RunFolder; r: Reporter; signal: StopSignal },
+): Promise<{ lr: LrSpec; source: LrSource }> {
+  if (spec !== 'auto') return { lr: spec, source: { method: 'config', value: spec } };
+  ctx.r.info('lr: auto, running the LR range test first');
+  const res = await findOnSession(ctx.session, ctx.plan, ctx.r, ctx.signal);
+  const doc = findDoc(res, {
+    plan: ctx.plan,
+    hash: ctx.hash,
+    config: ctx.config,
+    backend: ctx.session.backend,
+    runDir: ctx.run.dir,
+    unfrozen: ctx.session.learner.frozenGroups === 0,
+  });
+  await ctx.run.writeJson('find.json', doc);
+  await ctx.run.writeText('find.svg', findSvg(res, `LR range test: ${ctx.plan.name}`));
+  ctx.r.info(renderFind(res, { color: ctx.r.color, numIt: ctx.plan.find.num_it }));
+  if (res.stop.reason === 'interrupted') throw new FastlrError('interrupted during the range test; nothing was trained', ExitCode.interrupted);
+  if (res.suggested === null) throw new FastlrError(`lr: auto found no learning rate: ${noSuggestionHelp(res)}`, ExitCode.diverged);
+  ctx.r.info(`lr: auto -> ${res.method} suggestion ${res.suggested.toExponential(2)}`);
+  return { lr: res.suggested, source: { method: res.method, value: res.suggested, find_json: ctx.run.path('find.json') } };
+}
+
+export function gateLines(gates: GateResult[]): string[] {
+  return gates.map((g) => `${g.pass ? 'pass' : 'FAIL'}  ${g.name} ${g.expect}  (got ${g.actual === null ? 'nothing' : Number(g.actual.toPrecision(6))})`);
+}
+
+/** Exit code and message for the end of a training command. */
+export function stageOutcome(res: StageResult, gates: GateResult[], how: string): { code: number; message: string } {
+  if (res.stop.reason === 'interrupted') {
+    return { code: ExitCode.interrupted, message: `interrupted; saved ckpt/last. Continue with: ${how} --resume` };
+  }
+  if (res.stop.reason === 'non_finite') {
+    const d = res.divergence;
+    return {
+      code: ExitCode.diverged,
+      message: `training diverged: the loss became NaN/infinite at step ${d?.iteration ?? '?'} (lr ${d ? d.lr.map((v) => v.toExponential(2)).join(', ') : '?'}). Try a lower lr (fastlr find shows the usable range).`,
+    };
+  }
+  const failed = gates.filter((g) => !g.pass);
+  if (failed.length) return { code: ExitCode.gateFailed, message: `quality gates missed: ${failed.map((g) => `${g.name} ${g.expect} (got ${g.actual ?? 'nothing'})`).join('; ')}` };
+  return { code: ExitCode.ok, message: '' };
+}
+
+export async function runFit(o: FitOptions): Promise<number> {
+  const extra: string[] = [];
+  if (o.lr !== undefined) extra.push(`fit.lr=${o.lr}`);
+  if (o.epochs !== undefined) extra.push(`fit.epochs=${o.epochs}`);
+  const { plan, hash } = await planFor(o, extra);
+  const metrics = metricsFor(plan.loss, plan.metrics);
+  assertKnownGates(plan.expect, metrics);
+  const r = reporterFor(o, metrics);
+  const session = await openSession(plan);
+  const { signal, release } = interruptible();
+  try {
+    announceBackend(session.backend, r);
+    let run: RunFolder;
+    let resumeFrom: string | undefined;
+    if (o.resume) {
+      const dir = await latestRunWithCheckpoint(plan.output, 'fit');
+      if (!dir) throw new FastlrError(`--resume: no fit run with ckpt/last under ${plan.output}`, ExitCode.usage);
+      run = RunFolder.at(dir);
+      resumeFrom = run.path('ckpt/last');
+    } else {
+      run = await RunFolder.create(plan.output, 'fit');
+    }
+    let lr: LrSpec;
+    let source: LrSource;
+    if (resumeFrom) {
+      const prev = await import('node:fs/promises').then((fs) => fs.readFile(run.path('plan.json'), 'utf8'));
+      const saved = JSON.parse(prev) as { lr_source?: LrSource; lr_resolved?: LrSpec };
+      lr = saved.lr_resolved ?? (plan.fit.lr === 'auto' ? NaN : plan.fit.lr);
+      source = saved.lr_source ?? { method: 'config', value: lr };
+    } else {
+      ({ lr, source } = await resolveLr(plan.fit.lr, { session, plan, hash, config: o.config, run, r, signal }));
+      await run.writeJson('plan.json', { ...plan, backend_used: session.backend.name, config_hash: hash, lr_source: source, lr_resolved: lr });
+    }
+    const lrMax = spreadLr(lr, session.learner.groups.length);
+    const res = await runStage({
+      phase: 'fit',
+      session,
+      oneCycle: {
+        epochs: plan.fit.epochs,
+        lrMax,
+        div: plan.fit.div,
+        divFinal: plan.fit.div_final,
+        pctStart: plan.fit.pct_start,
+        moms: plan.fit.moms,
+      },
+      run,
+      planHash: hash,
+      reporter: r,
+      signal,
+      metrics,
+      monitor: plan.fit.monitor,
+      resumeFrom,
+      force: o.force,
+    });
+    const gates = res.stop.reason === 'completed' ? gateResults(plan.expect, res.final) : [];
+    const outcome = stageOutcome(res, gates, `fastlr fit ${o.config}`);
+    const doc = {
+      command: 'fit' as const,
+      name: plan.name,
+      versions: versions(),
+      backend: session.backend.name,
+      backend_skipped: session.backend.skipped,
+      seed: plan.seed,
+      config: o.config,
+      config_hash: hash,
+      plan: { epochs: plan.fit.epochs, lr_max: lrMax, groups: session.learner.groups.length, batch_size: plan.data.batch_size, batches_per_epoch: session.learner.batchesPerEpoch, train_items: session.data.train.n, valid_items: session.data.valid.n },
+      lr_source: source,
+      epochs: res.epochs,
+      final: res.final,
+      best: res.best,
+      gates,
+      stop: res.stop,
+      exit_code: outcome.code,
+      run_dir: run.dir,
+      files: { ...res.files, plan_json: 'plan.json', report_json: 'report.json' },
+      seconds: res.seconds,
+    };
+    await run.writeJson('report.json', doc);
+    if (res.stop.reason === 'completed') {
+      const lrs = (await import('node:fs/promises').then((fs) => fs.readFile(run.path('schedule.csv'), 'utf8')))
+        .trim()
+        .split('\n')
+        .slice(1)
+        .map((l) => l.split(',').slice(3, 3 + lrMax.length).map(Number));
+      r.info(trainingCharts(res.epochs, lrs, r.color));
+      for (const line of gateLines(gates)) r.info(line);
+    }
+    r.info(`run folder ${run.dir}`);
+    if (o.json) printJson(doc);
+    if (outcome.message) r.warn(`fastlr fit: ${outcome.message}`);
+    else r.result(`done: ${Object.entries(res.final).filter(([k]) => !k.startsWith('valid_') || true).slice(0, 4).map(([k, v]) => `${k} ${Number(v.toPrecision(4))}`).join(', ')} (${basename(run.dir)})`);
+    return outcome.code;
+  } finally {
+    release();
+    r.close();
+    session.dispose();
+  }
+}

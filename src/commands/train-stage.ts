@@ -1,0 +1,218 @@
+import { existsSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import * as asciichart from 'asciichart';
+import type { Session } from '../phases/setup.js';
+import { fitOneCycle, type OneCycleConfig } from '../phases/fit.js';
+import { applyCheckpoint, loadCheckpoint, saveCheckpoint } from '../phases/checkpoint.js';
+import { checkGates, gateValues, unknownGates, type GateResult } from '../phases/gates.js';
+import type { EpochSummary, LoopPosition } from '../engine/learner.js';
+import type { StopSignal, StopReason } from '../engine/events.js';
+import { saveModelDir } from '../model/index.js';
+import { RunFolder } from '../report/run-folder.js';
+import type { Reporter } from '../report/reporter.js';
+import { fmtLr, fmtNum } from '../report/chart.js';
+import { ExitCode, FastlrError } from '../errors.js';
+
+export interface StageOptions {
+  /** 'fit', 'finetune-frozen', 'finetune-unfrozen' */
+  phase: string;
+  session: Session;
+  oneCycle: OneCycleConfig;
+  run: RunFolder;
+  planHash: string;
+  reporter: Reporter;
+  signal: StopSignal;
+  /** names of the metrics the learner computes */
+  metrics: string[];
+  monitor: string;
+  /** continue from this checkpoint folder (ckpt/last) */
+  resumeFrom?: string;
+  force: boolean;
+  /** subfolder of the run for this stage's files ('' for fit) */
+  prefix?: string;
+  extra?: Record<string, unknown>;
+}
+
+export interface StageResult {
+  stop: { reason: StopReason; iteration: number };
+  epochs: EpochSummary[];
+  final: Record<string, number>;
+  best: { monitor: string; value: number; epoch: number } | null;
+  seconds: number;
+  files: Record<string, string>;
+  /** a non-finite loss: at which training step and LR */
+  divergence?: { iteration: number; lr: number[] };
+}
+
+export const MODEL_DIR = 'model';
+
+function csv(rows: (string | number)[][]): string {
+  return rows.map((r) => r.map((v) => (typeof v === 'number' ? (Number.isFinite(v) ? String(v) : '') : v)).join(',')).join('\n') + '\n';
+}
+
+/** Lower is better for losses and error rates, higher for everything else. */
+export function lowerIsBetter(monitor: string): boolean {
+  return /loss|error|mae|rmse/.test(monitor);
+}
+
+/**
+ * One one-cycle training stage with everything a run needs around it: per-epoch metrics.csv and
+ * schedule.csv, ckpt/last (every epoch, and on interrupt) and ckpt/best (by the monitored value),
+ * resume from ckpt/last at the same schedule position, the final model folder.
+ */
+export async function runStage(o: StageOptions): Promise<StageResult> {
+  const { session, run, reporter: r } = o;
+  const learner = session.learner;
+  const p = (name: string): string => (o.prefix ? `${o.prefix}/${name}` : name);
+  const nGroups = learner.groups.length;
+  const header = ['iter', 'epoch', 'batch', ...Array.from({ length: nGroups }, (_, g) => `lr_${g}`), 'mom', 'loss', 'smooth_loss'];
+  const scheduleRows: (string | number)[][] = [];
+  let history: EpochSummary[] = [];
+  let resume: LoopPosition | undefined;
+  let best: StageResult['best'] = null;
+
+  if (o.resumeFrom) {
+    const ck = await loadCheckpoint(o.resumeFrom);
+    if (ck.meta.plan_hash !== o.planHash && !o.force) {
+      throw new FastlrError(
+        `the checkpoint ${o.resumeFrom} was made with a different plan (hash ${ck.meta.plan_hash.slice(0, 12)}, now ${o.planHash.slice(0, 12)}): the config or its overrides changed. Re-run without --resume, or add --force to continue anyway.`,
+        ExitCode.usage,
+      );
+    }
+    if (ck.meta.phase !== o.phase) throw new FastlrError(`${o.resumeFrom} is a ${ck.meta.phase} checkpoint, not ${o.phase}`, ExitCode.usage);
+    applyCheckpoint(learner, ck);
+    resume = ck.meta.position;
+    history = ck.meta.history;
+    best = (ck.meta.extra.best as StageResult['best']) ?? null;
+    const schedPath = run.path(p('schedule.csv'));
+    if (existsSync(schedPath)) {
+      const lines = (await readFile(schedPath, 'utf8')).trim().split('\n').slice(1);
+      const upto = resume.epoch * learner.batchesPerEpoch + resume.batch;
+      for (const line of lines.slice(0, upto)) scheduleRows.push(line.split(','));
+    }
+    r.info(announceResume(o.resumeFrom, resume, learner.batchesPerEpoch));
+  }
+
+  let lastLr: number[] = [];
+  let lastIter = 0;
+  const writeTables = async (): Promise<void> => {
+    const mnames = o.metrics;
+    await run.writeText(
+      p('metrics.csv'),
+      csv([
+        ['epoch', 'train_loss', 'valid_loss', ...mnames, 'seconds'],
+        ...history.map((e) => [e.epoch, e.train_loss, e.valid_loss, ...mnames.map((m) => e.metrics[m] ?? NaN), Number(e.seconds.toFixed(3))]),
+      ]),
+    );
+    await run.writeText(p('schedule.csv'), csv([header, ...scheduleRows]));
+  };
+  const checkpoint = async (name: string, position: LoopPosition): Promise<void> => {
+    await saveCheckpoint(run.path(p(`ckpt/${name}`)), learner, {
+      phase: o.phase,
+      plan_hash: o.planHash,
+      position,
+      history,
+      extra: { ...(o.extra ?? {}), best },
+    });
+  };
+
+  const res = await fitOneCycle(learner, o.oneCycle, {
+    phase: o.phase,
+    signal: o.signal,
+    resume,
+    onEvent: (e) => {
+      if (e.type === 'batch') {
+        scheduleRows.push([e.iter, e.epoch, e.batch, ...e.lr, e.mom, e.loss, e.smooth]);
+        lastLr = e.lr;
+        lastIter = e.iter;
+      }
+      r.event(e);
+    },
+    afterEpoch: async (_epoch, summary, next) => {
+      history.push(summary);
+      await writeTables();
+      const v = gateValues(summary)[o.monitor];
+      if (v !== undefined && Number.isFinite(v) && (best === null || (lowerIsBetter(o.monitor) ? v < best.value : v > best.value))) {
+        best = { monitor: o.monitor, value: v, epoch: summary.epoch };
+        await checkpoint('best', next);
+      }
+      await checkpoint('last', next);
+    },
+  });
+
+  if (res.stop.reason === 'interrupted') {
+    await writeTables();
+    await checkpoint('last', res.position);
+  }
+  const files: Record<string, string> = {
+    metrics_csv: p('metrics.csv'),
+    schedule_csv: p('schedule.csv'),
+    ckpt_last: p('ckpt/last'),
+  };
+  if (best) files.ckpt_best = p('ckpt/best');
+  if (res.stop.reason === 'completed') {
+    await writeTables();
+    await saveModelDir(learner.model, run.path(p(MODEL_DIR)));
+    files.model = p(MODEL_DIR);
+  }
+  const lastEpoch = history[history.length - 1];
+  const final = lastEpoch ? gateValues(lastEpoch) : {};
+  const out: StageResult = { stop: res.stop, epochs: history, final, best, seconds: res.seconds, files };
+  if (res.stop.reason === 'non_finite') out.divergence = { iteration: lastIter, lr: lastLr };
+  return out;
+}
+
+/** The newest run folder of `command` under `root` that has `ckpt/last` (for --resume). */
+export async function latestRunWithCheckpoint(root: string, command: string, prefix = ''): Promise<string | null> {
+  const dir = resolve(root);
+  if (!existsSync(dir)) return null;
+  const names = (await readdir(dir)).filter((n) => n.startsWith(`${command}-`)).sort().reverse();
+  for (const n of names) {
+    if (existsSync(join(dir, n, prefix, 'ckpt', 'last', 'state.json'))) return join(dir, n);
+  }
+  return null;
+}
+
+/** Check gate names before training so a typo fails in a second, not after the run. */
+export function assertKnownGates(expect: Record<string, string>, metrics: string[]): void {
+  const known = ['train_loss', 'valid_loss', ...metrics.flatMap((m) => [m, `valid_${m}`])];
+  const bad = unknownGates(expect, known);
+  if (bad.length) {
+    throw new FastlrError(`expect: unknown gate ${bad.map((b) => `'${b}'`).join(', ')}; this run reports ${known.join(', ')}`, ExitCode.usage);
+  }
+}
+
+export function gateResults(expect: Record<string, string>, final: Record<string, number>): GateResult[] {
+  return checkGates(expect, final);
+}
+
+/** Charts at the end of a fit: train/valid loss per epoch and the LR schedule. */
+export function trainingCharts(epochs: EpochSummary[], lrs: number[][], color: boolean): string {
+  const out: string[] = [];
+  if (epochs.length >= 2) {
+    const tl = epochs.map((e) => e.train_loss);
+    const vl = epochs.map((e) => e.valid_loss);
+    out.push('loss per epoch (blue: train, green: valid)');
+    out.push(
+      asciichart.plot([tl, vl], {
+        height: 8,
+        format: (v: number) => fmtNum(v).padStart(9),
+        colors: color ? [asciichart.blue, asciichart.green] : undefined,
+      }),
+    );
+  }
+  if (lrs.length >= 2) {
+    const last = lrs.map((l) => l[l.length - 1] ?? NaN);
+    const width = 60;
+    const step = Math.max(1, Math.ceil(last.length / width));
+    const sampled = last.filter((_, i) => i % step === 0);
+    out.push(`learning rate over the fit (last group; ${last.length} steps)`);
+    out.push(asciichart.plot(sampled, { height: 6, format: (v: number) => fmtLr(v).padStart(9) }));
+  }
+  return out.join('\n');
+}
+
+function announceResume(dir: string, at: LoopPosition, bpe: number): string {
+  return `resuming from ${dir}: epoch ${at.epoch}, batch ${at.batch}/${bpe} (schedule position kept)`;
+}

@@ -1,0 +1,57 @@
+import * as tf from '@tensorflow/tfjs';
+
+export type LossName = 'cross_entropy' | 'binary_cross_entropy' | 'mse';
+export type MetricName = 'accuracy' | 'error_rate' | 'mae' | 'rmse';
+
+/** Mean loss over the batch, as fastai/PyTorch define it. `pred` are logits for the cross-entropies. */
+export function lossTensor(name: LossName, pred: tf.Tensor, y: tf.Tensor): tf.Scalar {
+  switch (name) {
+    case 'cross_entropy': {
+      // PyTorch CrossEntropyLoss: mean over the batch of -log_softmax(logits)[y].
+      const logp = tf.logSoftmax(pred as tf.Tensor2D);
+      const picked = tf.sum(tf.mul(logp, tf.oneHot(y.toInt() as tf.Tensor1D, pred.shape[1] ?? 1)), 1);
+      return tf.neg(tf.mean(picked)) as tf.Scalar;
+    }
+    case 'binary_cross_entropy': {
+      // BCEWithLogits: max(z,0) - z*y + log(1 + exp(-|z|)), mean over every element.
+      const z = pred;
+      const t = tf.reshape(y, z.shape);
+      return tf.mean(tf.add(tf.sub(tf.relu(z), tf.mul(z, t)), tf.log1p(tf.exp(tf.neg(tf.abs(z))))));
+    }
+    case 'mse':
+      return tf.mean(tf.squaredDifference(pred, tf.reshape(y, pred.shape)));
+  }
+}
+
+/**
+ * Per-batch sums a metric needs, so epoch values are exact averages over every validation
+ * item (fastai weights each batch's value by its size).
+ */
+export function metricSums(name: MetricName, pred: tf.Tensor, y: tf.Tensor, loss: LossName): tf.Scalar {
+  switch (name) {
+    case 'accuracy':
+    case 'error_rate': {
+      const hit =
+        loss === 'binary_cross_entropy'
+          ? tf.equal(tf.greater(pred, 0).toFloat(), tf.reshape(y, pred.shape))
+          : tf.equal(tf.argMax(pred, -1).toInt(), y.toInt());
+      const hits = tf.sum(hit.toFloat()) as tf.Scalar;
+      return name === 'accuracy' ? hits : (tf.sub(tf.scalar(y.shape[0] ?? 0), hits) as tf.Scalar);
+    }
+    case 'mae':
+      return tf.sum(tf.mean(tf.abs(tf.sub(pred, tf.reshape(y, pred.shape))), -1));
+    case 'rmse':
+      return tf.sum(tf.mean(tf.squaredDifference(pred, tf.reshape(y, pred.shape)), -1));
+  }
+}
+
+/** Turn the summed metric over n items into the reported value. */
+export function finishMetric(name: MetricName, sum: number, n: number): number {
+  const mean = n > 0 ? sum / n : NaN;
+  return name === 'rmse' ? Math.sqrt(mean) : mean;
+}
+
+export function metricsFor(loss: LossName, requested: MetricName[]): MetricName[] {
+  const ok = loss === 'mse' ? ['mae', 'rmse'] : ['accuracy', 'error_rate'];
+  return requested.filter((m) => ok.includes(m));
+}

@@ -1,0 +1,123 @@
+/**
+ * Our kernel overrides, registered per backend (idempotent), and a way back to the stock kernels.
+ *
+ *   wasm: BatchMatMul (explicit transposes, keeps XNNPACK); Conv2DBackpropFilter (missing in tfjs-backend-wasm:
+ *         im2col + one matmul); Conv2DBackpropInput (XNNPACK conv instead of a scalar loop); MaxPoolGrad (SIMD;
+ *         the stock one also drops gradients of all-negative windows); Identity/Cast (share, don't copy);
+ *         Add (bias fast path); Sum (leading axes fast path); FastlrReluGrad + the Relu gradient that uses it.
+ *   cpu:  Conv2DBackpropFilter / Conv2DBackpropInput (conv formulation, far faster than the stock JS loops),
+ *         MaxPoolGrad (one flat loop instead of TensorBuffer.get per element).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { explicitTransposeBatchMatMul } from './batch-matmul.js';
+import { biasAdd } from './bias-add.js';
+import { convBackpropFilterIm2col, convBackpropFilterViaConv2D } from './conv2d-backprop-filter.js';
+import { convBackpropInputViaConv2D } from './conv2d-backprop-input.js';
+import { leadingAxesSum } from './leading-sum.js';
+import { maxPoolGradRaw, maxPoolGradWasm } from './max-pool-grad.js';
+import { RELU_GRAD_KERNEL, reluGradConfig, reluGradWasm } from './relu-grad.js';
+import { sharingCast, sharingIdentity } from './share-data.js';
+import { type Kernel, kernelFunc } from './kernel-context.js';
+
+interface Override {
+  kernelName: string;
+  /** builds our kernel; `stock` is the backend's own registration of the same kernel, if any */
+  make(backendName: string, stock: Kernel | null): Kernel;
+}
+
+function need(stock: Kernel | null, name: string, backendName: string): Kernel {
+  if (!stock) throw new Error(`${name} is not registered for ${backendName}`);
+  return stock;
+}
+
+const OVERRIDES: Record<string, Override[]> = {
+  wasm: [
+    {
+      kernelName: 'BatchMatMul',
+      make: (b, stock) => {
+        if (!stock) throw new Error(`BatchMatMul is not registered for ${b}`);
+        return explicitTransposeBatchMatMul(stock, b);
+      },
+    },
+    {
+      kernelName: 'Conv2DBackpropFilter',
+      make: (b, stock) => convBackpropFilterIm2col(b, convBackpropFilterViaConv2D(b, stock)),
+    },
+    { kernelName: 'Conv2DBackpropInput', make: (b, stock) => convBackpropInputViaConv2D(b, stock) },
+    { kernelName: 'MaxPoolGrad', make: () => maxPoolGradWasm() },
+    { kernelName: 'Identity', make: (b, stock) => sharingIdentity(need(stock, 'Identity', b)) },
+    { kernelName: 'Cast', make: (b, stock) => sharingCast(need(stock, 'Cast', b)) },
+    { kernelName: 'Add', make: (b, stock) => biasAdd(need(stock, 'Add', b)) },
+    { kernelName: 'Sum', make: (b, stock) => leadingAxesSum(need(stock, 'Sum', b)) },
+    { kernelName: RELU_GRAD_KERNEL, make: () => reluGradWasm() },
+  ],
+  cpu: [
+    { kernelName: 'Conv2DBackpropFilter', make: (b, stock) => convBackpropFilterViaConv2D(b, stock) },
+    { kernelName: 'Conv2DBackpropInput', make: (b, stock) => convBackpropInputViaConv2D(b, stock) },
+    { kernelName: 'MaxPoolGrad', make: () => maxPoolGradRaw() },
+  ],
+};
+
+/** the stock Relu gradient while ours is installed (undefined: ours is not installed) */
+let stockReluGradient: tf.GradConfig | null | undefined;
+
+function installGradients(): void {
+  if (stockReluGradient !== undefined) return;
+  stockReluGradient = tf.getGradient('Relu') ?? null;
+  tf.registerGradient(reluGradConfig);
+}
+
+function uninstallGradients(): void {
+  if (stockReluGradient === undefined || replaced.size > 0) return;
+  tf.unregisterGradient('Relu');
+  if (stockReluGradient) tf.registerGradient(stockReluGradient);
+  stockReluGradient = undefined;
+}
+
+/** stock configs we replaced, per backend, to restore them (null: the kernel did not exist) */
+const replaced = new Map<string, Map<string, tf.KernelConfig | null>>();
+
+/** Names of the kernels we override on `backendName` (empty for backends we leave alone). */
+export function overridableKernels(backendName: string): string[] {
+  return (OVERRIDES[backendName] ?? []).map((o) => o.kernelName);
+}
+
+/**
+ * Registers our overrides for `backendName`; returns the kernel names now overridden. Idempotent. Safe before
+ * or after tf.setBackend: each stock setupFunc is carried over so the backend still initialises its kernels.
+ */
+export function registerKernelOverrides(backendName: string): string[] {
+  const list = OVERRIDES[backendName] ?? [];
+  if (replaced.has(backendName)) return list.map((o) => o.kernelName);
+  const saved = new Map<string, tf.KernelConfig | null>();
+  for (const o of list) {
+    const stockConfig = tf.getKernel(o.kernelName, backendName) ?? null;
+    const stock = stockConfig ? kernelFunc(o.kernelName, backendName) : null;
+    const ours = o.make(backendName, stock);
+    if (stockConfig) tf.unregisterKernel(o.kernelName, backendName);
+    const config: tf.KernelConfig = {
+      kernelName: o.kernelName,
+      backendName,
+      kernelFunc: ours as tf.KernelFunc,
+    };
+    if (stockConfig?.setupFunc) config.setupFunc = stockConfig.setupFunc;
+    if (stockConfig?.disposeFunc) config.disposeFunc = stockConfig.disposeFunc;
+    tf.registerKernel(config);
+    saved.set(o.kernelName, stockConfig);
+  }
+  replaced.set(backendName, saved);
+  if (list.some((o) => o.kernelName === RELU_GRAD_KERNEL)) installGradients();
+  return list.map((o) => o.kernelName);
+}
+
+/** Puts the stock kernels back (for tests and before/after measurements). */
+export function restoreStockKernels(backendName: string): void {
+  const saved = replaced.get(backendName);
+  if (!saved) return;
+  for (const [name, config] of saved) {
+    tf.unregisterKernel(name, backendName);
+    if (config) tf.registerKernel(config);
+  }
+  replaced.delete(backendName);
+  uninstallGradients();
+}

@@ -1,0 +1,127 @@
+/**
+ * MaxPoolGrad as one JS pass over raw memory (wasm heap / cpu arrays).
+ *
+ * Stock kernels: wasm's goes through a generic pool-3D template (~8 ms for [64,26,26,16], pool 2) and starts each
+ * window's max at FLT_MIN (the smallest positive float), so a window whose values are all <= 0 sends its
+ * gradient nowhere (wrong after tanh/linear/elu layers); cpu's indexes through TensorBuffer.get per element.
+ * Semantics here are the stock cpu kernel's (and TF's / PyTorch's): the gradient goes to the FIRST maximum of
+ * each window (row-major), -Infinity start, NaN never wins; overlapping windows accumulate.
+ * On wasm, non-overlapping windows (stride >= pool, the usual 2x2/2) with channels % 4 == 0 run as a SIMD
+ * program over the heap; everything else takes the JS loop.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { type Kernel, type KernelArgs, pair } from './kernel-context.js';
+import { rawInput, rawOutput } from './raw-memory.js';
+import { heapOutput, heapPtr, simdPrograms } from './simd/runtime.js';
+
+type PadAttr = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
+
+export function maxPoolGradRaw(): Kernel {
+  let best = new Float32Array(0);
+  let pos = new Int32Array(0);
+  return (args: KernelArgs): tf.TensorInfo => {
+    const { backend } = args;
+    const dyInfo = args.inputs['dy'];
+    const xInfo = args.inputs['input'];
+    if (dyInfo == null || xInfo == null) throw new Error('MaxPoolGrad: missing input');
+    const attrs = args.attrs ?? {};
+    const info = tf.backend_util.computePool2DInfo(
+      xInfo.shape as [number, number, number, number],
+      pair(attrs['filterSize'] as number | [number, number]),
+      pair(attrs['strides'] as number | [number, number]),
+      1,
+      attrs['pad'] as PadAttr,
+      attrs['dimRoundingMode'] as 'floor' | 'round' | 'ceil' | undefined,
+    );
+    const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: oh, outWidth: ow } = info;
+    const { strideHeight: sh, strideWidth: sw } = info;
+    const fh = info.effectiveFilterHeight;
+    const fw = info.effectiveFilterWidth;
+    const top = info.padInfo.top;
+    const left = info.padInfo.left;
+
+    const out = rawOutput(backend, xInfo.shape);
+    const dx = out.data;
+    const x = rawInput(backend, xInfo);
+    const dy = rawInput(backend, dyInfo);
+    if (best.length < c) {
+      best = new Float32Array(c);
+      pos = new Int32Array(c);
+    }
+    for (let b = 0; b < n; b++) {
+      for (let yr = 0; yr < oh; yr++) {
+        const r0 = yr * sh - top;
+        const rFrom = Math.max(0, r0);
+        const rTo = Math.min(h, r0 + fh);
+        for (let yc = 0; yc < ow; yc++) {
+          const c0 = yc * sw - left;
+          const cFrom = Math.max(0, c0);
+          const cTo = Math.min(w, c0 + fw);
+          best.fill(-Infinity, 0, c);
+          pos.fill(-1, 0, c);
+          for (let r = rFrom; r < rTo; r++) {
+            for (let col = cFrom; col < cTo; col++) {
+              const base = ((b * h + r) * w + col) * c;
+              for (let d = 0; d < c; d++) {
+                const v = x[base + d];
+                if (v > best[d]) {
+                  best[d] = v;
+                  pos[d] = base + d;
+                }
+              }
+            }
+          }
+          const dyBase = ((b * oh + yr) * ow + yc) * c;
+          for (let d = 0; d < c; d++) {
+            const p = pos[d];
+            if (p >= 0) dx[p] = dx[p] + dy[dyBase + d];
+          }
+        }
+      }
+    }
+    return out.finish();
+  };
+}
+
+/** wasm: the SIMD program when it applies, else the JS loop. */
+export function maxPoolGradWasm(): Kernel {
+  const generic = maxPoolGradRaw();
+  return (args: KernelArgs): tf.TensorInfo => {
+    const { backend } = args;
+    const dyInfo = args.inputs['dy'];
+    const xInfo = args.inputs['input'];
+    const progs = simdPrograms(backend);
+    if (dyInfo == null || xInfo == null || progs === null || xInfo.dtype !== 'float32' || dyInfo.dtype !== 'float32') {
+      return generic(args);
+    }
+    const attrs = args.attrs ?? {};
+    const info = tf.backend_util.computePool2DInfo(
+      xInfo.shape as [number, number, number, number],
+      pair(attrs['filterSize'] as number | [number, number]),
+      pair(attrs['strides'] as number | [number, number]),
+      1,
+      attrs['pad'] as PadAttr,
+      attrs['dimRoundingMode'] as 'floor' | 'round' | 'ceil' | undefined,
+    );
+    const fh = info.effectiveFilterHeight;
+    const fw = info.effectiveFilterWidth;
+    const { strideHeight: sh, strideWidth: sw, inChannels: c } = info;
+    if (c % 4 !== 0 || sh < fh || sw < fw) return generic(args);
+    const top = info.padInfo.top;
+    const left = info.padInfo.left;
+    const out = heapOutput(backend, xInfo.shape.slice());
+    const covered =
+      top === 0 && left === 0 && sh === fh && sw === fw &&
+      info.outHeight * sh >= info.inHeight && info.outWidth * sw >= info.inWidth;
+    if (!covered) rawOutputView(backend, out).fill(0);
+    progs.max_pool_grad(
+      heapPtr(backend, xInfo), heapPtr(backend, dyInfo), heapPtr(backend, out),
+      info.batchSize, info.inHeight, info.inWidth, c, info.outHeight, info.outWidth, fh, fw, sh, sw, top, left,
+    );
+    return out;
+  };
+}
+
+function rawOutputView(backend: tf.KernelBackend, info: tf.TensorInfo): Float32Array {
+  return rawInput(backend, info);
+}

@@ -1,0 +1,269 @@
+/**
+ * A very small WebAssembly (+SIMD) code emitter: enough to write tight loops over the tfjs wasm heap in a
+ * C-like style. The module imports its memory (env.memory), so its functions read and write tfjs tensors in place.
+ * Every function takes i32 parameters (byte pointers and counts) and returns nothing.
+ */
+
+const I32 = 0x7f;
+const F32 = 0x7d;
+const V128 = 0x7b;
+
+function uleb(n: number): number[] {
+  const out: number[] = [];
+  let v = n >>> 0;
+  do {
+    let b = v & 0x7f;
+    v >>>= 7;
+    if (v !== 0) b |= 0x80;
+    out.push(b);
+  } while (v !== 0);
+  return out;
+}
+
+function sleb(n: number): number[] {
+  const out: number[] = [];
+  let v = n | 0;
+  for (;;) {
+    const b = v & 0x7f;
+    v >>= 7;
+    if ((v === 0 && (b & 0x40) === 0) || (v === -1 && (b & 0x40) !== 0)) {
+      out.push(b);
+      return out;
+    }
+    out.push(b | 0x80);
+  }
+}
+
+function name(s: string): number[] {
+  const bytes = [...new TextEncoder().encode(s)];
+  return [...uleb(bytes.length), ...bytes];
+}
+
+function section(id: number, body: number[]): number[] {
+  return [id, ...uleb(body.length), ...body];
+}
+
+function vec(items: number[][]): number[] {
+  return [...uleb(items.length), ...items.flat()];
+}
+
+/** A local variable handle (index into the function's params + locals). */
+export type Local = number & { readonly __local: unique symbol };
+
+/**
+ * Body builder for one function. Values are pushed on the wasm stack by the emitting methods, in order, as in
+ * the text format (`f.get(a); f.get(b); f.i32Add();`). Structured helpers (`forRange`, `ifThen`) keep loops readable.
+ */
+export class FnBuilder {
+  readonly code: number[] = [];
+  private readonly localTypes: number[] = [];
+
+  constructor(readonly nParams: number) {}
+
+  param(i: number): Local {
+    if (i >= this.nParams) throw new Error(`param ${i} out of range`);
+    return i as Local;
+  }
+
+  private local(type: number): Local {
+    this.localTypes.push(type);
+    return (this.nParams + this.localTypes.length - 1) as Local;
+  }
+  i32(): Local {
+    return this.local(I32);
+  }
+  f32(): Local {
+    return this.local(F32);
+  }
+  v128(): Local {
+    return this.local(V128);
+  }
+
+  private op(...bytes: number[]): this {
+    this.code.push(...bytes);
+    return this;
+  }
+  private simd(opcode: number, ...imm: number[]): this {
+    return this.op(0xfd, ...uleb(opcode), ...imm);
+  }
+
+  get(l: Local): this {
+    return this.op(0x20, ...uleb(l));
+  }
+  set(l: Local): this {
+    return this.op(0x21, ...uleb(l));
+  }
+  tee(l: Local): this {
+    return this.op(0x22, ...uleb(l));
+  }
+  i32Const(v: number): this {
+    return this.op(0x41, ...sleb(v));
+  }
+  f32Const(v: number): this {
+    const b = new Uint8Array(new Float32Array([v]).buffer);
+    return this.op(0x43, ...b);
+  }
+  i32Add(): this {
+    return this.op(0x6a);
+  }
+  i32Sub(): this {
+    return this.op(0x6b);
+  }
+  i32Mul(): this {
+    return this.op(0x6c);
+  }
+  i32Shl(): this {
+    return this.op(0x74);
+  }
+  i32And(): this {
+    return this.op(0x71);
+  }
+  /** unsigned a < b: for `0 <= a < b` in one compare */
+  i32LtU(): this {
+    return this.op(0x49);
+  }
+  i32LtS(): this {
+    return this.op(0x48);
+  }
+  i32GeS(): this {
+    return this.op(0x4e);
+  }
+  i32GtS(): this {
+    return this.op(0x4a);
+  }
+  i32LeS(): this {
+    return this.op(0x4c);
+  }
+  /** raw structured-control opcode with an empty block type (0x02 block, 0x03 loop) */
+  op0(opcode: 0x02 | 0x03): this {
+    return this.op(opcode, 0x40);
+  }
+  end(): this {
+    return this.op(0x0b);
+  }
+  br(depth: number): this {
+    return this.op(0x0c, ...uleb(depth));
+  }
+  brIf(depth: number): this {
+    return this.op(0x0d, ...uleb(depth));
+  }
+  i32Eqz(): this {
+    return this.op(0x45);
+  }
+  /** select(a, b, cond): a if cond != 0 else b */
+  select(): this {
+    return this.op(0x1b);
+  }
+  f32Load(offset = 0): this {
+    return this.op(0x2a, 0, ...uleb(offset));
+  }
+  f32Store(offset = 0): this {
+    return this.op(0x38, 0, ...uleb(offset));
+  }
+  f32Add(): this {
+    return this.op(0x92);
+  }
+  f32Gt(): this {
+    return this.op(0x5e);
+  }
+  v128Load(offset = 0): this {
+    return this.simd(0x00, 0, ...uleb(offset));
+  }
+  v128Store(offset = 0): this {
+    return this.simd(0x0b, 0, ...uleb(offset));
+  }
+  i32x4Splat(): this {
+    return this.simd(0x11);
+  }
+  f32x4Splat(): this {
+    return this.simd(0x13);
+  }
+  i32x4Eq(): this {
+    return this.simd(0x37);
+  }
+  f32x4Gt(): this {
+    return this.simd(0x44);
+  }
+  v128And(): this {
+    return this.simd(0x4e);
+  }
+  /** bitselect(a, b, mask): bits of a where mask is 1, of b elsewhere */
+  v128Bitselect(): this {
+    return this.simd(0x52);
+  }
+  f32x4Add(): this {
+    return this.simd(0xe4);
+  }
+  /** memory.fill(dest, value, byteCount) */
+  memoryFill(): this {
+    return this.op(0xfc, ...uleb(11), 0x00);
+  }
+  /** memory.copy(dest, src, byteCount) */
+  memoryCopy(): this {
+    return this.op(0xfc, ...uleb(10), 0x00, 0x00);
+  }
+
+  /** `i = from; while (i < to) { body(); i += step; }` (signed compare; from/to/step emit one i32 each). */
+  forRange(i: Local, from: () => void, to: () => void, body: () => void, step: number | (() => void) = 1): this {
+    from();
+    this.set(i);
+    this.op(0x02, 0x40); // block
+    this.op(0x03, 0x40); // loop
+    this.get(i);
+    to();
+    this.i32GeS();
+    this.op(0x0d, 1); // br_if 1: leave the block
+    body();
+    this.get(i);
+    if (typeof step === 'number') this.i32Const(step);
+    else step();
+    this.i32Add();
+    this.set(i);
+    this.op(0x0c, 0); // br 0 -> loop start
+    this.op(0x0b); // end loop
+    this.op(0x0b); // end block
+    return this;
+  }
+
+  /** `if (cond) { then() }`: cond must already be on the stack. */
+  ifThen(then: () => void): this {
+    this.op(0x04, 0x40);
+    then();
+    return this.op(0x0b);
+  }
+
+  /** The encoded function body (locals + code + end). */
+  encode(): number[] {
+    const groups: number[][] = this.localTypes.map((t) => [1, t]);
+    const body = [...vec(groups), ...this.code, 0x0b];
+    return [...uleb(body.length), ...body];
+  }
+}
+
+export interface FnSpec {
+  name: string;
+  nParams: number;
+  build(f: FnBuilder): void;
+}
+
+/** A module of `fns` (each `(i32 × nParams) -> ()`), importing `env.memory` (non-shared, no maximum). */
+export function emitModule(fns: FnSpec[]): Uint8Array {
+  const arities = [...new Set(fns.map((f) => f.nParams))];
+  const types = arities.map((n) => [0x60, ...uleb(n), ...Array<number>(n).fill(I32), 0]);
+  const imports = [[...name('env'), ...name('memory'), 0x02, 0x00, ...uleb(1)]];
+  const funcs = fns.map((f) => uleb(arities.indexOf(f.nParams)));
+  const exports = fns.map((f, i) => [...name(f.name), 0x00, ...uleb(i)]);
+  const bodies = fns.map((spec) => {
+    const b = new FnBuilder(spec.nParams);
+    spec.build(b);
+    return b.encode();
+  });
+  return new Uint8Array([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...section(1, vec(types)),
+    ...section(2, vec(imports)),
+    ...section(3, vec(funcs)),
+    ...section(7, vec(exports)),
+    ...section(10, vec(bodies)),
+  ]);
+}

@@ -1,0 +1,327 @@
+/**
+ * The SIMD loops themselves (see emitter.ts). Pointers are byte offsets into the tfjs wasm heap, sizes are
+ * element counts. Each program's contract is stated above it; the JS side checks shapes before calling.
+ */
+import { type FnBuilder, type FnSpec, type Local } from './emitter.js';
+
+/** `for (off = 0; off < bytes; off += 16) body(off)` then a 4-byte scalar tail `tail(off)` up to `bytes`. */
+function vectorLoop(f: FnBuilder, off: Local, end16: Local, bytes: () => void, body: () => void, tail: () => void): void {
+  // end16 = bytes & ~15
+  bytes();
+  f.i32Const(-16).i32And();
+  f.set(end16);
+  f.forRange(off, () => f.i32Const(0), () => f.get(end16), body, 16);
+  f.forRange(off, () => f.get(end16), bytes, tail, 4);
+}
+
+/** relu_grad(y, dy, out, n): out[i] = y[i] > 0 ? dy[i] : 0 */
+const reluGrad: FnSpec = {
+  name: 'relu_grad',
+  nParams: 4,
+  build(f) {
+    const [y, dy, out, n] = [f.param(0), f.param(1), f.param(2), f.param(3)];
+    const off = f.i32();
+    const end16 = f.i32();
+    const zero = f.v128();
+    f.f32Const(0).f32x4Splat().set(zero);
+    vectorLoop(
+      f,
+      off,
+      end16,
+      () => f.get(n).i32Const(2).i32Shl(),
+      () => {
+        f.get(out).get(off).i32Add();
+        f.get(dy).get(off).i32Add().v128Load();
+        f.get(y).get(off).i32Add().v128Load().get(zero).f32x4Gt();
+        f.v128And().v128Store();
+      },
+      () => {
+        f.get(out).get(off).i32Add();
+        f.get(dy).get(off).i32Add().f32Load();
+        f.f32Const(0);
+        f.get(y).get(off).i32Add().f32Load().f32Const(0).f32Gt();
+        f.select().f32Store();
+      },
+    );
+  },
+};
+
+/** bias_add(x, b, out, rows, c): out[r, j] = x[r, j] + b[j] (row-major [rows, c]) */
+const biasAdd: FnSpec = {
+  name: 'bias_add',
+  nParams: 5,
+  build(f) {
+    const [x, b, out, rows, c] = [f.param(0), f.param(1), f.param(2), f.param(3), f.param(4)];
+    const row = f.i32();
+    const rowBytes = f.i32();
+    const off = f.i32();
+    const end16 = f.i32();
+    f.get(c).i32Const(2).i32Shl().set(rowBytes);
+    f.forRange(
+      row,
+      () => f.i32Const(0),
+      () => f.get(rows).get(rowBytes).i32Mul(),
+      () => {
+        vectorLoop(
+          f,
+          off,
+          end16,
+          () => f.get(rowBytes),
+          () => {
+            f.get(out).get(row).i32Add().get(off).i32Add();
+            f.get(x).get(row).i32Add().get(off).i32Add().v128Load();
+            f.get(b).get(off).i32Add().v128Load();
+            f.f32x4Add().v128Store();
+          },
+          () => {
+            f.get(out).get(row).i32Add().get(off).i32Add();
+            f.get(x).get(row).i32Add().get(off).i32Add().f32Load();
+            f.get(b).get(off).i32Add().f32Load();
+            f.f32Add().f32Store();
+          },
+        );
+      },
+      () => f.get(rowBytes),
+    );
+  },
+};
+
+/** col_sum(x, out, rows, c): out[j] = Σ_r x[r, j] (sequential float32 sum over r, as the stock kernels) */
+const colSum: FnSpec = {
+  name: 'col_sum',
+  nParams: 4,
+  build(f) {
+    const [x, out, rows, c] = [f.param(0), f.param(1), f.param(2), f.param(3)];
+    const row = f.i32();
+    const rowBytes = f.i32();
+    const off = f.i32();
+    const end16 = f.i32();
+    f.get(c).i32Const(2).i32Shl().set(rowBytes);
+    f.get(out).i32Const(0).get(rowBytes).memoryFill();
+    f.forRange(
+      row,
+      () => f.i32Const(0),
+      () => f.get(rows).get(rowBytes).i32Mul(),
+      () => {
+        vectorLoop(
+          f,
+          off,
+          end16,
+          () => f.get(rowBytes),
+          () => {
+            f.get(out).get(off).i32Add();
+            f.get(out).get(off).i32Add().v128Load();
+            f.get(x).get(row).i32Add().get(off).i32Add().v128Load();
+            f.f32x4Add().v128Store();
+          },
+          () => {
+            f.get(out).get(off).i32Add();
+            f.get(out).get(off).i32Add().f32Load();
+            f.get(x).get(row).i32Add().get(off).i32Add().f32Load();
+            f.f32Add().f32Store();
+          },
+        );
+      },
+      () => f.get(rowBytes),
+    );
+  },
+};
+
+/**
+ * max_pool_grad(x, dy, dx, n, h, w, c, oh, ow, fh, fw, sh, sw, top, left)
+ * Non-overlapping windows only (sh >= fh, sw >= fw) and c % 4 == 0; dx must be zeroed by the caller where no
+ * window covers it. Per window and channel: the FIRST maximum (row-major) strictly greater than all before it,
+ * starting from -Infinity, receives dy; every other covered element gets 0 (NaN never wins).
+ */
+const maxPoolGrad: FnSpec = {
+  name: 'max_pool_grad',
+  nParams: 15,
+  build(f) {
+    const p = Array.from({ length: 15 }, (_, i) => f.param(i));
+    const [x, dy, dx, n, h, w, c, oh, ow, fh, fw, sh, sw, top, left] = p as [
+      Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local,
+    ];
+    const b = f.i32();
+    const yr = f.i32();
+    const yc = f.i32();
+    const r = f.i32();
+    const col = f.i32();
+    const d = f.i32();
+    const r0 = f.i32();
+    const rFrom = f.i32();
+    const rTo = f.i32();
+    const c0 = f.i32();
+    const cFrom = f.i32();
+    const cTo = f.i32();
+    const idx = f.i32();
+    const dyIdx = f.i32();
+    const best = f.v128();
+    const pos = f.v128();
+    const v = f.v128();
+    const m = f.v128();
+    const g = f.v128();
+    const negInf = f.v128();
+    const minusOne = f.v128();
+    f.f32Const(-Infinity).f32x4Splat().set(negInf);
+    f.i32Const(-1).i32x4Splat().set(minusOne);
+    // max(a, b) / min(a, b) of two i32 locals/expressions via select
+    const maxI = (a: () => void, bb: () => void): void => {
+      a();
+      bb();
+      a();
+      bb();
+      f.i32GtS();
+      f.select();
+    };
+    const minI = (a: () => void, bb: () => void): void => {
+      a();
+      bb();
+      a();
+      bb();
+      f.i32LtS();
+      f.select();
+    };
+    // element index of x[b, r, col, d]
+    const xIndex = (): void => {
+      f.get(b).get(h).i32Mul().get(r).i32Add().get(w).i32Mul().get(col).i32Add().get(c).i32Mul().get(d).i32Add();
+    };
+    f.forRange(b, () => f.i32Const(0), () => f.get(n), () => {
+      f.forRange(yr, () => f.i32Const(0), () => f.get(oh), () => {
+        f.get(yr).get(sh).i32Mul().get(top).i32Sub().set(r0);
+        maxI(() => f.i32Const(0), () => f.get(r0));
+        f.set(rFrom);
+        minI(() => f.get(h), () => f.get(r0).get(fh).i32Add());
+        f.set(rTo);
+        f.forRange(yc, () => f.i32Const(0), () => f.get(ow), () => {
+          f.get(yc).get(sw).i32Mul().get(left).i32Sub().set(c0);
+          maxI(() => f.i32Const(0), () => f.get(c0));
+          f.set(cFrom);
+          minI(() => f.get(w), () => f.get(c0).get(fw).i32Add());
+          f.set(cTo);
+          f.forRange(d, () => f.i32Const(0), () => f.get(c), () => {
+            f.get(negInf).set(best);
+            f.get(minusOne).set(pos);
+            f.forRange(r, () => f.get(rFrom), () => f.get(rTo), () => {
+              f.forRange(col, () => f.get(cFrom), () => f.get(cTo), () => {
+                xIndex();
+                f.set(idx);
+                f.get(x).get(idx).i32Const(2).i32Shl().i32Add().v128Load().set(v);
+                f.get(v).get(best).f32x4Gt().set(m);
+                f.get(v).get(best).get(m).v128Bitselect().set(best);
+                f.get(idx).i32x4Splat().get(pos).get(m).v128Bitselect().set(pos);
+              });
+            });
+            // dy index of [b, yr, yc, d]
+            f.get(b).get(oh).i32Mul().get(yr).i32Add().get(ow).i32Mul().get(yc).i32Add().get(c).i32Mul().get(d).i32Add();
+            f.set(dyIdx);
+            f.get(dy).get(dyIdx).i32Const(2).i32Shl().i32Add().v128Load().set(g);
+            f.forRange(r, () => f.get(rFrom), () => f.get(rTo), () => {
+              f.forRange(col, () => f.get(cFrom), () => f.get(cTo), () => {
+                xIndex();
+                f.set(idx);
+                f.get(dx).get(idx).i32Const(2).i32Shl().i32Add();
+                f.get(g);
+                f.get(pos).get(idx).i32x4Splat().i32x4Eq();
+                f.v128And().v128Store();
+              });
+            });
+          }, 4);
+        });
+      });
+    });
+  },
+};
+
+/**
+ * im2col_t(x, out, n, h, w, c, kh, kw, oh, ow, sh, sw, top, left): the TRANSPOSED patch matrix
+ * out[(i·kw + j)·c + ci, (b·oh + yr)·ow + yc] = x[b, yr·sh − top + i, yc·sw − left + j, ci] (0 outside x),
+ * shape [kh·kw·c, n·oh·ow]. With it, dW = out · dy as one plain matmul. Writes are sequential; per output row
+ * segment the in-bounds column range is found once, so the inner loop is a bare strided copy.
+ */
+const im2colT: FnSpec = {
+  name: 'im2col_t',
+  nParams: 14,
+  build(f) {
+    const p = Array.from({ length: 14 }, (_, i) => f.param(i));
+    const [x, out, n, h, w, c, kh, kw, oh, ow, sh, sw, top, left] = p as [
+      Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local,
+    ];
+    const b = f.i32();
+    const yr = f.i32();
+    const yc = f.i32();
+    const i = f.i32();
+    const j = f.i32();
+    const ci = f.i32();
+    const r = f.i32();
+    const dst = f.i32();
+    const src = f.i32();
+    const ycFrom = f.i32();
+    const ycTo = f.i32();
+    const srcStep = f.i32();
+    const owBytes = f.i32();
+    const end = f.i32();
+    f.get(sw).get(c).i32Mul().i32Const(2).i32Shl().set(srcStep);
+    f.get(ow).i32Const(2).i32Shl().set(owBytes);
+    f.get(out).set(dst);
+    // memory.fill(at, 0, bytes) when bytes > 0
+    const zero = (bytes: () => void, at: () => void): void => {
+      bytes();
+      f.i32Const(0).i32GtS();
+      f.ifThen(() => {
+        at();
+        f.i32Const(0);
+        bytes();
+        f.memoryFill();
+      });
+    };
+    f.forRange(i, () => f.i32Const(0), () => f.get(kh), () => {
+      f.forRange(j, () => f.i32Const(0), () => f.get(kw), () => {
+        // ycFrom: first yc with yc*sw - left + j >= 0 (or ow)
+        f.i32Const(0).set(ycFrom);
+        f.op0(0x02).op0(0x03);
+        f.get(ycFrom).get(ow).i32GeS().brIf(1);
+        f.get(ycFrom).get(sw).i32Mul().get(left).i32Sub().get(j).i32Add().i32Const(0).i32GeS().brIf(1);
+        f.get(ycFrom).i32Const(1).i32Add().set(ycFrom);
+        f.br(0);
+        f.end().end();
+        // ycTo: one past the last yc with yc*sw - left + j < w (at least ycFrom)
+        f.get(ow).set(ycTo);
+        f.op0(0x02).op0(0x03);
+        f.get(ycTo).get(ycFrom).i32LeS().brIf(1);
+        f.get(ycTo).i32Const(1).i32Sub().get(sw).i32Mul().get(left).i32Sub().get(j).i32Add().get(w).i32LtS().brIf(1);
+        f.get(ycTo).i32Const(1).i32Sub().set(ycTo);
+        f.br(0);
+        f.end().end();
+        f.forRange(ci, () => f.i32Const(0), () => f.get(c), () => {
+          f.forRange(b, () => f.i32Const(0), () => f.get(n), () => {
+            f.forRange(yr, () => f.i32Const(0), () => f.get(oh), () => {
+              f.get(yr).get(sh).i32Mul().get(top).i32Sub().get(i).i32Add().set(r);
+              f.get(r).get(h).i32LtU().i32Eqz();
+              f.ifThen(() => {
+                f.get(dst).i32Const(0).get(owBytes).memoryFill();
+              });
+              f.get(r).get(h).i32LtU();
+              f.ifThen(() => {
+                zero(() => f.get(ycFrom).i32Const(2).i32Shl(), () => f.get(dst));
+                // src = x + (((b*h + r)*w + (ycFrom*sw - left + j))*c + ci) * 4
+                f.get(x);
+                f.get(b).get(h).i32Mul().get(r).i32Add().get(w).i32Mul();
+                f.get(ycFrom).get(sw).i32Mul().get(left).i32Sub().get(j).i32Add().i32Add();
+                f.get(c).i32Mul().get(ci).i32Add().i32Const(2).i32Shl().i32Add().set(src);
+                f.get(dst).get(ycTo).i32Const(2).i32Shl().i32Add().set(end);
+                f.forRange(yc, () => f.get(dst).get(ycFrom).i32Const(2).i32Shl().i32Add(), () => f.get(end), () => {
+                  f.get(yc).get(src).f32Load().f32Store();
+                  f.get(src).get(srcStep).i32Add().set(src);
+                }, 4);
+                zero(() => f.get(ow).get(ycTo).i32Sub().i32Const(2).i32Shl(), () => f.get(end));
+              });
+              f.get(dst).get(owBytes).i32Add().set(dst);
+            });
+          });
+        });
+      });
+    });
+  },
+};
+
+export const PROGRAMS: FnSpec[] = [reluGrad, biasAdd, colSum, maxPoolGrad, im2colT];

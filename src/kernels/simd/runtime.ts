@@ -1,0 +1,89 @@
+/**
+ * Instantiates the SIMD programs against the wasm backend's own memory (once per memory), so they run in place
+ * on tensor data. Returns null when that is impossible (no WebAssembly SIMD, a shared-memory threaded build,
+ * a backend that is not tfjs-backend-wasm): callers then use their portable path.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { emitModule } from './emitter.js';
+import { PROGRAMS } from './programs.js';
+
+type Fn = (...args: number[]) => void;
+
+/** The slice of the WebAssembly JS API we use (the project's TS lib has no DOM/WebAssembly typings). */
+interface WasmMemory {
+  readonly buffer: ArrayBuffer | SharedArrayBuffer;
+}
+interface WasmApi {
+  Memory: abstract new (...args: never[]) => WasmMemory;
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (mod: object, imports: object) => { exports: Record<string, unknown> };
+}
+const WA: WasmApi | undefined = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
+
+export interface SimdPrograms {
+  relu_grad: Fn;
+  bias_add: Fn;
+  col_sum: Fn;
+  max_pool_grad: Fn;
+  im2col_t: Fn;
+}
+
+interface WasmBackendShape {
+  wasm?: { asm?: { memory?: unknown } };
+  getMemoryOffset(dataId: object): number;
+}
+
+const cache = new WeakMap<WasmMemory, SimdPrograms | null>();
+let moduleBytes: Uint8Array | null = null;
+let compiled: object | null | undefined;
+
+function compile(): object | null {
+  if (compiled !== undefined) return compiled;
+  if (WA === undefined) return (compiled = null);
+  try {
+    moduleBytes ??= emitModule(PROGRAMS);
+    compiled = new WA.Module(moduleBytes);
+  } catch {
+    compiled = null; // no SIMD support in this engine
+  }
+  return compiled;
+}
+
+/** The wasm heap of a tfjs-backend-wasm instance, if `backend` is one with a plain (non-shared) memory. */
+function heapOf(backend: tf.KernelBackend): WasmMemory | null {
+  const mem = (backend as unknown as WasmBackendShape).wasm?.asm?.memory;
+  if (WA === undefined || !(mem instanceof WA.Memory)) return null;
+  if (typeof SharedArrayBuffer !== 'undefined' && mem.buffer instanceof SharedArrayBuffer) return null;
+  return mem;
+}
+
+export function simdPrograms(backend: tf.KernelBackend): SimdPrograms | null {
+  const memory = heapOf(backend);
+  if (memory === null) return null;
+  if (cache.has(memory)) return cache.get(memory) ?? null;
+  const mod = compile();
+  let progs: SimdPrograms | null = null;
+  if (mod !== null && WA !== undefined) {
+    const inst = new WA.Instance(mod, { env: { memory } });
+    const e = inst.exports as Record<string, Fn | undefined>;
+    progs = {
+      relu_grad: e['relu_grad'] as Fn,
+      bias_add: e['bias_add'] as Fn,
+      col_sum: e['col_sum'] as Fn,
+      max_pool_grad: e['max_pool_grad'] as Fn,
+      im2col_t: e['im2col_t'] as Fn,
+    };
+  }
+  cache.set(memory, progs);
+  return progs;
+}
+
+/** Byte offset of a tensor's data in the wasm heap. */
+export function heapPtr(backend: tf.KernelBackend, info: tf.TensorInfo): number {
+  return (backend as unknown as WasmBackendShape).getMemoryOffset(info.dataId);
+}
+
+/** A new float32 output on the wasm heap (uninitialised). */
+export function heapOutput(backend: tf.KernelBackend, shape: number[]): tf.TensorInfo {
+  return (backend as unknown as { makeOutput(s: number[], d: tf.DataType): tf.TensorInfo }).makeOutput(shape, 'float32');
+}

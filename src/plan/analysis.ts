@@ -1,0 +1,215 @@
+/**
+ * What a resolved plan will do, worked out without training (and without tfjs): the data it counts, the layers of
+ * each parameter group with their shapes, how many batches each phase runs and the LR/momentum schedule of every
+ * batch. `fastlr check` prints it; problems come back as issues placed at the config key responsible.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fineTuneLrs, oneCycleSchedule, rangeTestIterations, type Step } from '../schedule/index.js';
+import { layerNames } from './cross-checks.js';
+import { summarizeData, type DataSummary } from './data-summary.js';
+import { groupCount, modelLayerNames, parameterGroups } from './groups.js';
+import type { RawIssue } from './issues.js';
+import type { Plan } from './schema.js';
+import { checkOutput, inferShapes, type LayerRef, type LayerShape } from './shapes.js';
+
+export type PhaseName = 'fit' | 'finetune_frozen' | 'finetune_unfrozen';
+
+export interface GroupInfo {
+  index: number;
+  /** layer names, in order */
+  layers: string[];
+  /** per-layer shapes and parameters, when the model is built from `layers` */
+  shapes?: LayerShape[];
+  params?: number;
+  /** trained in finetune's frozen stage: the last group (and batchnorm layers when train_bn) */
+  trainedWhenFrozen: 'all' | 'batchnorm only' | 'none';
+}
+
+export interface PhaseSchedule {
+  phase: PhaseName;
+  epochs: number;
+  itersPerEpoch: number;
+  steps: Step[];
+}
+
+export interface LrSummary {
+  group: number;
+  start: number;
+  peak: number;
+  end: number;
+}
+
+export interface PhaseSummary {
+  phase: PhaseName;
+  epochs: number;
+  iterations: number;
+  lr: LrSummary[];
+  mom: { start: number; min: number; end: number };
+}
+
+export interface PlanAnalysis {
+  data: DataSummary;
+  nGroups: number;
+  /** undefined when the saved model (model.from) cannot be read yet */
+  groups: GroupInfo[] | undefined;
+  iterations: { find: number; fit: number; finetune_frozen: number; finetune_unfrozen: number };
+  schedules: PhaseSchedule[];
+  warnings: string[];
+}
+
+/** Layer names of a saved tfjs LayersModel (model.json), or undefined when it cannot be read. */
+export async function savedLayerNames(dir: string): Promise<string[] | undefined> {
+  try {
+    const json = JSON.parse(await readFile(path.join(dir, 'model.json'), 'utf8')) as Record<string, unknown>;
+    let topo = json['modelTopology'] as Record<string, unknown> | undefined;
+    if (topo && 'model_config' in topo) topo = topo['model_config'] as Record<string, unknown>;
+    const layers = (topo?.['config'] as { layers?: { config?: { name?: unknown } }[] } | undefined)?.layers;
+    if (!Array.isArray(layers)) return undefined;
+    const names = layers.map((l) => l.config?.name);
+    return names.every((n): n is string => typeof n === 'string') ? names : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function summarize(s: PhaseSchedule): PhaseSummary {
+  const first = s.steps[0]!;
+  const last = s.steps[s.steps.length - 1]!;
+  const peak = [...first.lr];
+  let momMin = first.mom;
+  for (const st of s.steps) {
+    st.lr.forEach((v, g) => (peak[g] = Math.max(peak[g]!, v)));
+    momMin = Math.min(momMin, st.mom);
+  }
+  return {
+    phase: s.phase,
+    epochs: s.epochs,
+    iterations: s.steps.length,
+    lr: first.lr.map((start, g) => ({ group: g, start, peak: peak[g]!, end: last.lr[g]! })),
+    mom: { start: first.mom, min: momMin, end: last.mom },
+  };
+}
+
+export function summarizeSchedules(schedules: readonly PhaseSchedule[]): PhaseSummary[] {
+  return schedules.filter((s) => s.steps.length > 0).map(summarize);
+}
+
+/** The layer list with config paths and builder names (config layers, or the head after a saved body). */
+function layerRefs(plan: Plan): LayerRef[] | undefined {
+  const layers = plan.model.layers;
+  if (!layers) return undefined;
+  const names = layerNames(layers);
+  return layers.map((spec, i) => ({ spec, name: names[i]!, path: ['model', 'layers', i] }));
+}
+
+function expectedOutputs(plan: Plan, d: DataSummary): { units: number[]; what: string } | undefined {
+  if (plan.loss === 'mse') return { units: [d.targetDim], what: `${d.targetDim} regression target(s)` };
+  if (d.nClasses < 1) return undefined;
+  const units = plan.loss === 'binary_cross_entropy' && d.nClasses === 2 ? [1, 2] : [d.nClasses];
+  return { units, what: `${d.nClasses} classes` };
+}
+
+export async function analyzePlan(plan: Plan, opts: { cwd: string }): Promise<{ analysis?: PlanAnalysis; issues: RawIssue[] }> {
+  const issues: RawIssue[] = [];
+  const warnings: string[] = [];
+  const { summary: data, issues: dataIssues } = await summarizeData(plan, opts.cwd);
+  issues.push(...dataIssues);
+
+  // layers, shapes, groups
+  const nGroups = groupCount(plan);
+  let saved: string[] | undefined;
+  if (plan.model.from) {
+    saved = await savedLayerNames(path.resolve(opts.cwd, plan.model.from));
+    if (!saved) warnings.push(`model.from: no readable model at ${plan.model.from} yet: its layers are shown once it exists`);
+  }
+  const names = modelLayerNames(plan, saved);
+  const refs = layerRefs(plan);
+  let shapes: LayerShape[] | undefined;
+  if (refs && data) {
+    const input = plan.model.input ?? data.inputShape;
+    if (input) {
+      const size = input.reduce((a, b) => a * b, 1);
+      const want = data.inputShape?.reduce((a, b) => a * b, 1);
+      if (want !== undefined && size !== want) {
+        issues.push({ path: ['model', 'input'], message: `takes ${size} values per sample, but the data has ${want} ([${data.inputShape!.join(', ')}])` });
+      } else {
+        const r = inferShapes(refs, input);
+        if (r.issue) issues.push(r.issue);
+        else {
+          shapes = r.shapes;
+          const out = expectedOutputs(plan, data);
+          const last = shapes[shapes.length - 1];
+          if (out && last) {
+            const problem = checkOutput(last, refs[refs.length - 1]!.spec, plan.loss, out.units, out.what);
+            if (problem) issues.push(problem);
+          }
+        }
+      }
+    }
+  }
+  const layerGroups = parameterGroups(plan, names);
+  const groups = layerGroups?.map((g): GroupInfo => {
+    const gShapes = shapes?.slice(g.start, g.end);
+    const isLast = g.index === nGroups - 1;
+    const hasBn = (gShapes ?? []).some((s) => s.type === 'batchnorm');
+    return {
+      index: g.index,
+      layers: g.layers,
+      ...(gShapes ? { shapes: gShapes, params: gShapes.reduce((a, s) => a + s.params, 0) } : {}),
+      trainedWhenFrozen: isLast ? 'all' : plan.model.train_bn && hasBn ? 'batchnorm only' : 'none',
+    };
+  });
+  if (nGroups === 1) warnings.push('one parameter group (model.groups is empty): finetune\'s frozen stage trains the whole model');
+
+  if (!data || issues.length > 0) return { issues };
+
+  // iterations and schedules
+  const ipe = data.trainBatches;
+  const schedules: PhaseSchedule[] = [];
+  if (plan.fit.lr === 'auto') {
+    warnings.push('fit.lr is auto: the range test picks the lr at fit time, so the fit schedule is not known yet');
+  } else {
+    const steps = oneCycleSchedule({
+      epochs: plan.fit.epochs,
+      itersPerEpoch: ipe,
+      lrMax: plan.fit.lr,
+      nGroups,
+      div: plan.fit.div,
+      divFinal: plan.fit.div_final,
+      pctStart: plan.fit.pct_start,
+      moms: plan.fit.moms,
+    });
+    schedules.push({ phase: 'fit', epochs: plan.fit.epochs, itersPerEpoch: ipe, steps });
+  }
+  // the stages as `finetune` runs them (fastai's fine_tune; div_final and moms from fit, as fastai's **kwargs)
+  const ft = plan.finetune;
+  const lrs = fineTuneLrs({ baseLr: ft.base_lr, lrMult: ft.lr_mult, ...(ft.lr !== undefined ? { lr: ft.lr } : {}) });
+  const shared = { itersPerEpoch: ipe, nGroups, divFinal: plan.fit.div_final, moms: plan.fit.moms };
+  const fts = {
+    frozen:
+      ft.freeze_epochs > 0
+        ? oneCycleSchedule({ ...shared, epochs: ft.freeze_epochs, lrMax: lrs.frozen, div: plan.fit.div, pctStart: 0.99 })
+        : [],
+    unfrozen: oneCycleSchedule({ ...shared, epochs: ft.epochs, lrMax: lrs.unfrozen, div: ft.div, pctStart: ft.pct_start }),
+  };
+  schedules.push({ phase: 'finetune_frozen', epochs: ft.freeze_epochs, itersPerEpoch: ipe, steps: fts.frozen });
+  schedules.push({ phase: 'finetune_unfrozen', epochs: ft.epochs, itersPerEpoch: ipe, steps: fts.unfrozen });
+
+  return {
+    analysis: {
+      data,
+      nGroups,
+      groups,
+      iterations: {
+        find: rangeTestIterations(plan.find.num_it) * plan.find.repeats,
+        fit: plan.fit.epochs * ipe,
+        finetune_frozen: ft.freeze_epochs * ipe,
+        finetune_unfrozen: ft.epochs * ipe,
+      },
+      schedules,
+      warnings,
+    },
+    issues,
+  };
+}

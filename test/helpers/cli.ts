@@ -1,0 +1,36 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+export const ROOT = resolve(__dirname, '../..');
+export const BIN = resolve(ROOT, 'bin/fastlr.js');
+export const VECTORS = resolve(ROOT, '../shared/vectors');
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run the built CLI as a user does (`node bin/fastlr.js …`), off a TTY, with CI=true. */
+export function runCli(
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; onSpawn?: (p: ReturnType<typeof spawn>) => void } = {},
+): Promise<CliResult> {
+  if (!existsSync(resolve(ROOT, 'dist/cli.js'))) throw new Error('dist/ is missing: run `npm run build` before the tests');
+  return new Promise((done, fail) => {
+    const p = spawn(process.execPath, [BIN, ...args], {
+      cwd: opts.cwd ?? ROOT,
+      env: { ...process.env, CI: 'true', NO_COLOR: '1', FASTLR_BACKEND: '', FASTLR_OUT: '', FASTLR_SEED: '', ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    p.on('error', fail);
+    p.on('close', (code, signal) => done({ code, signal, stdout, stderr }));
+    opts.onSpawn?.(p);
+  });
+}
