@@ -222,7 +222,8 @@ export class FastOptimizer {
       const { beta2, eps } = this.cfg;
       this.consts = new Map();
       for (const x of [beta2, 1 - beta2, eps]) {
-        if (!this.consts.has(x)) this.consts.set(x, tf.scalar(x, 'float32'));
+        // tf.keep: step() may run inside a caller's tf.tidy, which must not take these
+        if (!this.consts.has(x)) this.consts.set(x, tf.keep(tf.scalar(x, 'float32')));
       }
     }
     return this.consts;
