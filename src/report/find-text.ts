@@ -41,12 +41,12 @@ export function renderFind(r: RangeTestResult, o: { color: boolean; width?: numb
     yMax: rangeTestYMax(curve.y),
   });
   const lines = ['', 'smoothed loss vs learning rate', chart, ''];
-  lines.push('  method    lr          loss at lr');
+  lines.push(`  ${'method'.padEnd(14)}${'lr'.padEnd(12)}loss at lr`);
   for (const m of ['valley', 'slide', 'steep', 'minimum'] as Method[]) {
     const s = r.suggestions[m];
     const mark = m === r.method ? '*' : ' ';
-    const name = `${mark} ${m} (${METHOD_CHAR[m]})`.padEnd(14);
-    lines.push('lr' in s ? `${name}${fmtLr(s.lr).padEnd(12)}${fmtNum(s.loss)}` : `${name}no suggestion: ${s.error}`);
+    const name = `${mark} ${`${m} (${METHOD_CHAR[m]})`.padEnd(14)}`;
+    lines.push('lr' in s ? `${name}${fmtLr(s.lr).padEnd(12)}${s.loss.toPrecision(4)}` : `${name}no suggestion: ${s.error}`);
   }
   lines.push(`  (* = find.suggest, the LR fastlr uses)`);
   lines.push('');
