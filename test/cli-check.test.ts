@@ -37,7 +37,7 @@ describe('fastlr check on every bundled config', () => {
   });
 
   it('--schedule csv prints one row per fit step and per finetune stage step', async () => {
-    const res = await runCli(['check', 'configs/mnist-mlp.yaml', '--schedule', 'csv', '--set', 'fit.epochs=2']);
+    const res = await runCli(['check', 'configs/mnist-mlp.yaml', '--schedule', 'csv', '--set', 'fit.epochs=2', '--set', 'fit.lr=3e-3']);
     expect(res.code, res.stderr).toBe(0);
     const rows = res.stdout.trim().split('\n');
     expect(rows[0]).toBe('phase,step,epoch,pos,lr_0,lr_1,mom');
