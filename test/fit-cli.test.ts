@@ -91,6 +91,14 @@ describe('fastlr fit', () => {
     expect((model.outputs[0]!.shape as number[])[1]).toBe(4);
   });
 
+  it('--quiet prints only the result line', async () => {
+    const res = await runCli(['fit', config('quiet', { epochs: 1 }), '--quiet']);
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stderr).toBe('');
+    expect(res.stdout.trim().split('\n')).toHaveLength(1);
+    expect(res.stdout).toMatch(/^done: train_loss [\d.e-]+, valid_loss [\d.e-]+, accuracy [\d.]+, error_rate [\d.]+ \(fit-/);
+  });
+
   it('the same seed trains to the same weights, bit for bit', async () => {
     const a = JSON.parse((await runCli(['fit', config('same-a'), '--json'])).stdout) as FitDoc;
     const b = JSON.parse((await runCli(['fit', config('same-b'), '--json'])).stdout) as FitDoc;

@@ -33,8 +33,9 @@ export function reporterFor(o: CommonOptions, metrics: string[] = []): Reporter 
 
 /** `backend: wasm  (skipped tensorflow-gpu: …; tensorflow: …)` — always on stderr. */
 export function announceBackend(b: BackendInfo, r: Reporter): void {
+  if (r.kind === 'quiet') return; // --quiet: only the result (the backend is in every JSON document)
   const skipped = b.skipped.map((s) => `  skipped ${s.name}: ${s.reason}`);
-  r.warn([`backend: ${b.name}`, ...(r.kind === 'quiet' ? [] : skipped)].join('\n'));
+  r.warn([`backend: ${b.name}`, ...skipped].join('\n'));
 }
 
 /** SIGINT/SIGTERM ask the running loop to stop after the current batch; a second one exits at once. */
