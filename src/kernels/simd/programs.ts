@@ -324,4 +324,117 @@ const im2colT: FnSpec = {
   },
 };
 
-export const PROGRAMS: FnSpec[] = [reluGrad, biasAdd, colSum, maxPoolGrad, im2colT];
+/**
+ * Coefficients of one Adam step, float32 at `coef` (the JS side writes them): the order of ADAM_COEFS.
+ *   decay = 1 − lr·wd, mom, 1 − mom, β2, 1 − β2, debias2 = 1 − β2^t, stepSize = −lr/(1 − mom^t), eps
+ */
+export const ADAM_COEFS = ['decay', 'mom', 'oneMinusMom', 'beta2', 'oneMinusBeta2', 'debias2', 'stepSize', 'eps'] as const;
+
+/**
+ * adam_step[_first][_decay](p, g, m, v, outP, outM, outV, n, coef): fastai's Adam for one parameter, one pass,
+ * each float32 operation in the order of FastOptimizer's op-by-op path (so the results are bit-identical):
+ *   P = p·decay (only _decay)        g2 = (g·(1−β2))·g
+ *   M = m·mom + g·(1−mom)            V = v·β2 + g2          (_first: M = g·(1−mom), V = g2; m and v unread)
+ *   outP = P + (M·stepSize) / (sqrt(V / debias2) + eps)     outM = M   outV = V
+ * Outputs must not overlap the inputs.
+ */
+function adamStep(first: boolean, decay: boolean): FnSpec {
+  return {
+    name: `adam_step${first ? '_first' : ''}${decay ? '_decay' : ''}`,
+    nParams: 9,
+    build(f) {
+      const [p, g, m, v, outP, outM, outV, n, coef] = Array.from({ length: 9 }, (_, i) => f.param(i)) as [
+        Local, Local, Local, Local, Local, Local, Local, Local, Local,
+      ];
+      const off = f.i32();
+      const end16 = f.i32();
+      const k = ADAM_COEFS.map(() => f.v128());
+      const ks = ADAM_COEFS.map(() => f.f32());
+      ADAM_COEFS.forEach((_, i) => {
+        f.get(coef).f32Load(4 * i).tee(ks[i]!).f32x4Splat().set(k[i]!);
+      });
+      const [cDecay, cMom, cOneMinusMom, cBeta2, cOneMinusBeta2, cDebias2, cStep, cEps] = [0, 1, 2, 3, 4, 5, 6, 7];
+      // one element (scalar) or four (vector): the same sequence of operations
+      const body = (vector: boolean): void => {
+        const gm = vector ? f.v128() : f.f32();
+        const mm = vector ? f.v128() : f.f32();
+        const vv = vector ? f.v128() : f.f32();
+        const load = (base: Local): void => {
+          f.get(base).get(off).i32Add();
+          if (vector) f.v128Load();
+          else f.f32Load();
+        };
+        const c = (i: number): void => {
+          f.get(vector ? k[i]! : ks[i]!);
+        };
+        const mul = (): void => void (vector ? f.f32x4Mul() : f.f32Mul());
+        const add = (): void => void (vector ? f.f32x4Add() : f.f32Add());
+        const div = (): void => void (vector ? f.f32x4Div() : f.f32Div());
+        const sqrt = (): void => void (vector ? f.f32x4Sqrt() : f.f32Sqrt());
+        const store = (): void => void (vector ? f.v128Store() : f.f32Store());
+        load(g);
+        f.set(gm);
+        // M
+        if (!first) {
+          load(m);
+          c(cMom);
+          mul();
+        }
+        f.get(gm);
+        c(cOneMinusMom);
+        mul();
+        if (!first) add();
+        f.set(mm);
+        // V
+        if (!first) {
+          load(v);
+          c(cBeta2);
+          mul();
+        }
+        f.get(gm);
+        c(cOneMinusBeta2);
+        mul();
+        f.get(gm);
+        mul();
+        if (!first) add();
+        f.set(vv);
+        // outM, outV
+        f.get(outM).get(off).i32Add().get(mm);
+        store();
+        f.get(outV).get(off).i32Add().get(vv);
+        store();
+        // outP = P + (M·stepSize) / (sqrt(V/debias2) + eps)
+        f.get(outP).get(off).i32Add();
+        load(p);
+        if (decay) {
+          c(cDecay);
+          mul();
+        }
+        f.get(mm);
+        c(cStep);
+        mul();
+        f.get(vv);
+        c(cDebias2);
+        div();
+        sqrt();
+        c(cEps);
+        add();
+        div();
+        add();
+        store();
+      };
+      vectorLoop(
+        f,
+        off,
+        end16,
+        () => f.get(n).i32Const(2).i32Shl(),
+        () => body(true),
+        () => body(false),
+      );
+    },
+  };
+}
+
+export const ADAM_PROGRAMS = [false, true].flatMap((first) => [false, true].map((decay) => adamStep(first, decay)));
+
+export const PROGRAMS: FnSpec[] = [reluGrad, biasAdd, colSum, maxPoolGrad, im2colT, ...ADAM_PROGRAMS];

@@ -26,6 +26,8 @@ export interface SimdPrograms {
   col_sum: Fn;
   max_pool_grad: Fn;
   im2col_t: Fn;
+  /** Adam, by [first step][decay] (see programs.ts adam_step) */
+  adam_step: [[Fn, Fn], [Fn, Fn]];
 }
 
 interface WasmBackendShape {
@@ -72,6 +74,10 @@ export function simdPrograms(backend: tf.KernelBackend): SimdPrograms | null {
       col_sum: e['col_sum'] as Fn,
       max_pool_grad: e['max_pool_grad'] as Fn,
       im2col_t: e['im2col_t'] as Fn,
+      adam_step: [
+        [e['adam_step'] as Fn, e['adam_step_decay'] as Fn],
+        [e['adam_step_first'] as Fn, e['adam_step_first_decay'] as Fn],
+      ],
     };
   }
   cache.set(memory, progs);
