@@ -26,6 +26,7 @@ export interface SimdPrograms {
   col_sum: Fn;
   max_pool_grad: Fn;
   im2col_t: Fn;
+  conv_bpf_direct: Fn;
   /** Adam, by [first step][decay] (see programs.ts adam_step) */
   adam_step: [[Fn, Fn], [Fn, Fn]];
 }
@@ -74,6 +75,7 @@ export function simdPrograms(backend: tf.KernelBackend): SimdPrograms | null {
       col_sum: e['col_sum'] as Fn,
       max_pool_grad: e['max_pool_grad'] as Fn,
       im2col_t: e['im2col_t'] as Fn,
+      conv_bpf_direct: e['conv_bpf_direct'] as Fn,
       adam_step: [
         [e['adam_step'] as Fn, e['adam_step_decay'] as Fn],
         [e['adam_step_first'] as Fn, e['adam_step_first_decay'] as Fn],
