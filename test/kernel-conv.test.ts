@@ -1,7 +1,7 @@
 /**
  * Our Conv2DBackpropFilter / Conv2DBackpropInput (src/kernels) against the stock cpu kernels, on several shapes:
  * valid/same padding, strides 1/2, 1×1/3×3/5×5 filters, 1-16 input channels, both Conv2DBackpropFilter paths on
- * wasm (the direct SIMD loop for few filter rows and co % 16 == 0, im2col + matmul otherwise) and the cpu override.
+ * wasm (the direct SIMD loop when co % 16 == 0, im2col + matmul otherwise) and the cpu override.
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -21,15 +21,19 @@ interface Case {
 }
 
 const CASES: Case[] = [
-  { x: [2, 28, 28, 1], filter: [3, 3, 1, 16], stride: 1, pad: 'valid' }, // the MNIST CNN's first layer: direct
-  { x: [2, 28, 28, 1], filter: [3, 3, 1, 16], stride: 2, pad: 'same' }, // direct, stride 2, padding
-  { x: [2, 9, 9, 3], filter: [3, 3, 3, 32], stride: 2, pad: 'valid' }, // direct, two channel groups
-  { x: [2, 8, 8, 4], filter: [1, 1, 4, 16], stride: 1, pad: 'valid' }, // direct, 1×1
-  { x: [1, 7, 6, 1], filter: [5, 5, 1, 16], stride: 2, pad: 'same' }, // direct, 5×5 wider than the output
-  { x: [2, 9, 9, 3], filter: [5, 5, 3, 16], stride: 1, pad: 'same' }, // 75 rows: im2col
-  { x: [2, 13, 13, 16], filter: [3, 3, 16, 32], stride: 1, pad: 'valid' }, // the second layer: im2col
-  { x: [2, 10, 10, 2], filter: [3, 3, 2, 8], stride: 1, pad: 'same' }, // co % 16 != 0: im2col
+  // wasm: co % 16 == 0 takes the direct loop (two input channels per pass when ci is even)
+  { x: [2, 28, 28, 1], filter: [3, 3, 1, 16], stride: 1, pad: 'valid' }, // the MNIST CNN's first layer
+  { x: [2, 28, 28, 1], filter: [3, 3, 1, 16], stride: 2, pad: 'same' }, // stride 2, padding
+  { x: [2, 9, 9, 3], filter: [3, 3, 3, 32], stride: 2, pad: 'valid' }, // two channel groups, odd ci
+  { x: [2, 8, 8, 4], filter: [1, 1, 4, 16], stride: 1, pad: 'valid' }, // 1×1, even ci
+  { x: [1, 7, 6, 1], filter: [5, 5, 1, 16], stride: 2, pad: 'same' }, // 5×5 wider than the output
+  { x: [2, 9, 9, 3], filter: [5, 5, 3, 16], stride: 1, pad: 'same' }, // 75 rows, odd ci
+  { x: [2, 13, 13, 16], filter: [3, 3, 16, 32], stride: 1, pad: 'valid' }, // the MNIST CNN's second layer
+  { x: [2, 9, 9, 4], filter: [3, 3, 4, 16], stride: 2, pad: 'same' }, // even ci, stride 2, padding
   { x: [2, 11, 11, 2], filter: [3, 3, 2, 16], stride: 2, pad: 'valid' }, // stride 2 drops the last row
+  // co % 16 != 0: im2col + matmul
+  { x: [2, 10, 10, 2], filter: [3, 3, 2, 8], stride: 1, pad: 'same' },
+  { x: [2, 9, 9, 3], filter: [5, 5, 3, 12], stride: 2, pad: 'valid' },
 ];
 
 function values(n: number, seed: number): Float32Array {
