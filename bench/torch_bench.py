@@ -103,6 +103,18 @@ def find_seconds(kind: str, x, y, bs: int, iters: int, seed: int) -> dict:
     return {'seconds': time.perf_counter() - t0, 'iters': done}
 
 
+def blas_library() -> str:
+    """The BLAS shared library torch loaded (Linux: from /proc/self/maps), e.g. libopenblasp-r0.3.21.so or
+    libblas.so.3 (the unoptimised reference BLAS, several times slower on dense layers)."""
+    try:
+        with open('/proc/self/maps') as f:
+            paths = {line.split()[-1] for line in f if len(line.split()) >= 6}
+    except OSError:
+        return 'unknown'
+    names = sorted({os.path.realpath(p) for p in paths if 'blas' in os.path.basename(p).lower() or 'mkl_rt' in p})
+    return ', '.join(names) if names else 'none found (torch built without an external BLAS?)'
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument('data')
@@ -123,6 +135,7 @@ def main() -> None:
     out = {
         'torch': torch.__version__,
         'threads': torch.get_num_threads(),
+        'blas': blas_library(),
         'mlp_steps_per_s': steps_per_second('mlp', x, y, a.bs, a.steps_mlp, a.warmup, a.seed),
         'cnn_steps_per_s': steps_per_second('cnn', x, y, a.bs, a.steps_cnn, a.warmup, a.seed),
         'mlp_find': find_seconds('mlp', x, y, a.bs, a.find_iters, a.seed),

@@ -10,6 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { type Kernel, type KernelArgs, KernelContext, kernelFunc, pair, release } from './kernel-context.js';
+import { rawOutput } from './raw-memory.js';
 import { heapOutput, heapPtr, simdPrograms } from './simd/runtime.js';
 
 type PadAttr = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
@@ -75,13 +76,25 @@ export function convBackpropFilterViaConv2D(backendName: string, fallback: Kerne
   };
 }
 
+/**
+ * Output channels a multiple of 16 take the direct SIMD loop (conv_bpf_direct[2]) instead of im2col + matmul: the
+ * matmul [rows, N·OH·OW]·[N·OH·OW, co] has XNNPACK pack all of dy (a new tensor every step) before it starts,
+ * which on the MNIST CNN's first layer is ~1.7 ms of a ~2.2 ms kernel. Measured with a fresh dy each call (as in
+ * training), batch 64: 3×3×1×16 on 28×28: 2.2 → 0.37 ms; 3×3×16×32 on 13×13: 2.7 → 1.7 ms;
+ * 3×3×32×64 on 13×13: 9.7 → 6.8 ms; 3×3×64×64 on 16×16 (batch 32): 16.1 → 10.3 ms.
+ */
+function useDirect(co: number, dyChannels: number | undefined): boolean {
+  return co % 16 === 0 && dyChannels === co;
+}
+
 /** Largest patch matrix (floats) the im2col path builds; beyond it the conv formulation is used. */
 const MAX_PATCH_FLOATS = 16 * 1024 * 1024;
 
 /**
- * wasm: dW as one matmul, patchesᵀ [KH·KW·Ci, N·OH·OW] · dy [N·OH·OW, Co], the transposed patch matrix built by
- * a SIMD-module loop straight from x (no transposes of x or dy at all). ~3x faster than the conv formulation on
- * the MNIST CNN's layers. Falls back to `viaConv` for NCHW or a patch matrix over MAX_PATCH_FLOATS.
+ * wasm: dW by the direct SIMD loop when co % 16 == 0 (useDirect); otherwise as one matmul, patchesᵀ [KH·KW·Ci,
+ * N·OH·OW] · dy [N·OH·OW, Co], the transposed patch matrix built by a SIMD-module loop straight from x (no
+ * transposes of x or dy at all; ~3x faster than the conv formulation on the MNIST CNN's layers). Falls back to
+ * `viaConv` for NCHW or a patch matrix over MAX_PATCH_FLOATS.
  */
 export function convBackpropFilterIm2col(backendName: string, viaConv: Kernel): Kernel {
   const ctx = new KernelContext(backendName);
@@ -107,6 +120,15 @@ export function convBackpropFilterIm2col(backendName: string, viaConv: Kernel): 
     );
     const [kh, kw, ci, co] = filterShape;
     const k = kh * kw * ci;
+    if (useDirect(co, dy.shape[3])) {
+      const out = rawOutput(backend, [kh, kw, ci, co]).finish();
+      (ci % 2 === 0 ? progs.conv_bpf_direct2 : progs.conv_bpf_direct)(
+        heapPtr(backend, x), heapPtr(backend, dy), heapPtr(backend, out),
+        info.batchSize, info.inHeight, info.inWidth, ci, co, kh, kw, info.outHeight, info.outWidth,
+        info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left,
+      );
+      return out;
+    }
     const m = info.batchSize * info.outHeight * info.outWidth;
     if (k * m > MAX_PATCH_FLOATS) return viaConv(args);
     const temps: tf.TensorInfo[] = [];

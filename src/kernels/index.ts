@@ -4,9 +4,10 @@
  *   wasm: BatchMatMul (explicit transposes, keeps XNNPACK); Conv2DBackpropFilter (missing in tfjs-backend-wasm:
  *         im2col + one matmul); Conv2DBackpropInput (XNNPACK conv instead of a scalar loop); MaxPoolGrad (SIMD;
  *         the stock one also drops gradients of all-negative windows); Identity/Cast (share, don't copy);
- *         Add (bias fast path); Sum (leading axes fast path); FastlrReluGrad + the Relu gradient that uses it.
+ *         Add (bias fast path); Sum (leading axes fast path); FastlrReluGrad + the Relu gradient that uses it;
+ *         FastlrAdamStep (FastOptimizer's whole Adam update of one parameter, one SIMD pass).
  *   cpu:  Conv2DBackpropFilter / Conv2DBackpropInput (conv formulation, far faster than the stock JS loops),
- *         MaxPoolGrad (one flat loop instead of TensorBuffer.get per element).
+ *         MaxPoolGrad (one flat loop instead of TensorBuffer.get per element); FastlrAdamStep (one loop).
  */
 import * as tf from '@tensorflow/tfjs';
 import { explicitTransposeBatchMatMul } from './batch-matmul.js';
@@ -17,12 +18,13 @@ import { leadingAxesSum } from './leading-sum.js';
 import { maxPoolGradRaw, maxPoolGradWasm } from './max-pool-grad.js';
 import { RELU_GRAD_KERNEL, reluGradConfig, reluGradWasm } from './relu-grad.js';
 import { sharingCast, sharingIdentity } from './share-data.js';
-import { type Kernel, kernelFunc } from './kernel-context.js';
+import { type Kernel, type MultiKernel, kernelFunc } from './kernel-context.js';
+import { ADAM_STEP_KERNEL, adamStepCpu, adamStepWasm } from './adam-step.js';
 
 interface Override {
   kernelName: string;
   /** builds our kernel; `stock` is the backend's own registration of the same kernel, if any */
-  make(backendName: string, stock: Kernel | null): Kernel;
+  make(backendName: string, stock: Kernel | null): Kernel | MultiKernel;
 }
 
 function need(stock: Kernel | null, name: string, backendName: string): Kernel {
@@ -50,11 +52,13 @@ const OVERRIDES: Record<string, Override[]> = {
     { kernelName: 'Add', make: (b, stock) => biasAdd(need(stock, 'Add', b)) },
     { kernelName: 'Sum', make: (b, stock) => leadingAxesSum(need(stock, 'Sum', b)) },
     { kernelName: RELU_GRAD_KERNEL, make: () => reluGradWasm() },
+    { kernelName: ADAM_STEP_KERNEL, make: () => adamStepWasm() },
   ],
   cpu: [
     { kernelName: 'Conv2DBackpropFilter', make: (b, stock) => convBackpropFilterViaConv2D(b, stock) },
     { kernelName: 'Conv2DBackpropInput', make: (b, stock) => convBackpropInputViaConv2D(b, stock) },
     { kernelName: 'MaxPoolGrad', make: () => maxPoolGradRaw() },
+    { kernelName: ADAM_STEP_KERNEL, make: () => adamStepCpu() },
   ],
 };
 

@@ -15,6 +15,9 @@ export interface KernelArgs {
 /** A kernel function as our overrides see it (backend typed instead of `{}`). */
 export type Kernel = (args: KernelArgs) => tf.TensorInfo;
 
+/** A kernel with several outputs. */
+export type MultiKernel = (args: KernelArgs) => tf.TensorInfo[];
+
 /** The kernel function currently registered for `kernelName` on `backendName`; throws when there is none. */
 export function kernelFunc(kernelName: string, backendName: string): Kernel {
   const config = tf.getKernel(kernelName, backendName);

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { ExitCode, FastlrError } from '../errors.js';
+import { adamStep, adamStepAvailable } from '../kernels/adam-step.js';
 import { adamDebias2, adamStepSize, decayFactor } from './coefficients.js';
 import type {
   FreezeResult,
@@ -143,6 +144,14 @@ export class FastOptimizer {
       }
       todo.push({ slot, g });
     }
+    if (this.type === 'adam' && todo.length > 0 && adamStepAvailable()) {
+      // one kernel per parameter (src/kernels/adam-step.ts), bit-identical to the op path below
+      tf.tidy(() => {
+        for (const { slot, g } of todo) this.adamFused(slot, g, h.lr[slot.group] as number, h.mom);
+      });
+      this.stepCount_++;
+      return;
+    }
     const consts = this.constants();
     tf.tidy(() => {
       // Per-step scalars: one tensor per distinct value (shared by every parameter that needs it).
@@ -191,6 +200,32 @@ export class FastOptimizer {
     const denom = tf.add(tf.sqrt(tf.div(v, s(adamDebias2(beta2, t)))), c(eps));
     // torch addcdiv: p + (value·m)/denom
     p.assign(tf.add(decayed, tf.div(tf.mul(m, s(adamStepSize(lr, mom, t))), denom)));
+    if (slot.m === null || slot.v === null) {
+      slot.m = tf.variable(m, false);
+      slot.v = tf.variable(v, false);
+    } else {
+      slot.m.assign(m);
+      slot.v.assign(v);
+    }
+    slot.step = t;
+  }
+
+  /** adamUpdate as one FastlrAdamStep kernel: the same float32 operations in the same order. */
+  private adamFused(slot: Slot, g: tf.Tensor, lr: number, mom: number): void {
+    const { beta2, eps, wd } = this.cfg;
+    const p = slot.info.variable;
+    const t = slot.step + 1;
+    const decayOn = slot.info.decay && wd !== 0;
+    const coefs = {
+      decay: decayOn ? decayFactor(lr, wd) : 1,
+      mom,
+      beta2,
+      debias2: adamDebias2(beta2, t),
+      stepSize: adamStepSize(lr, mom, t),
+      eps,
+    };
+    const [p2, m, v] = adamStep(p, g, slot.m, slot.v, coefs, decayOn);
+    p.assign(p2);
     if (slot.m === null || slot.v === null) {
       slot.m = tf.variable(m, false);
       slot.v = tf.variable(v, false);

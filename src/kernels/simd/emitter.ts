@@ -166,6 +166,15 @@ export class FnBuilder {
   f32Gt(): this {
     return this.op(0x5e);
   }
+  f32Mul(): this {
+    return this.op(0x94);
+  }
+  f32Div(): this {
+    return this.op(0x95);
+  }
+  f32Sqrt(): this {
+    return this.op(0x91);
+  }
   v128Load(offset = 0): this {
     return this.simd(0x00, 0, ...uleb(offset));
   }
@@ -193,6 +202,15 @@ export class FnBuilder {
   }
   f32x4Add(): this {
     return this.simd(0xe4);
+  }
+  f32x4Mul(): this {
+    return this.simd(0xe6);
+  }
+  f32x4Div(): this {
+    return this.simd(0xe7);
+  }
+  f32x4Sqrt(): this {
+    return this.simd(0xe3);
   }
   /** memory.fill(dest, value, byteCount) */
   memoryFill(): this {

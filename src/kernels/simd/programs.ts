@@ -324,4 +324,230 @@ const im2colT: FnSpec = {
   },
 };
 
-export const PROGRAMS: FnSpec[] = [reluGrad, biasAdd, colSum, maxPoolGrad, im2colT];
+/**
+ * Coefficients of one Adam step, float32 at `coef` (the JS side writes them): the order of ADAM_COEFS.
+ *   decay = 1 − lr·wd, mom, 1 − mom, β2, 1 − β2, debias2 = 1 − β2^t, stepSize = −lr/(1 − mom^t), eps
+ */
+export const ADAM_COEFS = ['decay', 'mom', 'oneMinusMom', 'beta2', 'oneMinusBeta2', 'debias2', 'stepSize', 'eps'] as const;
+
+/**
+ * adam_step[_first][_decay](p, g, m, v, outP, outM, outV, n, coef): fastai's Adam for one parameter, one pass,
+ * each float32 operation in the order of FastOptimizer's op-by-op path (so the results are bit-identical):
+ *   P = p·decay (only _decay)        g2 = (g·(1−β2))·g
+ *   M = m·mom + g·(1−mom)            V = v·β2 + g2          (_first: M = g·(1−mom), V = g2; m and v unread)
+ *   outP = P + (M·stepSize) / (sqrt(V / debias2) + eps)     outM = M   outV = V
+ * Outputs must not overlap the inputs.
+ */
+function adamStep(first: boolean, decay: boolean): FnSpec {
+  return {
+    name: `adam_step${first ? '_first' : ''}${decay ? '_decay' : ''}`,
+    nParams: 9,
+    build(f) {
+      const [p, g, m, v, outP, outM, outV, n, coef] = Array.from({ length: 9 }, (_, i) => f.param(i)) as [
+        Local, Local, Local, Local, Local, Local, Local, Local, Local,
+      ];
+      const off = f.i32();
+      const end16 = f.i32();
+      const k = ADAM_COEFS.map(() => f.v128());
+      const ks = ADAM_COEFS.map(() => f.f32());
+      ADAM_COEFS.forEach((_, i) => {
+        f.get(coef).f32Load(4 * i).tee(ks[i]!).f32x4Splat().set(k[i]!);
+      });
+      const [cDecay, cMom, cOneMinusMom, cBeta2, cOneMinusBeta2, cDebias2, cStep, cEps] = [0, 1, 2, 3, 4, 5, 6, 7];
+      // one element (scalar) or four (vector): the same sequence of operations
+      const body = (vector: boolean): void => {
+        const gm = vector ? f.v128() : f.f32();
+        const mm = vector ? f.v128() : f.f32();
+        const vv = vector ? f.v128() : f.f32();
+        const load = (base: Local): void => {
+          f.get(base).get(off).i32Add();
+          if (vector) f.v128Load();
+          else f.f32Load();
+        };
+        const c = (i: number): void => {
+          f.get(vector ? k[i]! : ks[i]!);
+        };
+        const mul = (): void => void (vector ? f.f32x4Mul() : f.f32Mul());
+        const add = (): void => void (vector ? f.f32x4Add() : f.f32Add());
+        const div = (): void => void (vector ? f.f32x4Div() : f.f32Div());
+        const sqrt = (): void => void (vector ? f.f32x4Sqrt() : f.f32Sqrt());
+        const store = (): void => void (vector ? f.v128Store() : f.f32Store());
+        load(g);
+        f.set(gm);
+        // M
+        if (!first) {
+          load(m);
+          c(cMom);
+          mul();
+        }
+        f.get(gm);
+        c(cOneMinusMom);
+        mul();
+        if (!first) add();
+        f.set(mm);
+        // V
+        if (!first) {
+          load(v);
+          c(cBeta2);
+          mul();
+        }
+        f.get(gm);
+        c(cOneMinusBeta2);
+        mul();
+        f.get(gm);
+        mul();
+        if (!first) add();
+        f.set(vv);
+        // outM, outV
+        f.get(outM).get(off).i32Add().get(mm);
+        store();
+        f.get(outV).get(off).i32Add().get(vv);
+        store();
+        // outP = P + (M·stepSize) / (sqrt(V/debias2) + eps)
+        f.get(outP).get(off).i32Add();
+        load(p);
+        if (decay) {
+          c(cDecay);
+          mul();
+        }
+        f.get(mm);
+        c(cStep);
+        mul();
+        f.get(vv);
+        c(cDebias2);
+        div();
+        sqrt();
+        c(cEps);
+        add();
+        div();
+        add();
+        store();
+      };
+      vectorLoop(
+        f,
+        off,
+        end16,
+        () => f.get(n).i32Const(2).i32Shl(),
+        () => body(true),
+        () => body(false),
+      );
+    },
+  };
+}
+
+export const ADAM_PROGRAMS = [false, true].flatMap((first) => [false, true].map((decay) => adamStep(first, decay)));
+
+/**
+ * conv_bpf_direct[2](x, dy, out, n, h, w, c, co, kh, kw, oh, ow, sh, sw, top, left): Conv2DBackpropFilter (NHWC) for
+ * few filter rows (kh·kw·c small: first layers), co % 16 == 0, no packing and no patch matrix:
+ *   out[i, j, ci, o] = Σ_{b, y, xc} x[b, y·sh − top + i, xc·sw − left + j, ci] · dy[b, y, xc, o]
+ * summed in (b, y, xc) order, out of range input positions skipped. For each dy row [b, y, :, :] (it stays in L1)
+ * and each filter row (i, j, ci) and group of 16 output channels, four f32x4 accumulators run along xc.
+ * conv_bpf_direct2 takes two input channels per pass (c must be even), sharing each dy load between them.
+ * `out` must be zeroed by the caller.
+ */
+function convBpfDirect(rowsPerPass: 1 | 2): FnSpec {
+  return {
+    name: rowsPerPass === 1 ? 'conv_bpf_direct' : 'conv_bpf_direct2',
+    nParams: 16,
+    build(f) {
+      const p = Array.from({ length: 16 }, (_, i) => f.param(i));
+      const [x, dy, out, n, h, w, c, co, kh, kw, oh, ow, sh, sw, top, left] = p as [
+        Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local,
+      ];
+      const b = f.i32();
+      const y = f.i32();
+      const i = f.i32();
+      const j = f.i32();
+      const ci = f.i32();
+      const cg = f.i32();
+      const xr = f.i32();
+      const xFrom = f.i32();
+      const xTo = f.i32();
+      const xc = f.i32();
+      const xp = f.i32();
+      const dp = f.i32();
+      const op = f.i32();
+      const dyRow = f.i32();
+      const xStep = f.i32();
+      const dyStep = f.i32();
+      const rows = Array.from({ length: rowsPerPass }, () => ({ acc: [f.v128(), f.v128(), f.v128(), f.v128()], xv: f.v128() }));
+      const dv = [f.v128(), f.v128(), f.v128(), f.v128()];
+      f.get(sw).get(c).i32Mul().i32Const(2).i32Shl().set(xStep);
+      f.get(co).i32Const(2).i32Shl().set(dyStep);
+      f.forRange(b, () => f.i32Const(0), () => f.get(n), () => {
+        f.forRange(y, () => f.i32Const(0), () => f.get(oh), () => {
+          // dyRow = dy + ((b·oh + y)·ow·co)·4
+          f.get(dy).get(b).get(oh).i32Mul().get(y).i32Add().get(ow).i32Mul().get(co).i32Mul().i32Const(2).i32Shl().i32Add().set(dyRow);
+          f.forRange(i, () => f.i32Const(0), () => f.get(kh), () => {
+            f.get(y).get(sh).i32Mul().get(top).i32Sub().get(i).i32Add().set(xr);
+            f.get(xr).get(h).i32LtU();
+            f.ifThen(() => {
+              f.forRange(j, () => f.i32Const(0), () => f.get(kw), () => {
+                // xFrom: first xc with xc·sw − left + j >= 0; xTo: one past the last with xc·sw − left + j < w
+                f.i32Const(0).set(xFrom);
+                f.op0(0x02).op0(0x03);
+                f.get(xFrom).get(ow).i32GeS().brIf(1);
+                f.get(xFrom).get(sw).i32Mul().get(left).i32Sub().get(j).i32Add().i32Const(0).i32GeS().brIf(1);
+                f.get(xFrom).i32Const(1).i32Add().set(xFrom);
+                f.br(0);
+                f.end().end();
+                f.get(ow).set(xTo);
+                f.op0(0x02).op0(0x03);
+                f.get(xTo).get(xFrom).i32LeS().brIf(1);
+                f.get(xTo).i32Const(1).i32Sub().get(sw).i32Mul().get(left).i32Sub().get(j).i32Add().get(w).i32LtS().brIf(1);
+                f.get(xTo).i32Const(1).i32Sub().set(xTo);
+                f.br(0);
+                f.end().end();
+                f.forRange(ci, () => f.i32Const(0), () => f.get(c), () => {
+                  f.forRange(cg, () => f.i32Const(0), () => f.get(co), () => {
+                    // op = out + (((i·kw + j)·c + ci)·co + cg)·4; row r of this pass is op + r·co·4
+                    f.get(out).get(i).get(kw).i32Mul().get(j).i32Add().get(c).i32Mul().get(ci).i32Add().get(co).i32Mul();
+                    f.get(cg).i32Add().i32Const(2).i32Shl().i32Add().set(op);
+                    const rowPtr = (r: number): void => {
+                      f.get(op);
+                      if (r > 0) f.get(dyStep).i32Add();
+                    };
+                    rows.forEach((row, r) => {
+                      row.acc.forEach((a, g) => {
+                        rowPtr(r);
+                        f.v128Load(16 * g).set(a);
+                      });
+                    });
+                    // xp = x + (((b·h + xr)·w + xFrom·sw − left + j)·c + ci)·4
+                    f.get(x).get(b).get(h).i32Mul().get(xr).i32Add().get(w).i32Mul();
+                    f.get(xFrom).get(sw).i32Mul().get(left).i32Sub().get(j).i32Add().i32Add();
+                    f.get(c).i32Mul().get(ci).i32Add().i32Const(2).i32Shl().i32Add().set(xp);
+                    // dp = dyRow + (xFrom·co + cg)·4
+                    f.get(dyRow).get(xFrom).get(co).i32Mul().get(cg).i32Add().i32Const(2).i32Shl().i32Add().set(dp);
+                    f.forRange(xc, () => f.get(xFrom), () => f.get(xTo), () => {
+                      dv.forEach((d, g) => {
+                        f.get(dp).v128Load(16 * g).set(d);
+                      });
+                      rows.forEach((row, r) => {
+                        f.get(xp).f32Load(4 * r).f32x4Splat().set(row.xv);
+                        row.acc.forEach((a, g) => {
+                          f.get(a).get(row.xv).get(dv[g]!).f32x4Mul().f32x4Add().set(a);
+                        });
+                      });
+                      f.get(xp).get(xStep).i32Add().set(xp);
+                      f.get(dp).get(dyStep).i32Add().set(dp);
+                    });
+                    rows.forEach((row, r) => {
+                      row.acc.forEach((a, g) => {
+                        rowPtr(r);
+                        f.get(a).v128Store(16 * g);
+                      });
+                    });
+                  }, 16);
+                }, rowsPerPass);
+              });
+            });
+          });
+        });
+      });
+    },
+  };
+}
+
+export const PROGRAMS: FnSpec[] = [reluGrad, biasAdd, colSum, maxPoolGrad, im2colT, convBpfDirect(1), convBpfDirect(2), ...ADAM_PROGRAMS];

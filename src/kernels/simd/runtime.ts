@@ -26,6 +26,10 @@ export interface SimdPrograms {
   col_sum: Fn;
   max_pool_grad: Fn;
   im2col_t: Fn;
+  conv_bpf_direct: Fn;
+  conv_bpf_direct2: Fn;
+  /** Adam, by [first step][decay] (see programs.ts adam_step) */
+  adam_step: [[Fn, Fn], [Fn, Fn]];
 }
 
 interface WasmBackendShape {
@@ -72,6 +76,12 @@ export function simdPrograms(backend: tf.KernelBackend): SimdPrograms | null {
       col_sum: e['col_sum'] as Fn,
       max_pool_grad: e['max_pool_grad'] as Fn,
       im2col_t: e['im2col_t'] as Fn,
+      conv_bpf_direct: e['conv_bpf_direct'] as Fn,
+      conv_bpf_direct2: e['conv_bpf_direct2'] as Fn,
+      adam_step: [
+        [e['adam_step'] as Fn, e['adam_step_decay'] as Fn],
+        [e['adam_step_first'] as Fn, e['adam_step_first_decay'] as Fn],
+      ],
     };
   }
   cache.set(memory, progs);
