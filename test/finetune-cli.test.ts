@@ -59,7 +59,13 @@ const sameBits = (a: Float32Array, b: Float32Array): boolean =>
   a.length === b.length && new Uint32Array(a.buffer).every((v, i) => v === new Uint32Array(b.buffer)[i]);
 
 /** A config over 100 synthetic rows (80 train = 20 batches of 4, as the vector case), `from` the saved MLP. */
-function config(name: string, out: string, extra = '', model = `  from: ${JSON.stringify(base)}\n  groups: [1, 2]\n`): string {
+function config(
+  name: string,
+  out: string,
+  extra = '',
+  model = `  from: ${JSON.stringify(base)}\n  groups: [1, 2]\n`,
+  finetune = `{ freeze_epochs: ${CASE.effective_defaults.freeze_epochs}, epochs: ${CASE.epochs} }`,
+): string {
   const path = join(root, `${name}.yaml`);
   writeFileSync(
     path,
@@ -74,7 +80,7 @@ data:
 model:
 ${model}loss: cross_entropy
 metrics: [accuracy]
-finetune: { freeze_epochs: ${CASE.effective_defaults.freeze_epochs}, epochs: ${CASE.epochs} }
+finetune: ${finetune}
 output: ${JSON.stringify(out)}
 ${extra}`,
   );
@@ -199,6 +205,40 @@ describe('finetune then finetune --unfreeze (fine_tune_defaults_3groups)', () =>
     expect(doc.gates).toEqual([expect.objectContaining({ name: 'valid_accuracy', pass: false })]);
     expect(existsSync(join(doc.run_dir, 'frozen'))).toBe(false);
     expect(res.stderr).toContain('quality gates missed');
+  });
+});
+
+describe('SIGINT and --resume', () => {
+  it('an interrupted --unfreeze exits 130 with ckpt/last; --unfreeze --resume finishes both stages as if never stopped', async () => {
+    const stages = '{ freeze_epochs: 3, epochs: 3 }';
+    const ref = await json<StageDoc>(['finetune', config('ft-int-ref', join(root, 'runs-int-ref'), '', undefined, stages), '--unfreeze']);
+    const intCfg = config('ft-int', join(root, 'runs-int-cut'), '', undefined, stages);
+    let sent = false;
+    const cut = await runCli(['finetune', intCfg, '--unfreeze', '--json'], {
+      onSpawn: (p) =>
+        p.stderr?.on('data', (d: Buffer) => {
+          // the first progress line of the frozen stage: stop it after the batch that is running
+          if (!sent && d.toString().includes('finetune-frozen:')) {
+            sent = true;
+            p.kill('SIGINT');
+          }
+        }),
+    });
+    expect(sent).toBe(true);
+    expect(cut.code, cut.stderr).toBe(130);
+    expect(cut.stderr).toContain(`fastlr finetune ${intCfg} --unfreeze --resume`);
+    const runDir = readdirSync(join(root, 'runs-int-cut')).map((n) => join(root, 'runs-int-cut', n))[0]!;
+    expect(existsSync(join(runDir, 'frozen', 'ckpt', 'last', 'state.json'))).toBe(true);
+    expect(existsSync(join(runDir, 'frozen', 'model'))).toBe(false);
+
+    const done = await json<StageDoc>(['finetune', intCfg, '--unfreeze', '--resume']);
+    expect(done.run_dir).toBe(runDir);
+    expect(done.frozen_stage?.final).toEqual(ref.frozen_stage?.final);
+    expect(done.final).toEqual(ref.final);
+    expect(scheduleRows(join(runDir, 'unfrozen'))).toEqual(scheduleRows(join(ref.run_dir, 'unfrozen')));
+    expect(scheduleRows(join(runDir, 'frozen'))).toEqual(scheduleRows(join(ref.run_dir, 'frozen')));
+    // nothing left to resume
+    expect((await runCli(['finetune', intCfg, '--unfreeze', '--resume'])).code).toBe(2);
   });
 });
 
