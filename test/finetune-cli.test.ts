@@ -149,7 +149,7 @@ describe('finetune then finetune --unfreeze (fine_tune_defaults_3groups)', () =>
     }
 
     const s2 = await json<StageDoc>(['finetune', cfg, '--unfreeze']);
-    expect(s2).toMatchObject({ stage: 'unfrozen', exit_code: 0, run_dir: s1.run_dir, frozen_model: join(frozenDir, 'model') });
+    expect(s2).toMatchObject({ stage: 'unfrozen', exit_code: 0, run_dir: s1.run_dir, frozen_model: join(frozenDir, 'model'), model_from: base });
     expect(s2.frozen_stage).toBeUndefined(); // it did not run stage 1 again
     expect(s2.epochs).toHaveLength(CASE.epochs);
     expect(expectSchedule(join(s1.run_dir, 'unfrozen'), CASE.phases[1]!.steps)).toBeLessThan(1e-12);

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { readdir, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ExitCode, FastlrError } from '../errors.js';
 import { openSession, type Session } from '../phases/setup.js';
@@ -166,8 +166,13 @@ export async function runFinetune(o: FinetuneOptions): Promise<number> {
     session = await openSession(plan, o.unfreeze && frozenDone && !runFrozen ? { modelDir: frozenModel } : {});
     announceBackend(session.backend, r);
     announceSkipped(session.data, r);
+    // the pretrained model this run started from: recorded by the run's first command (stage 2 loads stage 1's model)
+    let modelFrom = session.modelFrom ?? null;
     if (!existsSync(run.path('plan.json'))) {
-      await run.writeJson('plan.json', { ...plan, backend_used: session.backend.name, config_hash: hash, model_from_resolved: session.modelFrom });
+      await run.writeJson('plan.json', { ...plan, backend_used: session.backend.name, config_hash: hash, model_from_resolved: modelFrom });
+    } else {
+      const saved = JSON.parse(await readFile(run.path('plan.json'), 'utf8')) as { model_from_resolved?: unknown };
+      if (typeof saved.model_from_resolved === 'string') modelFrom = saved.model_from_resolved;
     }
     const ctx: StageCtx = { plan, hash, run, r, signal, metrics, force: o.force };
     const how = `fastlr finetune ${o.config}${o.unfreeze ? ' --unfreeze' : ''}`;
@@ -180,7 +185,7 @@ export async function runFinetune(o: FinetuneOptions): Promise<number> {
       seed: plan.seed,
       config: o.config,
       config_hash: hash,
-      model_from: session.modelFrom ?? null,
+      model_from: modelFrom,
       groups: session.learner.groups.map((g) => g.layers),
       skipped_images: skippedSummary(session.data),
       run_dir: run.dir,
