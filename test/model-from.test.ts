@@ -68,3 +68,21 @@ describe('check shows the groups finetune uses', () => {
     expect(parameterGroups(whole, saved)!.map((g) => g.layers.length)).toEqual([1, 4]);
   });
 });
+
+describe('the transfer-learning example configs', () => {
+  it('are valid; scratch trains the architecture finetune builds (pretrained body cut + head); finetune finds the pretrain runs', async () => {
+    const { loadPlan } = await import('../src/plan/index.js');
+    const root = path.resolve(__dirname, '..');
+    const load = async (n: string) => (await loadPlan(path.join(root, 'configs', `digits-${n}.yaml`), { env: {} })).plan;
+    const [pre, ft, sc] = [await load('pretrain'), await load('finetune'), await load('scratch')];
+    const strip = (l: object): string => JSON.stringify(l);
+    const built = [...pre.model.layers!.slice(0, ft.model.cut), ...ft.model.head!].map(strip);
+    expect(sc.model.layers!.map(strip)).toEqual(built);
+    expect(ft.model.from).toBe(pre.output);
+    expect(ft.data.images).toEqual(sc.data.images);
+    expect(ft.data.batch_size).toBe(sc.data.batch_size);
+    // the same epoch budget
+    expect(ft.finetune.freeze_epochs + ft.finetune.epochs).toBe(sc.fit.epochs);
+    expect(pre.data.mnist.digits).toEqual([0, 1, 2, 3, 4]);
+  });
+});
