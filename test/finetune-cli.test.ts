@@ -195,7 +195,7 @@ describe('finetune then finetune --unfreeze (fine_tune_defaults_3groups)', () =>
     expect(existsSync(out)).toBe(false);
   });
 
-  it('freeze_epochs 0 with --unfreeze trains every group from model.from; a missed expect: gate exits 4', async () => {
+  it('freeze_epochs 0 with --unfreeze trains every group from model.from; a missed expect: gate exits 4; divergence exits 3', async () => {
     const out = join(root, 'runs-zero');
     const cfg = config('ft-z', out, 'expect: { valid_accuracy: ">= 1.01" }\n');
     const res = await runCli(['finetune', cfg, '--unfreeze', '--set', 'finetune.freeze_epochs=0', '--json']);
@@ -205,6 +205,14 @@ describe('finetune then finetune --unfreeze (fine_tune_defaults_3groups)', () =>
     expect(doc.gates).toEqual([expect.objectContaining({ name: 'valid_accuracy', pass: false })]);
     expect(existsSync(join(doc.run_dir, 'frozen'))).toBe(false);
     expect(res.stderr).toContain('quality gates missed');
+
+    // a learning rate that blows the weights up: the loss turns non-finite, exit 3, no model saved
+    const div = await runCli(['finetune', cfg, '--set', 'finetune.base_lr=1e30', '--json']);
+    expect(div.code, div.stderr).toBe(3);
+    const d = JSON.parse(div.stdout) as StageDoc & { stop: { reason: string } };
+    expect(d).toMatchObject({ stage: 'frozen', exit_code: 3, stop: { reason: 'non_finite' } });
+    expect(div.stderr).toContain('training diverged');
+    expect(existsSync(join(d.run_dir, 'frozen', 'model'))).toBe(false);
   });
 });
 
