@@ -231,6 +231,9 @@ export async function runFinetune(o: FinetuneOptions): Promise<number> {
       // continue the random stream where stage 1 left it, as one fine_tune call would
       const ck = await loadCheckpoint(run.path(FROZEN, 'ckpt', 'last'));
       session.learner.rng.restore(ck.meta.position.epochRng);
+      if (ck.meta.plan_hash !== hash) {
+        r.info(`note: the config changed since the frozen stage of ${run.dir} was trained (plan ${ck.meta.plan_hash.slice(0, 12)}, now ${hash.slice(0, 12)}); continuing from its saved model (--force starts over with stage 1)`);
+      }
       if (existsSync(run.path(UNFROZEN))) {
         r.info(`replacing the unfrozen stage of ${run.dir}`);
         await rm(run.path(UNFROZEN), { recursive: true, force: true });
