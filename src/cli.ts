@@ -170,8 +170,8 @@ function buildProgram(io: Io, argv: readonly string[], done: (code: number) => v
   withCommon(program.command('finetune').argument('<config>', 'config file (YAML)'))
     .description('fine-tune: train the head with the body frozen; --unfreeze: then every group, discriminative LRs')
     .option('--unfreeze', 'stage 2: all groups trainable, the LR range spread over the groups')
-    .option('--resume', 'continue the last interrupted stage')
-    .option('--force', 'run the frozen stage again even when it was saved')
+    .option('--resume', 'continue the last interrupted stage (with --unfreeze: then run stage 2)')
+    .option('--force', 'with --unfreeze: a new run from stage 1 even when one was saved; with --resume: despite a changed config')
     .addHelpText('after', example('fastlr finetune configs/digits-finetune.yaml', 'fastlr finetune configs/digits-finetune.yaml --unfreeze'))
     .action(async (config: string, raw: RawCommon & { unfreeze?: boolean; resume?: boolean; force?: boolean }) => {
       const o: FinetuneOptions = {
