@@ -19,6 +19,12 @@ function positiveInt(v: string): number {
   if (n < 1) throw new InvalidArgumentError('expected a positive integer');
   return n;
 }
+/** `5,6,7` → [5, 6, 7]: digits 0..9 (range and duplicates are checked by export-digits). */
+function digitList(v: string): number[] {
+  const parts = v.split(',').map((x) => x.trim());
+  if (parts.some((x) => !/^\d$/.test(x))) throw new InvalidArgumentError('expected digits 0-9 separated by commas, e.g. 5,6,7,8,9');
+  return parts.map(Number);
+}
 const collect = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v];
 
 interface RawCommon {
@@ -52,6 +58,8 @@ Examples:
   $ fastlr check configs/mnist-cnn.yaml         validate, show groups, batches and the LR schedule
   $ fastlr find configs/mnist-cnn.yaml          LR range test with suggestions
   $ fastlr fit configs/mnist-cnn.yaml --lr auto one-cycle training at the suggested LR
+  $ fastlr finetune configs/digits-finetune.yaml --unfreeze
+                                                fine-tune a saved model: head, then every group
 
 Environment:
   FASTLR_BACKEND, FASTLR_OUT, FASTLR_SEED   defaults for --backend, --out, --seed (config < env < flags)
@@ -162,9 +170,9 @@ function buildProgram(io: Io, argv: readonly string[], done: (code: number) => v
   withCommon(program.command('finetune').argument('<config>', 'config file (YAML)'))
     .description('fine-tune: train the head with the body frozen; --unfreeze: then every group, discriminative LRs')
     .option('--unfreeze', 'stage 2: all groups trainable, the LR range spread over the groups')
-    .option('--resume', 'continue the last interrupted stage')
-    .option('--force', 'run the frozen stage again even when it was saved')
-    .addHelpText('after', example('fastlr finetune configs/mnist-finetune.yaml', 'fastlr finetune configs/mnist-finetune.yaml --unfreeze'))
+    .option('--resume', 'continue the last interrupted stage (with --unfreeze: then run stage 2)')
+    .option('--force', 'with --unfreeze: a new run from stage 1 even when one was saved; with --resume: despite a changed config')
+    .addHelpText('after', example('fastlr finetune configs/digits-finetune.yaml', 'fastlr finetune configs/digits-finetune.yaml --unfreeze'))
     .action(async (config: string, raw: RawCommon & { unfreeze?: boolean; resume?: boolean; force?: boolean }) => {
       const o: FinetuneOptions = {
         ...common(config, raw, io, args),
@@ -185,6 +193,30 @@ function buildProgram(io: Io, argv: readonly string[], done: (code: number) => v
     .action(async (config: string, raw: RawCommon & { schedule?: 'csv' | 'json' }) => {
       const o: CheckOptions = { ...common(config, raw, io, args), ...(raw.schedule ? { schedule: raw.schedule } : {}) };
       await run(o.json, async () => (await import('./commands/check.js')).runCheck(o, io))();
+    });
+
+  program
+    .command('export-digits')
+    .argument('<dir>', 'folder to write (train/<digit>/*.png and valid/<digit>/*.png)')
+    .description('write the bundled MNIST digits as an image folder (28x28 grey PNGs) for data.source: images')
+    .option('--digits <list>', 'digits to export, comma-separated (default: 0-9)', digitList)
+    .option('--per-class <n>', 'training images per digit (default: every image not used for valid)', positiveInt)
+    .option('--valid-per-class <n>', 'validation images per digit (default 100)', positiveInt)
+    .option('--seed <n>', 'seed of the per-digit draw', nonNegativeInt, 42)
+    .option('--force', 'replace a non-empty <dir>')
+    .option('--quiet', 'print nothing')
+    .addHelpText('after', example('fastlr export-digits data/digits-5-9 --digits 5,6,7,8,9 --per-class 20'))
+    .action(async (dir: string, raw: { digits?: number[]; perClass?: number; validPerClass?: number; seed: number; force?: boolean; quiet?: boolean }) => {
+      await run(false, async () =>
+        (await import('./commands/export-digits.js')).runExportDigits(dir, {
+          ...(raw.digits !== undefined ? { digits: raw.digits } : {}),
+          ...(raw.perClass !== undefined ? { perClass: raw.perClass } : {}),
+          ...(raw.validPerClass !== undefined ? { validPerClass: raw.validPerClass } : {}),
+          seed: raw.seed,
+          force: Boolean(raw.force),
+          quiet: Boolean(raw.quiet),
+        }),
+      )();
     });
 
   program

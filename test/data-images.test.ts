@@ -156,3 +156,29 @@ describe('images', () => {
     await expect(loadDataset(plan({ path: root, size: [4, 4], channels: 2 }))).rejects.toThrow(/channels must be 1 or 3/);
   });
 });
+
+describe('images: more bad inputs, never a crash', () => {
+  it('empty files, a header claiming a huge PNG, a cut JPEG, a folder named like an image, dangling and good links', async () => {
+    const { symlinkSync } = await import('node:fs');
+    const root = tmp();
+    const good = pngBytes(4, 4, solid(10, 20, 30));
+    write(path.join(root, 'a', 'ok.png'), good);
+    write(path.join(root, 'a', 'empty.png'), Buffer.alloc(0));
+    // a valid signature + IHDR chunk for 60000 × 60000 pixels, and nothing after it
+    const huge = Buffer.from(good);
+    huge.writeUInt32BE(60000, 16);
+    huge.writeUInt32BE(60000, 20);
+    write(path.join(root, 'a', 'huge.png'), huge.subarray(0, 33));
+    write(path.join(root, 'b', 'ok.png'), good);
+    write(path.join(root, 'b', 'cut.jpeg'), Buffer.from([0xff, 0xd8, 0xff]));
+    mkdirSync(path.join(root, 'b', 'folder.png'));
+    symlinkSync(path.join(root, 'b', 'ok.png'), path.join(root, 'b', 'link.png'));
+    symlinkSync(path.join(root, 'nowhere.png'), path.join(root, 'b', 'dangling.png'));
+    const ds = await loadDataset(plan({ path: root, size: [2, 2], channels: 3 }, 0));
+    expect(ds.classNames).toEqual(['a', 'b']);
+    expect(ds.train.n).toBe(3); // a/ok, b/link (followed), b/ok
+    const skipped = ds.skipped!.map((s) => path.relative(root, s.path)).sort();
+    expect(skipped).toEqual(['a/empty.png', 'a/huge.png', 'b/cut.jpeg', 'b/dangling.png']);
+    for (const s of ds.skipped!) expect(s.reason.length).toBeGreaterThan(0);
+  });
+});

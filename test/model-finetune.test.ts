@@ -87,6 +87,19 @@ describe('buildFinetuneModel', () => {
     for (const mm of [base, m, again, other, back]) mm.dispose();
   });
 
+  it("a new head does not start as the replaced layer's initial weights when the base was built with the same seed", async () => {
+    // the base's last layer l4_dense (5 units) and a 5-unit head l4_dense at the same index, same plan seed
+    const fresh = buildModel({ seed: 9, loss: 'cross_entropy', model: { layers: BODY } }, five);
+    const dir = path.join(mkdtempSync(path.join(os.tmpdir(), 'fastlr-ft-')), 'fresh');
+    await saveModelDir(fresh, dir);
+    const m = buildFinetuneModel(await loadModelDir(dir), ftPlan({ head: [{ type: 'dense', units: 5 }] }, 9), five);
+    expect(m.layers.map((l) => l.name)).toEqual(fresh.layers.map((l) => l.name));
+    expect(bytes(m, 'l3_dense/kernel').equals(bytes(fresh, 'l3_dense/kernel'))).toBe(true); // body: copied
+    expect(bytes(m, 'l4_dense/kernel').equals(bytes(fresh, 'l4_dense/kernel'))).toBe(false); // head: its own seed
+    m.dispose();
+    fresh.dispose();
+  });
+
   it('without a head the whole model is kept; a positive cut keeps that many layers', async () => {
     const { dir, base } = await savedBase();
     const whole = buildFinetuneModel(await loadModelDir(dir), ftPlan({}), five);

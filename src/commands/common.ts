@@ -2,6 +2,7 @@ import { loadPlan, type Plan } from '../plan/index.js';
 import { StopSignal } from '../engine/events.js';
 import { createReporter, isInteractive, wantsColor, type Reporter } from '../report/reporter.js';
 import type { BackendInfo } from '../backend/index.js';
+import type { Dataset } from '../data/index.js';
 import { jsonReplacer } from '../report/run-folder.js';
 import type { CommonOptions } from './types.js';
 
@@ -61,4 +62,19 @@ export function interruptible(): { signal: StopSignal; release: () => void } {
 
 export function printJson(doc: unknown): void {
   process.stdout.write(JSON.stringify(doc, jsonReplacer, 2) + '\n');
+}
+
+/** Unreadable inputs the data loader skipped (images): a count and the first few by name, as a warning. */
+export function announceSkipped(data: Dataset, r: Reporter): void {
+  const skipped = data.skipped ?? [];
+  if (skipped.length === 0) return;
+  const shown = skipped.slice(0, 5).map((s) => `  ${s.path}: ${s.reason}`);
+  const more = skipped.length > shown.length ? [`  … and ${skipped.length - shown.length} more`] : [];
+  r.warn([`skipped ${skipped.length} unreadable image${skipped.length === 1 ? '' : 's'} (left out of the data):`, ...shown, ...more].join('\n'));
+}
+
+/** `{ count, files }` of the skipped inputs, for report.json / --json (files capped at 100). */
+export function skippedSummary(data: Dataset): { count: number; files: { path: string; reason: string }[] } {
+  const skipped = data.skipped ?? [];
+  return { count: skipped.length, files: skipped.slice(0, 100) };
 }

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { ExitCode, FastlrError } from '../errors.js';
 import { openSession, type Session } from '../phases/setup.js';
 import { rangeTest, type RangeTestResult } from '../phases/find.js';
@@ -9,7 +10,7 @@ import { METHODS } from '../schedule/index.js';
 import type { Reporter } from '../report/reporter.js';
 import type { BackendInfo } from '../backend/index.js';
 import { versions } from '../version.js';
-import { announceBackend, interruptible, planFor, printJson, reporterFor } from './common.js';
+import { announceBackend, announceSkipped, interruptible, planFor, printJson, reporterFor } from './common.js';
 import type { FindOptions } from './types.js';
 import type { StopSignal } from '../engine/events.js';
 
@@ -165,11 +166,31 @@ export async function runFind(o: FindOptions): Promise<number> {
   const repeats = o.repeats ?? plan.find.repeats;
   if (!Number.isInteger(repeats) || repeats < 1) throw new FastlrError(`--repeats must be a whole number >= 1, got ${repeats}`, ExitCode.usage);
   const r = reporterFor(o);
-  const session = await openSession(plan);
+  // --unfreeze: the model after finetune's frozen stage (as fastai users run lr_find between the stages)
+  let stageModel: string | undefined;
+  if (o.unfreeze) {
+    const { latestFrozenStage } = await import('./finetune.js');
+    stageModel = (await latestFrozenStage(plan.output)) ?? undefined;
+    if (stageModel === undefined) {
+      throw new FastlrError(
+        `find --unfreeze: no saved frozen finetune stage (finetune-*/frozen/model) under ${path.resolve(plan.output)}; run \`fastlr finetune ${o.config}\` first`,
+        ExitCode.usage,
+      );
+    }
+  }
+  const session = await openSession(plan, stageModel !== undefined ? { modelDir: stageModel } : {});
   const { signal, release } = interruptible();
   try {
     announceBackend(session.backend, r);
-    if (o.unfreeze) session.learner.unfreeze();
+    announceSkipped(session.data, r);
+    if (o.unfreeze) {
+      session.learner.unfreeze();
+      r.info(`range test on the unfrozen model of the saved frozen stage ${stageModel}`);
+    } else if (plan.model.from && plan.model.head && session.learner.groups.length > 1) {
+      // a new head on a loaded body: test the LR of finetune's first stage, which trains the head alone
+      session.learner.freeze();
+      r.info('range test with the body frozen (finetune stage 1); use --unfreeze after `fastlr finetune` for stage 2');
+    }
     const run = await RunFolder.create(plan.output, 'find');
     await run.writeJson('plan.json', { ...plan, backend_used: session.backend.name, config_hash: hash, argv: o.argv });
     const base = { plan, hash, config: o.config, backend: session.backend, runDir: run.dir, unfrozen: o.unfreeze };

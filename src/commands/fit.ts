@@ -8,7 +8,7 @@ import { findSvg, renderFind } from '../report/find-text.js';
 import type { Reporter } from '../report/reporter.js';
 import type { StopSignal } from '../engine/events.js';
 import { versions } from '../version.js';
-import { announceBackend, interruptible, planFor, printJson, reporterFor } from './common.js';
+import { announceBackend, announceSkipped, interruptible, planFor, printJson, reporterFor } from './common.js';
 import { findDoc, findOnSession, noSuggestionHelp } from './find.js';
 import { finalSummary, assertKnownGates, gateResults, latestRunWithCheckpoint, runStage, trainingCharts, type StageResult } from './train-stage.js';
 import type { GateResult } from '../phases/gates.js';
@@ -80,6 +80,7 @@ export async function runFit(o: FitOptions): Promise<number> {
   const { signal, release } = interruptible();
   try {
     announceBackend(session.backend, r);
+    announceSkipped(session.data, r);
     let run: RunFolder;
     let resumeFrom: string | undefined;
     if (o.resume) {

@@ -32,10 +32,18 @@ async function listDir(dir: string): Promise<{ dirs: string[]; files: string[] }
   }
   const dirs: string[] = [];
   const files: string[] = [];
+  const isImage = (name: string): boolean => IMAGE_EXT.has(path.extname(name).toLowerCase());
   for (const e of entries) {
     if (e.name.startsWith('.')) continue;
     if (e.isDirectory()) dirs.push(e.name);
-    else if (e.isFile() && IMAGE_EXT.has(path.extname(e.name).toLowerCase())) files.push(e.name);
+    else if (e.isFile() && isImage(e.name)) files.push(e.name);
+    else if (e.isSymbolicLink()) {
+      // follow links (datasets are often assembled from them); a dangling image link is kept so that it is
+      // named and skipped like any unreadable image
+      const target = await stat(path.join(dir, e.name)).catch(() => null);
+      if (target?.isDirectory()) dirs.push(e.name);
+      else if (isImage(e.name)) files.push(e.name);
+    }
   }
   const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
   return { dirs: dirs.sort(byName), files: files.sort(byName) };

@@ -124,12 +124,16 @@ export class Learner {
     return this.frozen;
   }
 
-  /** Train only groups [n, G): fastai's freeze_to. Clears the optimizer state, as fastai does. */
+  /**
+   * Train only groups [n, G) (fastai's freeze_to; n is clamped to G − 1 so that something trains), plus the
+   * normalisation parameters of frozen groups when trainBn. Clears the optimizer state, as fastai does. The
+   * optimizer's own freezeTo decides (the code tested against freeze_semantics.json); the engine then asks for
+   * gradients of the trainable variables only.
+   */
   freezeTo(n: number): void {
     const g = this.groups.length;
     this.frozen = n < 0 ? Math.max(0, g + n) : Math.min(n, g - 1);
     this.setTrainable();
-    this.opt.clearState();
   }
 
   freeze(): void {
@@ -145,14 +149,10 @@ export class Learner {
     return this.trainVars;
   }
 
+  /** Apply `this.frozen` to the optimizer (which clears its state) and take its trainable variables. */
   private setTrainable(): void {
-    const vars: tf.Variable[] = [];
-    this.groups.forEach((grp, gi) => {
-      for (const p of grp.params) {
-        if (gi >= this.frozen || (p.isNorm && this.o.trainBn)) vars.push(p.variable);
-      }
-    });
-    this.trainVars = vars;
+    this.opt.freezeTo(this.frozen, { trainBn: this.o.trainBn });
+    this.trainVars = this.opt.trainableVariables();
   }
 
   snapshot(): LearnerSnapshot {

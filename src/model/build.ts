@@ -14,7 +14,7 @@ export function addLayers(
   specs: readonly LayerSpecLike[],
   firstIndex: number,
   planSeed: number,
-  opts: { inputShape?: readonly number[]; listKey: string; taken?: ReadonlySet<string> },
+  opts: { inputShape?: readonly number[]; listKey: string; taken?: ReadonlySet<string>; seedRole?: string },
 ): void {
   specs.forEach((spec, j) => {
     const index = firstIndex + j;
@@ -24,6 +24,7 @@ export function addLayers(
     }
     const layer = makeLayer(spec, index, planSeed, {
       listKey: opts.listKey,
+      ...(opts.seedRole !== undefined ? { seedRole: opts.seedRole } : {}),
       ...(j === 0 && opts.inputShape ? { inputShape: opts.inputShape } : {}),
     });
     try {

@@ -39,7 +39,7 @@ function cloneLayer(layer: tf.layers.Layer, inputShape: number[] | null): tf.lay
 /**
  * Fine-tuning model: the loaded model's layers `[:cut]` (Python slice: `model.cut` default -1 drops the last layer;
  * a positive cut keeps that many layers) followed by fresh `model.head` layers (names `l<index>_<type>` numbered on
- * from the kept layers, initialisers seeded by plan.seed and their index). Without a head the whole model is kept.
+ * from the kept layers, initialisers seeded by plan.seed, their index and the role 'head-kernel'). Without a head the whole model is kept.
  * The result is a new tf.Sequential with its own variables holding copies of the loaded weights.
  *
  * Takes ownership of `loaded`: it is disposed once its weights are copied (also when this throws).
@@ -70,7 +70,8 @@ export function buildFinetuneModel(loaded: tf.LayersModel, plan: ModelPlan, ds: 
       tf.dispose(values);
     });
     if (head.length > 0) {
-      addLayers(model, head, keep, plan.seed, { listKey: 'head', taken: new Set(kept.map((l) => l.name)) });
+      // 'head-kernel': a seed of its own, not the one the replaced layer had when the saved model was built
+      addLayers(model, head, keep, plan.seed, { listKey: 'head', taken: new Set(kept.map((l) => l.name)), seedRole: 'head-kernel' });
     }
     checkOutput(model, plan.loss, ds);
     const result = model;

@@ -63,19 +63,21 @@ function padding(v: unknown, what: string): 'valid' | 'same' {
 
 /**
  * Make the tfjs layer for `spec` at position `index` of the model.
- * Dense and conv2d kernels: glorot-uniform (Keras' default) seeded by `layerSeed(planSeed, index, 'kernel')`;
+ * Dense and conv2d kernels: glorot-uniform (Keras' default) seeded by `layerSeed(planSeed, index, 'kernel')` (the
+ * role is `opts.seedRole` when given: finetune heads use 'head-kernel', so a new head never starts as a copy of the
+ * initial weights of the layer it replaces in a model that was built with the same seed);
  * biases zero; batchnorm gamma 1, beta 0. `inputShape` is given for the model's first layer only.
  */
 export function makeLayer(
   spec: LayerSpecLike,
   index: number,
   planSeed: number,
-  opts: { inputShape?: readonly number[]; listKey?: string } = {},
+  opts: { inputShape?: readonly number[]; listKey?: string; seedRole?: string } = {},
 ): tf.layers.Layer {
   const at = where(index, spec, opts.listKey ?? 'layers');
   const name = layerName(spec, index);
   const first = opts.inputShape ? { inputShape: [...opts.inputShape] } : {};
-  const kernelInitializer = () => tf.initializers.glorotUniform({ seed: layerSeed(planSeed, index, 'kernel') });
+  const kernelInitializer = () => tf.initializers.glorotUniform({ seed: layerSeed(planSeed, index, opts.seedRole ?? 'kernel') });
   switch (spec.type) {
     case 'dense':
       return tf.layers.dense({

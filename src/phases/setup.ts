@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendInfo, type BackendName } from '../backend/index.js';
 import { loadDataset, type Dataset } from '../data/index.js';
-import { buildModel, loadModelDir, buildFinetuneModel, paramGroups } from '../model/index.js';
+import { buildModel, loadModelDir, buildFinetuneModel, paramGroups, resolveModelFrom } from '../model/index.js';
 import { Learner } from '../engine/learner.js';
 import { metricsFor } from '../engine/loss.js';
 import type { Plan } from '../plan/index.js';
@@ -10,6 +10,8 @@ export interface Session {
   plan: Plan;
   backend: BackendInfo;
   data: Dataset;
+  /** the model folder the weights came from (model.from resolved, or opts.modelDir); undefined when built fresh */
+  modelFrom?: string;
   learner: Learner;
   dispose(): void;
 }
@@ -23,10 +25,14 @@ export async function openSession(plan: Plan, opts: { modelDir?: string } = {}):
   const backend = await initBackend(plan.backend as BackendName | 'auto');
   const data = await loadDataset(plan);
   let model: tf.LayersModel;
+  let modelFrom: string | undefined;
   if (opts.modelDir) {
+    modelFrom = opts.modelDir;
     model = await loadModelDir(opts.modelDir);
   } else if (plan.model.from) {
-    model = buildFinetuneModel(await loadModelDir(plan.model.from), plan, data);
+    // a model folder, a run folder, or a run base folder (its newest completed fit): see model/from.ts
+    modelFrom = resolveModelFrom(plan.model.from).dir;
+    model = buildFinetuneModel(await loadModelDir(modelFrom), plan, data);
   } else {
     model = buildModel(plan, data);
   }
@@ -48,6 +54,7 @@ export async function openSession(plan: Plan, opts: { modelDir?: string } = {}):
     plan,
     backend,
     data,
+    ...(modelFrom !== undefined ? { modelFrom } : {}),
     learner,
     dispose() {
       learner.dispose();

@@ -12,6 +12,7 @@ import { groupCount, modelLayerNames, parameterGroups } from './groups.js';
 import type { RawIssue } from './issues.js';
 import type { Plan } from './schema.js';
 import { checkOutput, inferShapes, type LayerRef, type LayerShape } from './shapes.js';
+import { tryResolveModelFrom } from '../model/from.js';
 
 export type PhaseName = 'fit' | 'finetune_frozen' | 'finetune_unfrozen';
 
@@ -120,8 +121,10 @@ export async function analyzePlan(plan: Plan, opts: { cwd: string }): Promise<{ 
   const nGroups = groupCount(plan);
   let saved: string[] | undefined;
   if (plan.model.from) {
-    saved = await savedLayerNames(path.resolve(opts.cwd, plan.model.from));
+    const dir = tryResolveModelFrom(plan.model.from, opts.cwd);
+    saved = dir === undefined ? undefined : await savedLayerNames(dir);
     if (!saved) warnings.push(`model.from: no readable model at ${plan.model.from} yet: its layers are shown once it exists`);
+    else if (dir !== path.resolve(opts.cwd, plan.model.from)) warnings.push(`model.from: ${plan.model.from} resolves to ${dir}`);
   }
   const names = modelLayerNames(plan, saved);
   const refs = layerRefs(plan);

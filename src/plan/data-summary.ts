@@ -47,11 +47,16 @@ const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg']);
 async function listDir(dir: string): Promise<{ dirs: string[]; images: number } | undefined> {
   try {
     const entries = await readdir(dir, { withFileTypes: true });
-    const visible = entries.filter((e) => !e.name.startsWith('.'));
-    return {
-      dirs: visible.filter((e) => e.isDirectory()).map((e) => e.name),
-      images: visible.filter((e) => e.isFile() && IMAGE_EXT.has(path.extname(e.name).toLowerCase())).length,
-    };
+    const dirs: string[] = [];
+    let images = 0;
+    for (const e of entries) {
+      if (e.name.startsWith('.')) continue;
+      // links are followed, as the loader does (src/data/images.ts); a dangling image link still counts
+      const target = e.isSymbolicLink() ? await stat(path.join(dir, e.name)).catch(() => null) : e;
+      if (target?.isDirectory()) dirs.push(e.name);
+      else if ((target === null || target.isFile()) && IMAGE_EXT.has(path.extname(e.name).toLowerCase())) images++;
+    }
+    return { dirs, images };
   } catch {
     return undefined;
   }

@@ -10,9 +10,14 @@ export interface LayerGroup {
   layers: string[];
 }
 
-/** Number of parameter groups: split points + 1. */
+/** A loaded model with a new head and no model.groups: body | head (as src/model/groups.ts effectiveSplitPoints). */
+function headSplit(plan: Pick<Plan, 'model'>): boolean {
+  return plan.model.groups.length === 0 && plan.model.from !== undefined && (plan.model.head ?? []).length > 0;
+}
+
+/** Number of parameter groups: split points + 1 (2 for a loaded body with a new head and no model.groups). */
 export function groupCount(plan: Pick<Plan, 'model'>): number {
-  return plan.model.groups.length + 1;
+  return headSplit(plan) ? 2 : plan.model.groups.length + 1;
 }
 
 /**
@@ -23,14 +28,18 @@ export function groupCount(plan: Pick<Plan, 'model'>): number {
 export function modelLayerNames(plan: Pick<Plan, 'model'>, savedLayers?: readonly string[]): string[] | undefined {
   if (plan.model.layers) return layerNames(plan.model.layers);
   if (!savedLayers) return undefined;
+  const head = plan.model.head ?? [];
+  // without a head the loaded model is kept whole (src/model/finetune.ts)
+  if (head.length === 0) return [...savedLayers];
   const body = savedLayers.slice(0, plan.model.cut);
-  return [...body, ...layerNames(plan.model.head ?? [], body.length)];
+  return [...body, ...layerNames(head, body.length)];
 }
 
 /** The layers of each group; undefined when the layer names are not known. */
 export function parameterGroups(plan: Pick<Plan, 'model'>, names: readonly string[] | undefined): LayerGroup[] | undefined {
   if (!names) return undefined;
-  const { indices } = resolveSplitPoints(plan.model.groups, names);
+  const points = headSplit(plan) ? [names.length - (plan.model.head ?? []).length] : plan.model.groups;
+  const { indices } = resolveSplitPoints(points, names);
   const cuts = [0, ...indices.map((i) => i ?? 0), names.length];
   const groups: LayerGroup[] = [];
   for (let g = 0; g + 1 < cuts.length; g++) {

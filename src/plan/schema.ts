@@ -182,7 +182,7 @@ const dataSchema = z.strictObject({
 const modelSchema = z.strictObject({
   input: z.array(posInt).min(1).optional().describe('shape of one sample, e.g. [28, 28, 1]; default: from the data'),
   layers: z.array(layerSchema).min(1).optional().describe('the layers, in order (or use from)'),
-  from: z.string().min(1).optional().describe('folder of a saved tfjs model to fine-tune (instead of layers)'),
+  from: z.string().min(1).optional().describe('a saved tfjs model to fine-tune (instead of layers): a model folder, a run folder, or a run base folder such as runs/<name> (its newest completed fit run)'),
   cut: z.int().default(-1).describe('with from: keep the saved layers [0, cut) (negative counts from the end)'),
   head: z.array(layerSchema).min(1).optional().describe('with from: new layers appended after the cut'),
   groups: z
@@ -192,7 +192,7 @@ const modelSchema = z.strictObject({
       }),
     )
     .default([])
-    .describe('split points into parameter groups: layer index (negative: from the end) or name; []: one group'),
+    .describe('split points into parameter groups: layer index (negative: from the end) or name; []: one group (with from and head: body | head)'),
   train_bn: z.boolean().default(true).describe('batchnorm layers stay trainable in frozen groups'),
 });
 
