@@ -9,6 +9,8 @@ import { METHODS } from '../schedule/index.js';
 import type { Reporter } from '../report/reporter.js';
 import type { BackendInfo } from '../backend/index.js';
 import { versions } from '../version.js';
+import { finishRun } from '../report/finish.js';
+import { findSummaryMarkdown } from '../report/github.js';
 import { announceBackend, interruptible, planFor, printJson, reporterFor } from './common.js';
 import type { FindOptions } from './types.js';
 import type { StopSignal } from '../engine/events.js';
@@ -84,7 +86,7 @@ export function findDoc(
     suggested: res.suggested,
     seconds: res.seconds,
     run_dir: ctx.runDir,
-    files: { find_json: 'find.json', find_svg: 'find.svg', plan_json: 'plan.json' },
+    files: { find_json: 'find.json', find_svg: 'find.svg', plan_json: 'plan.json', report_html: 'report.html' },
   };
 }
 
@@ -185,6 +187,8 @@ export async function runFind(o: FindOptions): Promise<number> {
     }
     doc.argv = o.argv;
     await run.writeJson('find.json', doc);
+    const final = doc;
+    await finishRun({ runDir: run.dir, reporter: r, markdown: () => findSummaryMarkdown(final) });
     r.info(`backend ${session.backend.name}; run folder ${run.dir}`);
     if (o.json) printJson(doc);
     if (code === ExitCode.diverged) r.warn(`fastlr find: ${res ? noSuggestionHelp(res) : `no repeat produced a ${plan.find.suggest} suggestion`}`);

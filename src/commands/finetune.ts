@@ -15,6 +15,8 @@ import { announceBackend, interruptible, planFor, printJson, reporterFor } from 
 import { gateLines, stageOutcome } from './fit.js';
 import { MODEL_DIR, assertKnownGates, gateResults, runStage, trainingCharts, type StageResult } from './train-stage.js';
 import type { FinetuneOptions } from './types.js';
+import { finishRun } from '../report/finish.js';
+import { fitSummaryMarkdown } from '../report/github.js';
 
 export const FROZEN = 'frozen';
 export const UNFROZEN = 'unfrozen';
@@ -149,6 +151,7 @@ export async function runFinetune(o: FinetuneOptions): Promise<number> {
         ranFrozen = await frozenStage(session, ctx);
         if (ranFrozen.stop.reason !== 'completed') {
           const out = stageOutcome(ranFrozen, [], `fastlr finetune ${o.config}`);
+          await finishRun({ runDir: run.dir, reporter: r });
           r.warn(`fastlr finetune: ${out.message}`);
           return out.code;
         }
@@ -181,10 +184,11 @@ export async function runFinetune(o: FinetuneOptions): Promise<number> {
       stop: result.stop,
       exit_code: outcome.code,
       run_dir: run.dir,
-      files: { ...result.files, plan_json: 'plan.json', report_json: `${stage}/report.json` },
+      files: { ...result.files, plan_json: 'plan.json', report_json: `${stage}/report.json`, report_html: 'report.html' },
       seconds: result.seconds,
     };
     await run.writeJson(`${stage}/report.json`, doc);
+    await finishRun({ runDir: run.dir, reporter: r, markdown: () => fitSummaryMarkdown(doc), gates });
     if (result.stop.reason === 'completed') {
       r.info(trainingCharts(result.epochs, [], r.color));
       for (const line of gateLines(gates)) r.info(line);

@@ -14,6 +14,8 @@ import { assertKnownGates, gateResults, latestRunWithCheckpoint, runStage, train
 import type { GateResult } from '../phases/gates.js';
 import type { FitOptions } from './types.js';
 import { metricsFor } from '../engine/loss.js';
+import { finishRun } from '../report/finish.js';
+import { fitSummaryMarkdown } from '../report/github.js';
 
 /** Where the fit's learning rate came from: the config, or a range test (`lr: auto`). */
 export interface LrSource {
@@ -142,10 +144,11 @@ export async function runFit(o: FitOptions): Promise<number> {
       stop: res.stop,
       exit_code: outcome.code,
       run_dir: run.dir,
-      files: { ...res.files, plan_json: 'plan.json', report_json: 'report.json' },
+      files: { ...res.files, plan_json: 'plan.json', report_json: 'report.json', report_html: 'report.html' },
       seconds: res.seconds,
     };
     await run.writeJson('report.json', doc);
+    await finishRun({ runDir: run.dir, reporter: r, markdown: () => fitSummaryMarkdown(doc), gates });
     if (res.stop.reason === 'completed') {
       const lrs = (await import('node:fs/promises').then((fs) => fs.readFile(run.path('schedule.csv'), 'utf8')))
         .trim()

@@ -114,7 +114,7 @@ export async function runStage(o: StageOptions): Promise<StageResult> {
       position,
       history,
       extra: { ...(o.extra ?? {}), best },
-    });
+    }, run.scratch);
   };
 
   const res = await fitOneCycle(learner, o.oneCycle, {
@@ -153,7 +153,7 @@ export async function runStage(o: StageOptions): Promise<StageResult> {
   if (best) files.ckpt_best = p('ckpt/best');
   if (res.stop.reason === 'completed') {
     await writeTables();
-    await saveModelDir(learner.model, run.path(p(MODEL_DIR)));
+    await run.replaceDir(p(MODEL_DIR), (tmp) => saveModelDir(learner.model, tmp));
     files.model = p(MODEL_DIR);
   }
   const lastEpoch = history[history.length - 1];

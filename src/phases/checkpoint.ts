@@ -32,6 +32,8 @@ export async function saveCheckpoint(
   dir: string,
   learner: Learner,
   meta: Omit<CheckpointMeta, 'format' | 'weights' | 'saved_at' | 'frozen_groups'>,
+  /** where the folder is built before it is renamed into place (a run folder's scratch); default beside `dir` */
+  scratch?: string,
 ): Promise<void> {
   const snap = learner.snapshot();
   const index: CheckpointMeta['weights'] = [];
@@ -54,7 +56,7 @@ export async function saveCheckpoint(
     await writeFile(join(tmp, 'optimizer.bin'), encodeState(snap.optimizer));
     await saveModelDir(learner.model, join(tmp, 'model'));
     await writeFile(join(tmp, 'state.json'), JSON.stringify(full, null, 1));
-  });
+  }, scratch);
 }
 
 export interface LoadedCheckpoint {
