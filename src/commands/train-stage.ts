@@ -9,7 +9,7 @@ import { checkGates, gateValues, unknownGates, type GateResult } from '../phases
 import type { EpochSummary, LoopPosition } from '../engine/learner.js';
 import type { StopSignal, StopReason } from '../engine/events.js';
 import { saveModelDir } from '../model/index.js';
-import { RunFolder } from '../report/run-folder.js';
+import { RunFolder, recoverDir } from '../report/run-folder.js';
 import type { Reporter } from '../report/reporter.js';
 import { fmtLr, fmtNum } from '../report/chart.js';
 import { ExitCode, FastlrError } from '../errors.js';
@@ -169,6 +169,7 @@ export async function latestRunWithCheckpoint(root: string, command: string, pre
   if (!existsSync(dir)) return null;
   const names = (await readdir(dir)).filter((n) => n.startsWith(`${command}-`)).sort().reverse();
   for (const n of names) {
+    recoverDir(join(dir, n, prefix, 'ckpt', 'last'));
     if (existsSync(join(dir, n, prefix, 'ckpt', 'last', 'state.json'))) return join(dir, n);
   }
   return null;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Learner, LearnerSnapshot, LoopPosition, EpochSummary } from '../engine/learner.js';
 import { decodeState, encodeState } from '../optim/index.js';
 import { saveModelDir } from '../model/index.js';
-import { replaceDirAtomic } from '../report/run-folder.js';
+import { recoverDir, replaceDirAtomic } from '../report/run-folder.js';
 import { ExitCode, FastlrError } from '../errors.js';
 
 /** What `ckpt/<name>/state.json` holds besides the binary weights and optimizer state. */
@@ -65,6 +65,7 @@ export interface LoadedCheckpoint {
 }
 
 export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
+  recoverDir(dir);
   const statePath = join(dir, 'state.json');
   if (!existsSync(statePath)) throw new FastlrError(`no checkpoint at ${dir} (missing ${statePath})`, ExitCode.usage);
   let meta: CheckpointMeta;

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, rmdir } from 'node:fs/promises';
+import { existsSync, renameSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 
 /** A timestamp safe in a folder name, UTC, to the millisecond: 20261125-181502-123. */
@@ -14,6 +15,17 @@ export function stamp(d = new Date()): string {
  * whole files, even after a SIGKILL. Same file system as the run folders (rename needs that).
  */
 export const SCRATCH = '.fastlr-tmp';
+
+/**
+ * Fault injection for the fault test (test/fault.test.ts): with `FASTLR_TEST_KILL_AT_WRITE=<n>` the process
+ * SIGKILLs itself at the n-th write point, i.e. half-way through writing a file or between the steps of a folder
+ * swap — the moments a non-atomic writer would leave a broken file. Unset (always, outside that test): no effect.
+ */
+let writePoints = 0;
+function writePoint(): void {
+  const at = process.env.FASTLR_TEST_KILL_AT_WRITE;
+  if (at && ++writePoints === Number(at)) process.kill(process.pid, 'SIGKILL');
+}
 
 /** A name in the scratch folder that says which process owns it: `<pid>-<random>-<what>`. */
 function scratchName(what: string): string {
@@ -45,7 +57,11 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array,
     fh = await open(tmp, 'w');
   }
   try {
-    await fh.writeFile(data);
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    const half = bytes.byteLength >> 1;
+    await fh.write(bytes.subarray(0, half));
+    writePoint();
+    await fh.write(bytes.subarray(half));
     await fh.sync();
   } catch (e) {
     await fh.close();
@@ -149,15 +165,39 @@ export function jsonReplacer(_k: string, v: unknown): unknown {
   return typeof v === 'number' && !Number.isFinite(v) ? null : v;
 }
 
+/** Where replaceDirAtomic keeps the previous folder during a swap: `.<name>.old` beside it (a whole folder). */
+export function previousDir(dir: string): string {
+  return join(dirname(dir), `.${basename(dir)}.old`);
+}
+
+/**
+ * A folder replaced by replaceDirAtomic may be missing if the process died between its two renames; its previous
+ * version is then whole at previousDir(dir): put it back. Returns whether `dir` exists afterwards.
+ */
+export function recoverDir(dir: string): boolean {
+  if (existsSync(dir)) return true;
+  const old = previousDir(dir);
+  if (!existsSync(old)) return false;
+  try {
+    renameSync(old, dir);
+  } catch {
+    return existsSync(dir);
+  }
+  return true;
+}
+
 /**
  * Replace a whole folder atomically: fill a temp folder (in `scratch` when given, else `<dir>.tmp-<pid>`), move
- * the previous folder aside, rename the new one in, delete the old one. The target is always either absent, the
- * complete old folder or the complete new one.
+ * the previous folder aside to `.<name>.old`, rename the new one in, delete the old one. At every moment the target
+ * is the complete old folder, the complete new one, or absent with the complete old one at `.<name>.old`
+ * (recoverDir puts it back).
  */
 export async function replaceDirAtomic(dir: string, fill: (tmp: string) => Promise<void>, scratch?: string): Promise<void> {
   if (scratch) await mkdir(scratch, { recursive: true });
   const tmp = scratch ? join(scratch, scratchName(basename(dir))) : `${dir}.tmp-${process.pid}`;
-  const old = scratch ? join(scratch, scratchName(`${basename(dir)}.old`)) : `${dir}.old-${process.pid}`;
+  const old = previousDir(dir);
+  recoverDir(dir);
+  await rm(old, { recursive: true, force: true });
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp, { recursive: true });
   try {
@@ -166,6 +206,7 @@ export async function replaceDirAtomic(dir: string, fill: (tmp: string) => Promi
     await rm(tmp, { recursive: true, force: true });
     throw e;
   }
+  writePoint();
   await mkdir(dirname(dir), { recursive: true });
   let hadOld = false;
   try {
@@ -174,6 +215,7 @@ export async function replaceDirAtomic(dir: string, fill: (tmp: string) => Promi
   } catch {
     /* no previous folder */
   }
+  writePoint();
   await rename(tmp, dir);
   if (hadOld) await rm(old, { recursive: true, force: true });
 }
