@@ -120,4 +120,24 @@ describe('engine', () => {
     expect(sameBits(weightsOf(a), weightsOf(b))).toBe(true);
     expect(ra.epochs[2]!.metrics.accuracy).toBeGreaterThan(0.6);
   });
+
+  it.each([3, 11, 12])('a fit stopped after %i batches and continued from its position ends with the same weights (dropout stream too)', async (k) => {
+    const c = { ...oneCycle(2), epochs: 3, lrMax: [1e-2, 1e-2] };
+    const whole = await session();
+    open.push(whole);
+    await fitOneCycle(whole.learner, c, {});
+    // stop after k batches (the config has 11 batches per epoch: k = 11 is an epoch boundary), resume in a fresh session
+    const cut = await session();
+    open.push(cut);
+    const signal = new StopSignal();
+    let n = 0;
+    const first = await fitOneCycle(cut.learner, c, { signal, onEvent: (e) => e.type === 'batch' && ++n === k && signal.request() });
+    expect(first.stop.reason).toBe('interrupted');
+    const snap = cut.learner.snapshot();
+    const again = await session();
+    open.push(again);
+    again.learner.restore({ ...snap, rng: first.position.epochRng });
+    await fitOneCycle(again.learner, c, { resume: first.position });
+    expect(sameBits(weightsOf(again), weightsOf(whole))).toBe(true);
+  });
 });

@@ -40,6 +40,8 @@ export interface FindDoc {
   run_dir: string;
   files: Record<string, string>;
   argv?: string[];
+  /** the exit code of the command: 0 a suggestion, 3 none possible, 130 interrupted */
+  exit_code?: number;
 }
 
 /** Run the range test on an open session and describe it (shared by `find` and `fit --lr auto`). */
@@ -186,6 +188,7 @@ export async function runFind(o: FindOptions): Promise<number> {
       r.info(renderFind(res, { color: r.color, numIt: plan.find.num_it }));
     }
     doc.argv = o.argv;
+    doc.exit_code = code;
     await run.writeJson('find.json', doc);
     const final = doc;
     await finishRun({ runDir: run.dir, reporter: r, markdown: () => findSummaryMarkdown(final) });

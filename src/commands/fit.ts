@@ -10,7 +10,7 @@ import type { StopSignal } from '../engine/events.js';
 import { versions } from '../version.js';
 import { announceBackend, interruptible, planFor, printJson, reporterFor } from './common.js';
 import { findDoc, findOnSession, noSuggestionHelp } from './find.js';
-import { assertKnownGates, gateResults, latestRunWithCheckpoint, runStage, trainingCharts, type StageResult } from './train-stage.js';
+import { finalSummary, assertKnownGates, gateResults, latestRunWithCheckpoint, runStage, trainingCharts, type StageResult } from './train-stage.js';
 import type { GateResult } from '../phases/gates.js';
 import type { FitOptions } from './types.js';
 import { metricsFor } from '../engine/loss.js';
@@ -161,7 +161,7 @@ export async function runFit(o: FitOptions): Promise<number> {
     r.info(`run folder ${run.dir}`);
     if (o.json) printJson(doc);
     if (outcome.message) r.warn(`fastlr fit: ${outcome.message}`);
-    else r.result(`done: ${Object.entries(res.final).filter(([k]) => !k.startsWith('valid_') || true).slice(0, 4).map(([k, v]) => `${k} ${Number(v.toPrecision(4))}`).join(', ')} (${basename(run.dir)})`);
+    else r.result(`done: ${finalSummary(res.final)} (${basename(run.dir)})`);
     return outcome.code;
   } finally {
     release();

@@ -11,7 +11,7 @@ import type { StopSignal, StopReason } from '../engine/events.js';
 import { saveModelDir } from '../model/index.js';
 import { RunFolder, recoverDir } from '../report/run-folder.js';
 import type { Reporter } from '../report/reporter.js';
-import { fmtLr, fmtNum } from '../report/chart.js';
+import { epochChart, fmtLr } from '../report/chart.js';
 import { ExitCode, FastlrError } from '../errors.js';
 
 export interface StageOptions {
@@ -81,6 +81,12 @@ export async function runStage(o: StageOptions): Promise<StageResult> {
       );
     }
     if (ck.meta.phase !== o.phase) throw new FastlrError(`${o.resumeFrom} is a ${ck.meta.phase} checkpoint, not ${o.phase}`, ExitCode.usage);
+    if (ck.meta.position.epoch >= o.oneCycle.epochs) {
+      throw new FastlrError(
+        `nothing to resume: ${o.resumeFrom} is from a finished run (all ${o.oneCycle.epochs} epochs done). Run without --resume to train again.`,
+        ExitCode.usage,
+      );
+    }
     applyCheckpoint(learner, ck);
     resume = ck.meta.position;
     history = ck.meta.history;
@@ -192,16 +198,16 @@ export function gateResults(expect: Record<string, string>, final: Record<string
 export function trainingCharts(epochs: EpochSummary[], lrs: number[][], color: boolean): string {
   const out: string[] = [];
   if (epochs.length >= 2) {
-    const tl = epochs.map((e) => e.train_loss);
-    const vl = epochs.map((e) => e.valid_loss);
-    out.push('loss per epoch (blue: train, green: valid)');
-    out.push(
-      asciichart.plot([tl, vl], {
-        height: 8,
-        format: (v: number) => fmtNum(v).padStart(9),
-        colors: color ? [asciichart.blue, asciichart.green] : undefined,
-      }),
-    );
+    const train = epochs.map((e) => e.train_loss);
+    const valid = epochs.map((e) => e.valid_loss);
+    if (color) {
+      out.push('loss per epoch (blue: train, green: valid)');
+      out.push(epochChart([train, valid], { colors: [asciichart.blue, asciichart.green] }));
+    } else {
+      // without colours two lines on one chart cannot be told apart: one chart each
+      out.push('train loss per epoch', epochChart([train], { height: 5 }));
+      out.push('valid loss per epoch', epochChart([valid], { height: 5 }));
+    }
   }
   if (lrs.length >= 2) {
     const last = lrs.map((l) => l[l.length - 1] ?? NaN);
@@ -216,4 +222,12 @@ export function trainingCharts(epochs: EpochSummary[], lrs: number[][], color: b
 
 function announceResume(dir: string, at: LoopPosition, bpe: number): string {
   return `resuming from ${dir}: epoch ${at.epoch}, batch ${at.batch}/${bpe} (schedule position kept)`;
+}
+
+/** `train_loss 0.019, valid_loss 0.13, accuracy 0.963`: the final values once each (metrics are validation values). */
+export function finalSummary(final: Record<string, number>): string {
+  return Object.entries(final)
+    .filter(([k]) => !(k.startsWith('valid_') && k !== 'valid_loss'))
+    .map(([k, v]) => `${k} ${Number(v.toPrecision(4))}`)
+    .join(', ');
 }

@@ -61,6 +61,8 @@ export interface LoopPosition {
   batch: number;
   /** RNG state just before this epoch's data order was drawn */
   epochRng: RngState;
+  /** RNG state at this position (after the dropout masks of the batches already run in this epoch) */
+  rng?: RngState;
   smooth: SmoothLossState;
 }
 
@@ -241,11 +243,17 @@ export class Learner {
     let iter = epoch * bpe + b;
     let epochRng = l.resume?.epochRng ?? this.rng.state();
     if (l.resume) this.rng.restore(l.resume.epochRng);
-    const position = (): LoopPosition => ({ epoch, batch: b, epochRng, smooth: smooth.state() });
+    const position = (): LoopPosition => ({ epoch, batch: b, epochRng, rng: this.rng.state(), smooth: smooth.state() });
+    let resumeRng = l.resume && l.resume.batch > 0 ? l.resume.rng : undefined;
     outer: for (; epoch < start + l.epochs; epoch++, b = 0) {
       const te = performance.now();
       epochRng = this.rng.state();
       const order = epochOrder(this.data.train.n, this.o.shuffle, this.rng.next);
+      if (resumeRng) {
+        // mid-epoch resume: same order as the interrupted epoch, then the stream where it stopped (dropout)
+        this.rng.restore(resumeRng);
+        resumeRng = undefined;
+      }
       for (; b < bpe; ) {
         const { lr, mom: wanted } = l.hypers(iter);
         const { x, y } = this.trainBatcher.batch(order, b);
@@ -269,7 +277,7 @@ export class Learner {
           break outer;
         }
       }
-      await this.endEpoch(l, epoch, start, smooth, te, epochs, emit, () => ({ epoch: epoch + 1, batch: 0, epochRng: this.rng.state(), smooth: smooth.state() }));
+      await this.endEpoch(l, epoch, start, smooth, te, epochs, emit, () => ({ epoch: epoch + 1, batch: 0, epochRng: this.rng.state(), rng: this.rng.state(), smooth: smooth.state() }));
     }
     emit({ type: 'end', phase: l.phase, totalIters, epochs: l.epochs, batchesPerEpoch: bpe });
     return { stop: { reason, iteration: ran }, position: position(), iterations: ran, epochs, seconds: (performance.now() - t0) / 1000 };

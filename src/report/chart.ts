@@ -129,3 +129,42 @@ export function fmtNum(v: number): string {
 export function fmtLr(v: number): string {
   return Number.isFinite(v) ? v.toExponential(2) : String(v);
 }
+
+/** Resample evenly spaced values to `cols` columns by linear interpolation (a few epochs still draw a line). */
+export function stretchLinear(y: number[], cols: number): number[] {
+  if (y.length === 0) return [];
+  if (y.length === 1) return new Array<number>(cols).fill(y[0]!);
+  const out: number[] = [];
+  for (let k = 0; k < cols; k++) {
+    const t = (k * (y.length - 1)) / (cols - 1);
+    const i = Math.min(Math.floor(t), y.length - 2);
+    const f = t - i;
+    out.push(y[i]! + f * (y[i + 1]! - y[i]!));
+  }
+  return out;
+}
+
+/**
+ * Per-epoch series (train/valid loss) on one chart, stretched to `width` columns, with the epochs
+ * labelled under it. Non-finite values are left out of the scale.
+ */
+export function epochChart(series: number[][], o: { width?: number; height?: number; colors?: string[] } = {}): string {
+  const n = Math.max(0, ...series.map((s) => s.length));
+  if (n < 2) return '(fewer than two epochs: nothing to draw)';
+  const width = Math.max(2 * n, o.width ?? 48);
+  const stretched = series.map((s) => stretchLinear(s, width));
+  const labelWidth = 9;
+  const plot = asciichart.plot(stretched, {
+    height: o.height ?? 8,
+    padding: ' '.repeat(labelWidth),
+    format: (v: number) => fmtNum(v).padStart(labelWidth),
+    colors: o.colors,
+  });
+  const row = new Array<string>(width + 4).fill(' ');
+  for (let e = 0; e < n; e++) {
+    const col = Math.round((e * (width - 1)) / (n - 1));
+    const label = String(e);
+    for (let k = 0; k < label.length && col + k < row.length; k++) row[col + k] = label[k]!;
+  }
+  return `${plot}\n${' '.repeat(labelWidth + 2)}${row.join('').trimEnd()}  (epoch)`;
+}

@@ -41,14 +41,20 @@ export function renderFind(r: RangeTestResult, o: { color: boolean; width?: numb
     yMax: rangeTestYMax(curve.y),
   });
   const lines = ['', 'smoothed loss vs learning rate', chart, ''];
-  lines.push('  method    lr          loss at lr');
-  for (const m of ['valley', 'slide', 'steep', 'minimum'] as Method[]) {
-    const s = r.suggestions[m];
-    const mark = m === r.method ? '*' : ' ';
-    const name = `${mark} ${m} (${METHOD_CHAR[m]})`.padEnd(14);
-    lines.push('lr' in s ? `${name}${fmtLr(s.lr).padEnd(12)}${fmtNum(s.loss)}` : `${name}no suggestion: ${s.error}`);
+  lines.push(`  ${'method'.padEnd(14)}${'lr'.padEnd(12)}loss at lr`);
+  const errors = new Set(Object.values(r.suggestions).map((s) => ('error' in s ? s.error : null)));
+  const [onlyError] = errors;
+  if (errors.size === 1 && typeof onlyError === 'string') {
+    lines.push(`  no suggestion from any method: ${onlyError}`);
+  } else {
+    for (const m of ['valley', 'slide', 'steep', 'minimum'] as Method[]) {
+      const s = r.suggestions[m];
+      const mark = m === r.method ? '*' : ' ';
+      const name = `${mark} ${`${m} (${METHOD_CHAR[m]})`.padEnd(14)}`;
+      lines.push('lr' in s ? `${name}${fmtLr(s.lr).padEnd(12)}${s.loss.toPrecision(4)}` : `${name}no suggestion: ${s.error}`);
+    }
+    lines.push(`  (* = find.suggest, the LR fastlr uses)`);
   }
-  lines.push(`  (* = find.suggest, the LR fastlr uses)`);
   lines.push('');
   lines.push(`${stopText(r, o.numIt)}; ${r.seconds.toFixed(2)} s`);
   return lines.join('\n');

@@ -57,7 +57,7 @@ export function trimForSuggestions(
     lrs.length = bad;
     losses.length = bad;
   }
-  return { lrs, losses, offset: s, recorded: n, skipStart: s, cutAt };
+  return { lrs, losses, offset: s, recorded: n, skipStart, cutAt };
 }
 
 function tooFew(m: Method, t: TrimmedCurve, numIt: number): string {
