@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { ExitCode, FastlrError } from '../errors.js';
 import { openSession, type Session } from '../phases/setup.js';
@@ -70,6 +71,24 @@ export function stageOutcome(res: StageResult, gates: GateResult[], how: string)
   return { code: ExitCode.ok, message: '' };
 }
 
+/** The run's plan.json as --resume needs it; missing or corrupt: FastlrError naming the file (exit 2). */
+async function readSavedPlan(file: string): Promise<{ lr_source?: LrSource; lr_resolved?: LrSpec }> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new FastlrError(`--resume: cannot read ${file}: ${(e as Error).message}`, ExitCode.usage);
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    throw new FastlrError(`--resume: ${file} is not valid JSON (${(e as Error).message}); re-run without --resume`, ExitCode.usage);
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new FastlrError(`--resume: ${file} is not a fastlr plan`, ExitCode.usage);
+  return doc as { lr_source?: LrSource; lr_resolved?: LrSpec };
+}
+
 export async function runFit(o: FitOptions): Promise<number> {
   const extra: string[] = [];
   if (o.lr !== undefined) extra.push(`fit.lr=${o.lr}`);
@@ -95,8 +114,7 @@ export async function runFit(o: FitOptions): Promise<number> {
     let lr: LrSpec;
     let source: LrSource;
     if (resumeFrom) {
-      const prev = await import('node:fs/promises').then((fs) => fs.readFile(run.path('plan.json'), 'utf8'));
-      const saved = JSON.parse(prev) as { lr_source?: LrSource; lr_resolved?: LrSpec };
+      const saved = await readSavedPlan(run.path('plan.json'));
       lr = saved.lr_resolved ?? (plan.fit.lr === 'auto' ? NaN : plan.fit.lr);
       source = saved.lr_source ?? { method: 'config', value: lr };
     } else {

@@ -93,9 +93,18 @@ export async function runStage(o: StageOptions): Promise<StageResult> {
     best = (ck.meta.extra.best as StageResult['best']) ?? null;
     const schedPath = run.path(p('schedule.csv'));
     if (existsSync(schedPath)) {
-      const lines = (await readFile(schedPath, 'utf8')).trim().split('\n').slice(1);
+      const all = (await readFile(schedPath, 'utf8')).trim().split('\n');
+      if (all[0] !== header.join(',')) {
+        throw new FastlrError(`--resume: ${schedPath} does not start with the header ${header.join(',')} (a different model, or a damaged file)`, ExitCode.usage);
+      }
       const upto = resume.epoch * learner.batchesPerEpoch + resume.batch;
-      for (const line of lines.slice(0, upto)) scheduleRows.push(line.split(','));
+      for (const [i, line] of all.slice(1, 1 + upto).entries()) {
+        const cells = line.split(',');
+        if (cells.length !== header.length || cells.some((c) => c !== '' && !Number.isFinite(Number(c)))) {
+          throw new FastlrError(`--resume: ${schedPath} line ${i + 2} is damaged (${header.length} numbers expected)`, ExitCode.usage);
+        }
+        scheduleRows.push(cells);
+      }
     }
     r.info(announceResume(o.resumeFrom, resume, learner.batchesPerEpoch));
   }
