@@ -143,7 +143,9 @@ async function runRepeats(
   const suggestions: FindDoc['suggestions'] = {};
   for (const m of METHODS) {
     const s = summary.methods[m];
-    suggestions[m] = s.median === null ? { error: `no repeat produced a ${m} suggestion` } : { lr: s.median, loss: lossNear(summary.median_curve, s.median) };
+    // as a single find reports it: the loss at the marked point (minimum suggests lr/10 of the minimum it marks)
+    const at = s.median === null ? null : m === 'minimum' ? s.median * 10 : s.median;
+    suggestions[m] = s.median === null || at === null ? { error: `no repeat produced a ${m} suggestion` } : { lr: s.median, loss: lossNear(summary.median_curve, at) };
   }
   const suggested = summary.methods[plan.find.suggest].median;
   const full = {
