@@ -124,6 +124,24 @@ describe('CI outputs of real runs', () => {
     expect(existsSync(reports.finetune)).toBe(true);
   }, 120_000);
 
+  it('fastlr report rebuilds report.html of the real runs and summarises them (spread of the repeats, gates, provenance)', async () => {
+    const find = await runCli(['report', join(reports.find!, '..'), '--json'], { cwd: work });
+    expect(find.code, find.stderr).toBe(0);
+    const f = JSON.parse(find.stdout) as { command: string; argv: string[]; find: { repeats: number; spread: { method: string; answered: number }[]; agreement: { within: number } } };
+    expect(f.command).toBe('find');
+    expect(f.argv).toEqual(['find', 'ci.yaml', '--repeats', '3', '--json']);
+    expect(f.find.repeats).toBe(3);
+    expect(f.find.spread.map((x) => x.method)).toEqual(['valley', 'slide', 'steep', 'minimum']);
+    expect(f.find.agreement.within).toBe(3);
+    expect(find.stderr).toMatch(/^spread {4}3 repeats/m);
+    const fit = await runCli(['report', join(reports.fit!, '..')], { cwd: work });
+    expect(fit.code).toBe(0);
+    expect(fit.stdout).toMatch(/^gate {6}FAIL {2}valid_accuracy >= 0\.9999/m);
+    expect(fit.stdout).toMatch(/^argv {6}fit ci\.yaml --set/m);
+    const html = readFileSync(reports.fit!, 'utf8');
+    expect(html).toContain('<dt>command line</dt>');
+  }, 60_000);
+
   it('config errors become ::error file=…,line=…,col=… annotations (file relative to the workspace), exit 2', async () => {
     writeFileSync(join(work, 'bad.yaml'), CONFIG.replace('fit: { epochs: 2, lr: 1.0e-2 }', 'fit: { epochz: 2, lr: -1 }'));
     const line = CONFIG.split('\n').findIndex((l) => l.startsWith('fit:')) + 1;

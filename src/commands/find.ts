@@ -10,6 +10,7 @@ import type { Reporter } from '../report/reporter.js';
 import type { BackendInfo } from '../backend/index.js';
 import { versions } from '../version.js';
 import { finishRun } from '../report/finish.js';
+import { gitHead } from '../report/html.js';
 import { findSummaryMarkdown } from '../report/github.js';
 import { announceBackend, interruptible, planFor, printJson, reporterFor } from './common.js';
 import type { FindOptions } from './types.js';
@@ -175,7 +176,7 @@ export async function runFind(o: FindOptions): Promise<number> {
     announceBackend(session.backend, r);
     if (o.unfreeze) session.learner.unfreeze();
     const run = await RunFolder.create(plan.output, 'find');
-    await run.writeJson('plan.json', { ...plan, backend_used: session.backend.name, config_hash: hash, argv: o.argv });
+    await run.writeJson('plan.json', { ...plan, backend_used: session.backend.name, config_hash: hash, argv: o.argv, git_commit: gitHead() });
     const base = { plan, hash, config: o.config, backend: session.backend, runDir: run.dir, unfrozen: o.unfreeze };
     let doc: FindDoc;
     let code: number;

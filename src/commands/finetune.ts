@@ -16,6 +16,7 @@ import { gateLines, stageOutcome } from './fit.js';
 import { MODEL_DIR, assertKnownGates, gateResults, runStage, trainingCharts, type StageResult } from './train-stage.js';
 import type { FinetuneOptions } from './types.js';
 import { finishRun } from '../report/finish.js';
+import { gitHead } from '../report/html.js';
 import { fitSummaryMarkdown } from '../report/github.js';
 
 export const FROZEN = 'frozen';
@@ -139,7 +140,7 @@ export async function runFinetune(o: FinetuneOptions): Promise<number> {
     session = await openSession(plan, o.unfreeze && !needFrozen ? { modelDir: frozenModel } : {});
     announceBackend(session.backend, r);
     if (!existsSync(run.path('plan.json'))) {
-      await run.writeJson('plan.json', { ...plan, backend_used: session.backend.name, config_hash: hash });
+      await run.writeJson('plan.json', { ...plan, backend_used: session.backend.name, config_hash: hash, argv: o.argv, git_commit: gitHead() });
     }
     const ctx: StageCtx = { plan, hash, run, r, signal, metrics, force: o.force };
     let result: StageResult;

@@ -16,6 +16,7 @@ import type { GateResult } from '../phases/gates.js';
 import type { FitOptions } from './types.js';
 import { metricsFor } from '../engine/loss.js';
 import { finishRun } from '../report/finish.js';
+import { gitHead } from '../report/html.js';
 import { fitSummaryMarkdown } from '../report/github.js';
 
 /** Where the fit's learning rate came from: the config, or a range test (`lr: auto`). */
@@ -119,7 +120,7 @@ export async function runFit(o: FitOptions): Promise<number> {
       source = saved.lr_source ?? { method: 'config', value: lr };
     } else {
       ({ lr, source } = await resolveLr(plan.fit.lr, { session, plan, hash, config: o.config, run, r, signal }));
-      await run.writeJson('plan.json', { ...plan, backend_used: session.backend.name, config_hash: hash, lr_source: source, lr_resolved: lr });
+      await run.writeJson('plan.json', { ...plan, backend_used: session.backend.name, config_hash: hash, lr_source: source, lr_resolved: lr, argv: o.argv, git_commit: gitHead() });
     }
     const lrMax = spreadLr(lr, session.learner.groups.length);
     const res = await runStage({
