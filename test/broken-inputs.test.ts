@@ -214,6 +214,25 @@ describe('data files: missing, truncated, binary, empty CSVs; truncated or corru
     expectNamed(await cli('find', config(join(work, 'no-imgs'))), join(work, 'no-imgs'), /not found/);
   }, 60_000);
 
+  it('absurd sizes are config errors at their key before anything is allocated (check and the training commands)', async () => {
+    const cases: [string[], RegExp][] = [
+      [['--set', 'fit.epochs=1e9'], /fit\.epochs: 1,000,000,000 epochs × \d+ batches/],
+      [['--set', 'model.layers[0].dense.units=100000000000'], /model\.layers\[0\]: the model has [\d,]+ parameters/],
+      [['--set', 'data.synthetic.n=1000000000'], /data\.synthetic\.n: 1,000,000,000 samples/],
+      [['--set', 'find.num_it=1e7'], /find\.num_it: 10,000,000 iterations/],
+    ];
+    for (const [set, why] of cases) {
+      for (const cmd of ['check', 'fit', 'find']) {
+        const r = await cli(cmd, 'base.yaml', ...set);
+        expect(r.code, `${cmd} ${set.join(' ')}: ${r.stderr}`).toBe(2);
+        expect(r.stderr).toMatch(why);
+      }
+    }
+    const big = (await cli('find', write('huge-img.yaml', `name: h\nbackend: cpu\ndata:\n  source: images\n  images: { path: imgs, size: [100000, 100000], channels: 1 }\nmodel:\n  layers: [flatten, { dense: 2 }]\n`)));
+    expect(big.code).toBe(2);
+    expect(big.stderr).toMatch(/data\.images\.size: 100,000×100,000×1/);
+  }, 60_000);
+
   it('the real binary maps the same errors to exit 2 with the path on stderr', async () => {
     const r = await runCli(['find', join(work, 'csv.yaml'), '--quiet'], { cwd: work });
     expect(r.code).toBe(2);

@@ -6,7 +6,7 @@ import { Learner } from '../engine/learner.js';
 import { metricsFor } from '../engine/loss.js';
 import type { Plan } from '../plan/index.js';
 import { layerRefs } from '../plan/analysis.js';
-import { paramLimitIssue, stepLimitIssues } from '../plan/limits.js';
+import { dataLimitIssues, paramLimitIssue, stepLimitIssues, type RawIssueLike } from '../plan/limits.js';
 import { inferShapes } from '../plan/shapes.js';
 import { formatPath } from '../plan/locate.js';
 import { batchesPerEpoch } from '../plan/data-summary.js';
@@ -44,6 +44,10 @@ export function assertWithinLimits(plan: Plan, data: Dataset): void {
     const big = r.issue ? undefined : paramLimitIssue(r.shapes);
     if (big) issues.push(big);
   }
+  throwIssues(issues);
+}
+
+function throwIssues(issues: readonly RawIssueLike[]): void {
   if (issues.length) {
     throw new FastlrError(issues.map((i) => `${formatPath(i.path as (string | number)[])}: ${i.message}`).join('\n'), ExitCode.usage);
   }
@@ -56,7 +60,17 @@ export function assertWithinLimits(plan: Plan, data: Dataset): void {
  */
 export async function openSession(plan: Plan, opts: { modelDir?: string } = {}): Promise<Session> {
   const backend = await initBackend(plan.backend as BackendName | 'auto');
-  const data = await loadDataset(plan);
+  throwIssues(dataLimitIssues(plan));
+  let data: Dataset;
+  try {
+    data = await loadDataset(plan);
+  } catch (e) {
+    // an allocation the limits did not foresee (many large images): a config problem, not a crash
+    if (e instanceof RangeError && /array (buffer )?(length|allocation)/i.test(e.message)) {
+      throw new FastlrError(`data: the dataset does not fit in memory (${e.message}); use smaller data.images.size or fewer samples`, ExitCode.usage);
+    }
+    throw e;
+  }
   assertDecoded(data);
   assertWithinLimits(plan, data);
   let model: tf.LayersModel;

@@ -12,7 +12,7 @@ import { groupCount, modelLayerNames, parameterGroups } from './groups.js';
 import type { RawIssue } from './issues.js';
 import type { Plan } from './schema.js';
 import { checkOutput, inferShapes, type LayerRef, type LayerShape } from './shapes.js';
-import { paramLimitIssue, stepLimitIssues } from './limits.js';
+import { dataLimitIssues, paramLimitIssue, stepLimitIssues } from './limits.js';
 
 export type PhaseName = 'fit' | 'finetune_frozen' | 'finetune_unfrozen';
 
@@ -114,6 +114,8 @@ function expectedOutputs(plan: Plan, d: DataSummary): { units: number[]; what: s
 export async function analyzePlan(plan: Plan, opts: { cwd: string }): Promise<{ analysis?: PlanAnalysis; issues: RawIssue[] }> {
   const issues: RawIssue[] = [];
   const warnings: string[] = [];
+  const tooMuch = dataLimitIssues(plan);
+  if (tooMuch.length) return { issues: tooMuch };
   const { summary: data, issues: dataIssues } = await summarizeData(plan, opts.cwd);
   issues.push(...dataIssues);
 

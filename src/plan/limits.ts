@@ -7,6 +7,8 @@ import type { RawIssue } from './issues.js';
 import type { Plan } from './schema.js';
 import type { LayerShape } from './shapes.js';
 
+export type RawIssueLike = RawIssue;
+
 /** Training steps (batches) of one phase: the range test, the fit, each finetune stage. */
 export const MAX_STEPS_PER_PHASE = 1_000_000;
 /** Trainable parameters of a model built from `layers` (400 MB as float32, ×4 with gradients and Adam's state). */
@@ -46,4 +48,34 @@ export function paramLimitIssue(shapes: readonly LayerShape[]): RawIssue | undef
     path: big.path,
     message: `the model has ${n(total)} parameters (${n(big.params)} in ${big.name}): fastlr trains at most ${n(MAX_PARAMS)}`,
   };
+}
+
+/** Values in one sample (an image of 4096×4096×1, a 16M-long feature vector). */
+export const MAX_SAMPLE_VALUES = 16_777_216;
+/** Values in the whole dataset held in memory (float32: 2 GB). */
+export const MAX_DATA_VALUES = 536_870_912;
+
+/** Issues for data that could not be held in memory, found before any of it is read. */
+export function dataLimitIssues(plan: Pick<Plan, 'data' | 'model'>): RawIssue[] {
+  const issues: RawIssue[] = [];
+  const d = plan.data;
+  if (d.source === 'images' && d.images) {
+    const [h, w] = d.images.size;
+    const values = h * w * d.images.channels;
+    if (values > MAX_SAMPLE_VALUES) {
+      issues.push({ path: ['data', 'images', 'size'], message: `${n(h)}×${n(w)}×${d.images.channels} = ${n(values)} values per image: fastlr holds at most ${n(MAX_SAMPLE_VALUES)} per sample` });
+    }
+  }
+  if (d.source === 'synthetic') {
+    const values = d.synthetic.n * d.synthetic.features;
+    if (values > MAX_DATA_VALUES) {
+      issues.push({ path: ['data', 'synthetic', 'n'], message: `${n(d.synthetic.n)} samples × ${n(d.synthetic.features)} features = ${n(values)} values: fastlr holds at most ${n(MAX_DATA_VALUES)}` });
+    }
+  }
+  const input = plan.model.input;
+  if (input) {
+    const values = input.reduce((a, b) => a * b, 1);
+    if (values > MAX_SAMPLE_VALUES) issues.push({ path: ['model', 'input'], message: `${n(values)} values per sample: fastlr holds at most ${n(MAX_SAMPLE_VALUES)}` });
+  }
+  return issues;
 }
