@@ -7,6 +7,7 @@ import { ConfigError, ExitCode, FastlrError, formatIssue } from './errors.js';
 import { processIo, type Io } from './commands/check.js';
 import type { CheckOptions, CommonOptions, FindOptions, FinetuneOptions, FitOptions } from './commands/types.js';
 import { FASTLR_VERSION } from './version.js';
+import { configErrorAnnotations, inGitHubActions, workflowCommand } from './report/github.js';
 
 const BACKENDS = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
 
@@ -98,10 +99,12 @@ function reportError(e: unknown, io: Io, json: boolean): number {
     const n = e.issues.length;
     if (n > 1) io.stderr.write(`${n} problems\n`);
     doc = { kind: 'config', message: e.message, issues: e.issues };
+    if (inGitHubActions(io.env)) io.stderr.write(configErrorAnnotations(e.issues, { env: io.env, cwd: io.cwd }).join('\n') + '\n');
   } else if (e instanceof FastlrError) {
     code = e.exitCode;
     io.stderr.write(`fastlr: ${e.message}\n`);
     doc = { kind: 'error', message: e.message };
+    if (inGitHubActions(io.env)) io.stderr.write(workflowCommand('error', { title: 'fastlr' }, e.message) + '\n');
   } else {
     code = ExitCode.unexpected;
     const err = e instanceof Error ? e : new Error(String(e));
@@ -109,6 +112,7 @@ function reportError(e: unknown, io: Io, json: boolean): number {
     io.stderr.write(`fastlr: unexpected error: ${err.message}\n`);
     io.stderr.write(debug ? `${err.stack ?? ''}\n` : '(set FASTLR_DEBUG=1 for the stack trace)\n');
     doc = { kind: 'unexpected', message: err.message };
+    if (inGitHubActions(io.env)) io.stderr.write(workflowCommand('error', { title: 'fastlr: unexpected error' }, err.message) + '\n');
   }
   if (json) io.stdout.write(JSON.stringify({ ok: false, exit_code: code, error: doc }, null, 2) + '\n');
   return code;

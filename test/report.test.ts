@@ -11,6 +11,7 @@ import { MAX_CHART_POINTS, medianCurve, thinIndices, writeReportHtml } from '../
 import { lineChartSvg } from '../src/report/svg.js';
 import { readRunFolder } from '../src/report/report-data.js';
 import { runReport } from '../src/commands/report.js';
+import { CHROMIUM, CHROMIUM_SKIP, HARNESS, chromium, consoleLines, type BrowserView } from './helpers/chromium.js';
 
 // ---------------------------------------------------------------------------------------------
 // Synthetic run folders, with the shapes the lead's commands write (src/commands/{find,fit,finetune}.ts,
@@ -609,83 +610,7 @@ describe('report helpers', () => {
 // ---------------------------------------------------------------------------------------------
 // In a real headless browser: Debian's chromium (`.ci/run` installs it).
 
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
-
-/**
- * A harness page loads report.html in an iframe and describes what the browser built: sections, scripts,
- * resources fetched, and for each chart its SVG, rendered size and each series path's points and length.
- */
-const HARNESS = `<!doctype html><html><head><meta charset="utf-8"></head><body><pre id="out">pending</pre>
-<iframe id="f" src="REPORT" style="width:1400px;height:900px"></iframe><script>
-const f = document.getElementById('f');
-f.addEventListener('load', () => {
-  const out = document.getElementById('out');
-  try {
-    const d = f.contentDocument;
-    const charts = [...d.querySelectorAll('figure.chart')].map((fig) => {
-      const svg = fig.querySelector('svg');
-      return {
-        id: fig.id,
-        svgNs: svg ? svg.namespaceURI : null,
-        width: svg ? svg.getBoundingClientRect().width : 0,
-        paths: [...fig.querySelectorAll('path.series')].map((p) => ({
-          declared: Number(p.getAttribute('data-points')),
-          points: (p.getAttribute('d').match(/[ML]/g) || []).length,
-          length: p.getTotalLength(),
-          bboxW: p.getBBox().width,
-        })),
-      };
-    });
-    out.textContent = JSON.stringify({
-      title: d.title,
-      scripts: d.scripts.length,
-      sections: [...d.querySelectorAll('section')].map((s) => s.id),
-      resources: f.contentWindow.performance.getEntriesByType('resource').map((r) => r.name),
-      status: d.getElementById('status') && d.getElementById('status').textContent,
-      charts,
-    });
-  } catch (e) { out.textContent = 'ERR ' + e; }
-});
-</script></body></html>`;
-
-interface BrowserView {
-  title: string;
-  scripts: number;
-  sections: string[];
-  resources: string[];
-  status: string;
-  charts: { id: string; svgNs: string | null; width: number; paths: { declared: number; points: number; length: number; bboxW: number }[] }[];
-}
-
-function chromium(url: string, profile: string, extra: string[] = []): Promise<{ dom: string; log: string }> {
-  const args = [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    '--disable-dev-shm-usage',
-    `--user-data-dir=${profile}`,
-    '--enable-logging=stderr',
-    '--v=0',
-    ...extra,
-    '--dump-dom',
-    url,
-  ];
-  return new Promise((res, rej) =>
-    execFile(CHROMIUM!, args, { timeout: 90_000, maxBuffer: 64 << 20 }, (e, stdout, stderr) => (e ? rej(new Error(`${e.message}\n${stderr}`)) : res({ dom: stdout, log: stderr }))),
-  );
-}
-
-/** Console messages (errors, CSP violations, failed loads) the browser logged for a page. */
-function consoleLines(log: string): string[] {
-  return log.split('\n').filter((l) => /:CONSOLE|Uncaught|Refused to|Failed to load/.test(l));
-}
-
-describe.skipIf(!CHROMIUM)(`report.html in headless chromium${CHROMIUM ? '' : ' (SKIPPED: /usr/bin/chromium not found; `apt-get install chromium`, as .ci/run does)'}`, () => {
+describe.skipIf(!CHROMIUM)(`report.html in headless chromium${CHROMIUM_SKIP}`, () => {
   it('loads without errors, runs no script, fetches nothing, and draws every chart with the expected points', async () => {
     const fit = fitRun();
     const ft = finetuneRun();

@@ -10,6 +10,9 @@ import { METHODS } from '../schedule/index.js';
 import type { Reporter } from '../report/reporter.js';
 import type { BackendInfo } from '../backend/index.js';
 import { versions } from '../version.js';
+import { finishRun } from '../report/finish.js';
+import { gitHead } from '../report/html.js';
+import { findSummaryMarkdown } from '../report/github.js';
 import { announceBackend, announceSkipped, interruptible, planFor, printJson, reporterFor } from './common.js';
 import type { FindOptions } from './types.js';
 import type { StopSignal } from '../engine/events.js';
@@ -87,7 +90,7 @@ export function findDoc(
     suggested: res.suggested,
     seconds: res.seconds,
     run_dir: ctx.runDir,
-    files: { find_json: 'find.json', find_svg: 'find.svg', plan_json: 'plan.json' },
+    files: { find_json: 'find.json', find_svg: 'find.svg', plan_json: 'plan.json', report_html: 'report.html' },
   };
 }
 
@@ -142,7 +145,9 @@ async function runRepeats(
   const suggestions: FindDoc['suggestions'] = {};
   for (const m of METHODS) {
     const s = summary.methods[m];
-    suggestions[m] = s.median === null ? { error: `no repeat produced a ${m} suggestion` } : { lr: s.median, loss: lossNear(summary.median_curve, s.median) };
+    // as a single find reports it: the loss at the marked point (minimum suggests lr/10 of the minimum it marks)
+    const at = s.median === null ? null : m === 'minimum' ? s.median * 10 : s.median;
+    suggestions[m] = s.median === null || at === null ? { error: `no repeat produced a ${m} suggestion` } : { lr: s.median, loss: lossNear(summary.median_curve, at) };
   }
   const suggested = summary.methods[plan.find.suggest].median;
   const full = {
@@ -192,7 +197,7 @@ export async function runFind(o: FindOptions): Promise<number> {
       r.info('range test with the body frozen (finetune stage 1); use --unfreeze after `fastlr finetune` for stage 2');
     }
     const run = await RunFolder.create(plan.output, 'find');
-    await run.writeJson('plan.json', { ...plan, backend_used: session.backend.name, config_hash: hash, argv: o.argv });
+    await run.writeJson('plan.json', { ...plan, backend_used: session.backend.name, config_hash: hash, argv: o.argv, git_commit: gitHead() });
     const base = { plan, hash, config: o.config, backend: session.backend, runDir: run.dir, unfrozen: o.unfreeze };
     let doc: FindDoc;
     let code: number;
@@ -209,6 +214,8 @@ export async function runFind(o: FindOptions): Promise<number> {
     doc.argv = o.argv;
     doc.exit_code = code;
     await run.writeJson('find.json', doc);
+    const final = doc;
+    await finishRun({ runDir: run.dir, reporter: r, markdown: () => findSummaryMarkdown(final) });
     r.info(`backend ${session.backend.name}; run folder ${run.dir}`);
     if (o.json) printJson(doc);
     if (code === ExitCode.diverged) r.warn(`fastlr find: ${res ? noSuggestionHelp(res) : `no repeat produced a ${plan.find.suggest} suggestion`}`);

@@ -11,6 +11,9 @@ import type { Reporter } from '../report/reporter.js';
 import type { StopSignal } from '../engine/events.js';
 import { metricsFor } from '../engine/loss.js';
 import { versions } from '../version.js';
+import { finishRun } from '../report/finish.js';
+import { gitHead } from '../report/html.js';
+import { fitSummaryMarkdown } from '../report/github.js';
 import { announceBackend, announceSkipped, interruptible, planFor, printJson, reporterFor, skippedSummary } from './common.js';
 import { gateLines, stageOutcome } from './fit.js';
 import { MODEL_DIR, assertKnownGates, gateResults, runStage, trainingCharts, type StageResult } from './train-stage.js';
@@ -169,7 +172,7 @@ export async function runFinetune(o: FinetuneOptions): Promise<number> {
     // the pretrained model this run started from: recorded by the run's first command (stage 2 loads stage 1's model)
     let modelFrom = session.modelFrom ?? null;
     if (!existsSync(run.path('plan.json'))) {
-      await run.writeJson('plan.json', { ...plan, backend_used: session.backend.name, config_hash: hash, model_from_resolved: modelFrom });
+      await run.writeJson('plan.json', { ...plan, backend_used: session.backend.name, config_hash: hash, model_from_resolved: modelFrom, argv: o.argv, git_commit: gitHead() });
     } else {
       const saved = JSON.parse(await readFile(run.path('plan.json'), 'utf8')) as { model_from_resolved?: unknown };
       if (typeof saved.model_from_resolved === 'string') modelFrom = saved.model_from_resolved;
@@ -203,10 +206,11 @@ export async function runFinetune(o: FinetuneOptions): Promise<number> {
         gates,
         stop: result.stop,
         exit_code: outcome.code,
-        files: { ...result.files, plan_json: 'plan.json', report_json: `${stage}/report.json` },
+        files: { ...result.files, plan_json: 'plan.json', report_json: `${stage}/report.json`, report_html: 'report.html' },
         seconds: result.seconds,
       };
       await run.writeJson(`${stage}/report.json`, doc);
+      await finishRun({ runDir: run.dir, reporter: r, markdown: () => fitSummaryMarkdown(doc), gates });
       if (result.stop.reason === 'completed') {
         r.info(trainingCharts(result.epochs, [], r.color));
         r.info(`${stage} stage: model saved to ${run.path(stage, MODEL_DIR)}`);

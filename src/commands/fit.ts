@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { ExitCode, FastlrError } from '../errors.js';
 import { openSession, type Session } from '../phases/setup.js';
@@ -14,6 +15,9 @@ import { finalSummary, assertKnownGates, gateResults, latestRunWithCheckpoint, r
 import type { GateResult } from '../phases/gates.js';
 import type { FitOptions } from './types.js';
 import { metricsFor } from '../engine/loss.js';
+import { finishRun } from '../report/finish.js';
+import { gitHead } from '../report/html.js';
+import { fitSummaryMarkdown } from '../report/github.js';
 
 /** Where the fit's learning rate came from: the config, or a range test (`lr: auto`). */
 export interface LrSource {
@@ -68,6 +72,24 @@ export function stageOutcome(res: StageResult, gates: GateResult[], how: string)
   return { code: ExitCode.ok, message: '' };
 }
 
+/** The run's plan.json as --resume needs it; missing or corrupt: FastlrError naming the file (exit 2). */
+async function readSavedPlan(file: string): Promise<{ lr_source?: LrSource; lr_resolved?: LrSpec }> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new FastlrError(`--resume: cannot read ${file}: ${(e as Error).message}`, ExitCode.usage);
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    throw new FastlrError(`--resume: ${file} is not valid JSON (${(e as Error).message}); re-run without --resume`, ExitCode.usage);
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new FastlrError(`--resume: ${file} is not a fastlr plan`, ExitCode.usage);
+  return doc as { lr_source?: LrSource; lr_resolved?: LrSpec };
+}
+
 export async function runFit(o: FitOptions): Promise<number> {
   const extra: string[] = [];
   if (o.lr !== undefined) extra.push(`fit.lr=${o.lr}`);
@@ -94,13 +116,12 @@ export async function runFit(o: FitOptions): Promise<number> {
     let lr: LrSpec;
     let source: LrSource;
     if (resumeFrom) {
-      const prev = await import('node:fs/promises').then((fs) => fs.readFile(run.path('plan.json'), 'utf8'));
-      const saved = JSON.parse(prev) as { lr_source?: LrSource; lr_resolved?: LrSpec };
+      const saved = await readSavedPlan(run.path('plan.json'));
       lr = saved.lr_resolved ?? (plan.fit.lr === 'auto' ? NaN : plan.fit.lr);
       source = saved.lr_source ?? { method: 'config', value: lr };
     } else {
       ({ lr, source } = await resolveLr(plan.fit.lr, { session, plan, hash, config: o.config, run, r, signal }));
-      await run.writeJson('plan.json', { ...plan, backend_used: session.backend.name, config_hash: hash, lr_source: source, lr_resolved: lr });
+      await run.writeJson('plan.json', { ...plan, backend_used: session.backend.name, config_hash: hash, lr_source: source, lr_resolved: lr, argv: o.argv, git_commit: gitHead() });
     }
     const lrMax = spreadLr(lr, session.learner.groups.length);
     const res = await runStage({
@@ -143,10 +164,11 @@ export async function runFit(o: FitOptions): Promise<number> {
       stop: res.stop,
       exit_code: outcome.code,
       run_dir: run.dir,
-      files: { ...res.files, plan_json: 'plan.json', report_json: 'report.json' },
+      files: { ...res.files, plan_json: 'plan.json', report_json: 'report.json', report_html: 'report.html' },
       seconds: res.seconds,
     };
     await run.writeJson('report.json', doc);
+    await finishRun({ runDir: run.dir, reporter: r, markdown: () => fitSummaryMarkdown(doc), gates });
     if (res.stop.reason === 'completed') {
       const lrs = (await import('node:fs/promises').then((fs) => fs.readFile(run.path('schedule.csv'), 'utf8')))
         .trim()

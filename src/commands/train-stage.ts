@@ -9,7 +9,7 @@ import { checkGates, gateValues, unknownGates, type GateResult } from '../phases
 import type { EpochSummary, LoopPosition } from '../engine/learner.js';
 import type { StopSignal, StopReason } from '../engine/events.js';
 import { saveModelDir } from '../model/index.js';
-import { RunFolder } from '../report/run-folder.js';
+import { RunFolder, recoverDir } from '../report/run-folder.js';
 import type { Reporter } from '../report/reporter.js';
 import { epochChart, fmtLr } from '../report/chart.js';
 import { ExitCode, FastlrError } from '../errors.js';
@@ -93,9 +93,18 @@ export async function runStage(o: StageOptions): Promise<StageResult> {
     best = (ck.meta.extra.best as StageResult['best']) ?? null;
     const schedPath = run.path(p('schedule.csv'));
     if (existsSync(schedPath)) {
-      const lines = (await readFile(schedPath, 'utf8')).trim().split('\n').slice(1);
+      const all = (await readFile(schedPath, 'utf8')).trim().split('\n');
+      if (all[0] !== header.join(',')) {
+        throw new FastlrError(`--resume: ${schedPath} does not start with the header ${header.join(',')} (a different model, or a damaged file)`, ExitCode.usage);
+      }
       const upto = resume.epoch * learner.batchesPerEpoch + resume.batch;
-      for (const line of lines.slice(0, upto)) scheduleRows.push(line.split(','));
+      for (const [i, line] of all.slice(1, 1 + upto).entries()) {
+        const cells = line.split(',');
+        if (cells.length !== header.length || cells.some((c) => c !== '' && !Number.isFinite(Number(c)))) {
+          throw new FastlrError(`--resume: ${schedPath} line ${i + 2} is damaged (${header.length} numbers expected)`, ExitCode.usage);
+        }
+        scheduleRows.push(cells);
+      }
     }
     r.info(announceResume(o.resumeFrom, resume, learner.batchesPerEpoch));
   }
@@ -120,7 +129,7 @@ export async function runStage(o: StageOptions): Promise<StageResult> {
       position,
       history,
       extra: { ...(o.extra ?? {}), best },
-    });
+    }, run.scratch);
   };
 
   const res = await fitOneCycle(learner, o.oneCycle, {
@@ -159,7 +168,7 @@ export async function runStage(o: StageOptions): Promise<StageResult> {
   if (best) files.ckpt_best = p('ckpt/best');
   if (res.stop.reason === 'completed') {
     await writeTables();
-    await saveModelDir(learner.model, run.path(p(MODEL_DIR)));
+    await run.replaceDir(p(MODEL_DIR), (tmp) => saveModelDir(learner.model, tmp));
     files.model = p(MODEL_DIR);
   }
   const lastEpoch = history[history.length - 1];
@@ -175,6 +184,7 @@ export async function latestRunWithCheckpoint(root: string, command: string, pre
   if (!existsSync(dir)) return null;
   const names = (await readdir(dir)).filter((n) => n.startsWith(`${command}-`)).sort().reverse();
   for (const n of names) {
+    recoverDir(join(dir, n, prefix, 'ckpt', 'last'));
     if (existsSync(join(dir, n, prefix, 'ckpt', 'last', 'state.json'))) return join(dir, n);
   }
   return null;

@@ -5,6 +5,12 @@ import { buildModel, loadModelDir, buildFinetuneModel, paramGroups, resolveModel
 import { Learner } from '../engine/learner.js';
 import { metricsFor } from '../engine/loss.js';
 import type { Plan } from '../plan/index.js';
+import { layerRefs } from '../plan/analysis.js';
+import { dataLimitIssues, paramLimitIssue, stepLimitIssues, type RawIssueLike } from '../plan/limits.js';
+import { inferShapes } from '../plan/shapes.js';
+import { formatPath } from '../plan/locate.js';
+import { batchesPerEpoch } from '../plan/data-summary.js';
+import { ExitCode, FastlrError } from '../errors.js';
 
 export interface Session {
   plan: Plan;
@@ -17,13 +23,58 @@ export interface Session {
 }
 
 /**
+ * Files the data source could not decode (a truncated or corrupt image) stop the run before training: a
+ * FastlrError naming each path (exit 2), never a silently smaller dataset.
+ */
+export function assertDecoded(data: Dataset): void {
+  const bad = data.skipped ?? [];
+  if (bad.length === 0) return;
+  const shown = bad.slice(0, 5).map((b) => `  ${b.path}: ${b.reason}`);
+  const more = bad.length > shown.length ? [`  … and ${bad.length - shown.length} more`] : [];
+  throw new FastlrError(
+    [`${bad.length} data file${bad.length > 1 ? 's' : ''} cannot be decoded (truncated or corrupt?); fix or remove ${bad.length > 1 ? 'them' : 'it'}:`, ...shown, ...more].join('\n'),
+    ExitCode.usage,
+  );
+}
+
+/** The size limits `fastlr check` applies (src/plan/limits.ts), before any tensor is made: FastlrError, exit 2. */
+export function assertWithinLimits(plan: Plan, data: Dataset): void {
+  const issues = stepLimitIssues(plan, batchesPerEpoch(data.train.n, plan.data.batch_size, plan.data.drop_last));
+  const refs = layerRefs(plan);
+  if (refs) {
+    const r = inferShapes(refs, plan.model.input ?? data.inputShape);
+    const big = r.issue ? undefined : paramLimitIssue(r.shapes);
+    if (big) issues.push(big);
+  }
+  throwIssues(issues);
+}
+
+function throwIssues(issues: readonly RawIssueLike[]): void {
+  if (issues.length) {
+    throw new FastlrError(issues.map((i) => `${formatPath(i.path as (string | number)[])}: ${i.message}`).join('\n'), ExitCode.usage);
+  }
+}
+
+/**
  * Everything a phase needs, built from a resolved plan: the backend, the data, the model (built from
  * the layer list, or loaded from `model.from` with an optional new head), its parameter groups and
  * the engine around them. `modelDir` loads a specific saved model instead (finetune's stage 2).
  */
 export async function openSession(plan: Plan, opts: { modelDir?: string } = {}): Promise<Session> {
   const backend = await initBackend(plan.backend as BackendName | 'auto');
-  const data = await loadDataset(plan);
+  throwIssues(dataLimitIssues(plan));
+  let data: Dataset;
+  try {
+    data = await loadDataset(plan);
+  } catch (e) {
+    // an allocation the limits did not foresee (many large images): a config problem, not a crash
+    if (e instanceof RangeError && /array (buffer )?(length|allocation)/i.test(e.message)) {
+      throw new FastlrError(`data: the dataset does not fit in memory (${e.message}); use smaller data.images.size or fewer samples`, ExitCode.usage);
+    }
+    throw e;
+  }
+  assertDecoded(data);
+  assertWithinLimits(plan, data);
   let model: tf.LayersModel;
   let modelFrom: string | undefined;
   if (opts.modelDir) {

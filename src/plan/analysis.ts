@@ -13,6 +13,7 @@ import type { RawIssue } from './issues.js';
 import type { Plan } from './schema.js';
 import { checkOutput, inferShapes, type LayerRef, type LayerShape } from './shapes.js';
 import { tryResolveModelFrom } from '../model/from.js';
+import { dataLimitIssues, paramLimitIssue, stepLimitIssues } from './limits.js';
 
 export type PhaseName = 'fit' | 'finetune_frozen' | 'finetune_unfrozen';
 
@@ -97,7 +98,7 @@ export function summarizeSchedules(schedules: readonly PhaseSchedule[]): PhaseSu
 }
 
 /** The layer list with config paths and builder names (config layers, or the head after a saved body). */
-function layerRefs(plan: Plan): LayerRef[] | undefined {
+export function layerRefs(plan: Plan): LayerRef[] | undefined {
   const layers = plan.model.layers;
   if (!layers) return undefined;
   const names = layerNames(layers);
@@ -114,6 +115,8 @@ function expectedOutputs(plan: Plan, d: DataSummary): { units: number[]; what: s
 export async function analyzePlan(plan: Plan, opts: { cwd: string }): Promise<{ analysis?: PlanAnalysis; issues: RawIssue[] }> {
   const issues: RawIssue[] = [];
   const warnings: string[] = [];
+  const tooMuch = dataLimitIssues(plan);
+  if (tooMuch.length) return { issues: tooMuch };
   const { summary: data, issues: dataIssues } = await summarizeData(plan, opts.cwd);
   issues.push(...dataIssues);
 
@@ -141,6 +144,8 @@ export async function analyzePlan(plan: Plan, opts: { cwd: string }): Promise<{ 
         if (r.issue) issues.push(r.issue);
         else {
           shapes = r.shapes;
+          const tooBig = paramLimitIssue(shapes);
+          if (tooBig) issues.push(tooBig);
           const out = expectedOutputs(plan, data);
           const last = shapes[shapes.length - 1];
           if (out && last) {
@@ -165,6 +170,7 @@ export async function analyzePlan(plan: Plan, opts: { cwd: string }): Promise<{ 
   });
   if (nGroups === 1) warnings.push('one parameter group (model.groups is empty): finetune\'s frozen stage trains the whole model');
 
+  if (data) issues.push(...stepLimitIssues(plan, data.trainBatches));
   if (!data || issues.length > 0) return { issues };
 
   // iterations and schedules

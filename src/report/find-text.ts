@@ -79,6 +79,11 @@ export function findSvg(r: RangeTestResult, title = 'LR range test'): string {
   });
 }
 
+/** Where a suggestion is marked on the curve: at the lr, except `minimum`, which suggests a tenth of the lr it marks. */
+function markedLr(m: Method, lr: number): number {
+  return m === 'minimum' ? lr * 10 : lr;
+}
+
 /** Every repeat's curve on one chart (the median last, in its own colour) and the per-method spread. */
 export function renderRepeats(
   runs: Pick<RangeTestResult, 'lrs' | 'losses'>[],
@@ -90,7 +95,7 @@ export function renderRepeats(
   const marks: Mark[] = [];
   for (const m of ['valley', 'slide', 'steep', 'minimum'] as Method[]) {
     const v = sum.methods[m].median;
-    if (v !== null) marks.push({ x: v, char: METHOD_CHAR[m] });
+    if (v !== null) marks.push({ x: markedLr(m, v), char: METHOD_CHAR[m] });
   }
   const chart = logXChart([...curves, { ...med, color: '\x1b[34m' }], marks, {
     width: o.width ?? 64,
@@ -131,15 +136,16 @@ export function repeatsSvg(runs: Pick<RangeTestResult, 'lrs' | 'losses'>[], sum:
       { name: 'median', ...med, color: '#1f77b4', width: 3 },
     ],
     marks: (['valley', 'slide', 'steep', 'minimum'] as Method[]).flatMap((m) => {
-      const v = sum.methods[m].median;
-      if (v === null) return [];
+      const median = sum.methods[m].median;
+      if (median === null) return [];
+      const v = markedLr(m, median);
       let y = NaN;
       let d = Infinity;
       med.x.forEach((x, i) => {
         const dd = Math.abs(Math.log(x) - Math.log(v));
         if (dd < d) [d, y] = [dd, med.y[i]!];
       });
-      return [{ x: v, y, label: `${m} ${fmtLr(v)}`, color: colors[m] }];
+      return [{ x: v, y, label: `${m} ${fmtLr(median)}`, color: colors[m] }];
     }),
     yMax: rangeTestYMax(med.y),
   });

@@ -136,6 +136,12 @@ export interface FindSummaryDoc {
   suggested: Num;
   seconds: Num;
   run_dir?: string;
+  /** `find --repeats N`: every repeat (only counted here) and the per-method spread */
+  repeats?: readonly unknown[];
+  summary?: {
+    methods: Readonly<Record<string, { median: Num; min: Num; max: Num; spread_decades: Num; answered: number }>>;
+    agreement: { within: number; ratio: Num; agree: boolean };
+  };
 }
 
 export interface EpochRow {
@@ -229,6 +235,23 @@ function findStopText(doc: FindSummaryDoc): string {
   }
 }
 
+/** `find --repeats N`: per method the median, min–max, spread in decades, answered; then the agreement line. */
+function spreadMarkdown(sum: NonNullable<FindSummaryDoc['summary']>, n: number, chosen: string): string[] {
+  const rows = Object.entries(sum.methods).map(([m, s]) => [
+    m === chosen ? `**${mdText(m)}**` : mdText(m),
+    lr(s.median),
+    s.min === null || s.max === null ? '—' : `${lr(s.min)} – ${lr(s.max)}`,
+    s.spread_decades === null || !Number.isFinite(s.spread_decades) ? '—' : `${s.spread_decades.toFixed(2)}`,
+    `${s.answered}/${n}`,
+  ]);
+  const a = sum.agreement;
+  const agree =
+    a.ratio === null || !Number.isFinite(a.ratio)
+      ? 'Agreement: fewer than two methods answered.'
+      : `Agreement: the methods' medians span ${a.ratio.toFixed(1)}× — ${a.agree ? '✅ within' : '⚠️ not within'} \`find.agree_within\` = ${a.within}×.`;
+  return [`#### Spread over ${n} repeats`, '', ...table(['method', 'median lr', 'min – max', 'decades', 'answered'], rows, ['l', 'r', 'r', 'r', 'r']), '', agree];
+}
+
 /** `find` (or the range test of `fit --lr auto`): the suggestions with the configured method marked. */
 export function findSummaryMarkdown(doc: FindSummaryDoc): string {
   const ok = doc.suggested !== null && Number.isFinite(doc.suggested) && doc.stop.reason !== 'interrupted';
@@ -247,6 +270,7 @@ export function findSummaryMarkdown(doc: FindSummaryDoc): string {
     return [name, chosen ? `**${lr(s.lr)}**` : lr(s.lr), num(s.loss), ''];
   });
   out.push(...table(['method', 'lr', 'loss', 'note'], rows, ['l', 'r', 'r', 'l']), '');
+  if (doc.summary) out.push(...spreadMarkdown(doc.summary, doc.repeats?.length ?? 0, doc.suggest), '');
   const facts = [findStopText(doc), `backend ${mdCode(doc.backend)}`, secs(doc.seconds)];
   if (doc.seed !== undefined) facts.push(`seed ${doc.seed}`);
   out.push(facts.join(' · '));

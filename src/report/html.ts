@@ -154,6 +154,7 @@ function findSection(d: RunData): string {
   }
   const chosenRow = METHOD_ORDER.filter((m) => f.suggestions[m]).indexOf(f.suggest ?? '');
   if (rows.length) out.push(table(['method', 'suggested lr', 'loss at the mark'], rows, { rowClass: (i) => (i === chosenRow ? 'chosen' : '') }));
+  if (f.spread.length) out.push(spreadTable(f));
   const facts: string[] = [];
   if (f.stop) {
     facts.push(
@@ -168,6 +169,26 @@ function findSection(d: RunData): string {
   if (d.lrSource && d.command !== 'find') out.push(lrSourceLine(d.lrSource));
   out.push('</section>');
   return out.join('\n');
+}
+
+/** `find --repeats N`: per method the median, min–max and spread in decades, and the methods' agreement. */
+function spreadTable(f: FindData): string {
+  const n = f.repeats.length;
+  const order = [...METHOD_ORDER.filter((m) => f.spread.some((r) => r.method === m)), ...f.spread.map((r) => r.method).filter((m) => !METHOD_ORDER.includes(m))];
+  const rows = order.map((m) => {
+    const r = f.spread.find((x) => x.method === m)!;
+    const name = `${esc(m)}${m === f.suggest ? ' (chosen)' : ''}`;
+    return r.median === null
+      ? [name, '<span class="muted">no repeat answered</span>', '', '', `0/${n}`]
+      : [name, num(r.median, fmtLr), `${num(r.min, fmtLr)} – ${num(r.max, fmtLr)}`, num(r.spread_decades, (v) => `${v.toFixed(2)} dec`), `${r.answered}/${n}`];
+  });
+  const a = f.agreement;
+  const agree = !a
+    ? ''
+    : a.ratio === null
+      ? '<p id="agreement" class="muted">Agreement: fewer than two methods answered.</p>'
+      : `<p id="agreement">Agreement: the methods' medians span <b>${esc(a.ratio.toFixed(1))}×</b>, <span class="${a.agree ? 'pass' : 'fail'}">${a.agree ? 'within' : 'NOT within'}</span> <code>find.agree_within</code> = ${esc(String(a.within))}×.</p>`;
+  return `<h3>Spread over ${n} repeats</h3>\n${table(['method', 'median lr', 'min – max', 'spread (log10 max/min)', 'answered'], rows, { rowClass: (i) => (order[i] === f.suggest ? 'chosen' : '') })}\n${agree}`;
 }
 
 function lrSourceLine(src: JsonObject): string {

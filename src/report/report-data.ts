@@ -33,6 +33,19 @@ export interface FindData {
   seconds: number | null;
   /** several range tests of one `find --repeats N` */
   repeats: FindCurve[];
+  /** `find --repeats N`: each method's median, min, max and spread over the repeats */
+  spread: SpreadRow[];
+  /** `find --repeats N`: do the methods' medians lie within `within`x of each other */
+  agreement: { within: number; ratio: number | null; agree: boolean } | null;
+}
+
+export interface SpreadRow {
+  method: string;
+  median: number | null;
+  min: number | null;
+  max: number | null;
+  spread_decades: number | null;
+  answered: number;
 }
 
 export interface EpochRow {
@@ -251,7 +264,18 @@ function findOf(doc: JsonObject): FindData {
   const repeats = Array.isArray(doc.repeats)
     ? doc.repeats.filter(isObj).map((r) => ({ lrs: nums(r.lrs), losses: nums(r.losses) }))
     : [];
+  const summary = isObj(doc.summary) ? doc.summary : null;
+  const spread: SpreadRow[] =
+    summary && isObj(summary.methods)
+      ? Object.entries(summary.methods)
+          .filter((e): e is [string, JsonObject] => isObj(e[1]))
+          .map(([method, m]) => ({ method, median: num(m.median), min: num(m.min), max: num(m.max), spread_decades: num(m.spread_decades), answered: num(m.answered) ?? 0 }))
+      : [];
+  const ag = summary && isObj(summary.agreement) ? summary.agreement : null;
+  const agreement = ag && typeof ag.within === 'number' ? { within: ag.within, ratio: num(ag.ratio), agree: ag.agree === true } : null;
   return {
+    spread,
+    agreement,
     lrs: nums(doc.lrs),
     losses: nums(doc.losses),
     stop: stopOf(doc.stop),

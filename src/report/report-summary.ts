@@ -1,6 +1,6 @@
 /** What a run came to, in a few lines (`fastlr report`) or one JSON document (`fastlr report --json`). */
 import { fmtLr, fmtNum } from './chart.js';
-import type { GateRow, RunData, StageData, SuggestionData } from './report-data.js';
+import type { GateRow, RunData, SpreadRow, StageData, SuggestionData } from './report-data.js';
 
 export type StatusKind = 'ok' | 'warn' | 'fail';
 
@@ -75,6 +75,9 @@ export interface RunSummary {
     stop: { reason: string; iteration: number } | null;
     points: number;
     repeats: number;
+    /** find --repeats: per method median, min, max, spread in decades; and the methods' agreement */
+    spread: SpreadRow[];
+    agreement: { within: number; ratio: number | null; agree: boolean } | null;
   } | null;
   lr_source: unknown;
   stages: {
@@ -114,6 +117,8 @@ export function summarizeRun(d: RunData, reportHtml: string): RunSummary {
           stop: d.find.stop,
           points: d.find.lrs.length,
           repeats: d.find.repeats.length,
+          spread: d.find.spread,
+          agreement: d.find.agreement,
         }
       : null,
     lr_source: d.lrSource,
@@ -165,6 +170,13 @@ export function summaryLines(s: RunSummary, color: boolean): string[] {
       return 'lr' in x ? `${m}${mark} ${fmtLr(x.lr)}` : `${m}${mark} none`;
     });
     lines.push(`find      ${parts.join(', ') || 'no suggestions'}${s.find.stop ? `  (stop: ${s.find.stop.reason} at ${s.find.stop.iteration})` : ''}`);
+    if (s.find.spread.length) {
+      const n = s.find.repeats;
+      const spread = s.find.spread.map((r) => (r.median === null || r.min === null || r.max === null ? `${r.method} none` : `${r.method} ${fmtLr(r.min)}..${fmtLr(r.max)} (${(r.spread_decades ?? 0).toFixed(2)} dec, ${r.answered}/${n})`));
+      lines.push(`spread    ${n} repeats, medians above: ${spread.join(', ')}`);
+      const a = s.find.agreement;
+      if (a) lines.push(`agree     ${a.ratio === null ? 'fewer than two methods answered' : `the methods' medians span ${a.ratio.toFixed(1)}x: ${a.agree ? 'within' : 'NOT within'} ${a.within}x (find.agree_within)`}`);
+    }
   }
   for (const st of s.stages) {
     const fin = Object.entries(st.final)

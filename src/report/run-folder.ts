@@ -1,6 +1,7 @@
-import { mkdir, rename, rm } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import writeFileAtomic from 'write-file-atomic';
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, rename, rm, rmdir } from 'node:fs/promises';
+import { existsSync, renameSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 
 /** A timestamp safe in a folder name, UTC, to the millisecond: 20261125-181502-123. */
 export function stamp(d = new Date()): string {
@@ -9,8 +10,101 @@ export function stamp(d = new Date()): string {
 }
 
 /**
+ * The scratch folder of the run folders under one output root: `<root>/.fastlr-tmp/`. Every in-flight write
+ * of a run folder happens there and is renamed into place when complete, so the run folder itself only ever holds
+ * whole files, even after a SIGKILL. Same file system as the run folders (rename needs that).
+ */
+export const SCRATCH = '.fastlr-tmp';
+
+/**
+ * Fault injection for the fault test (test/fault.test.ts): with `FASTLR_TEST_KILL_AT_WRITE=<n>` the process
+ * SIGKILLs itself at the n-th write point, i.e. half-way through writing a file or between the steps of a folder
+ * swap — the moments a non-atomic writer would leave a broken file. Unset (always, outside that test): no effect.
+ */
+let writePoints = 0;
+function writePoint(): void {
+  const at = process.env.FASTLR_TEST_KILL_AT_WRITE;
+  if (at && ++writePoints === Number(at)) process.kill(process.pid, 'SIGKILL');
+}
+
+/** A name in the scratch folder that says which process owns it: `<pid>-<random>-<what>`. */
+function scratchName(what: string): string {
+  return `${process.pid}-${randomBytes(4).toString('hex')}-${what}`;
+}
+
+/**
+ * Write `data` to `target` atomically: a temp file (in `scratch` when given, else next to the target as
+ * `.<name>.<pid>-<random>.tmp`), flushed to disk, then renamed over the target. Readers see the old file or the
+ * new one, never a part.
+ */
+export async function writeFileAtomic(target: string, data: string | Uint8Array, scratch?: string): Promise<void> {
+  const dir = dirname(target);
+  await mkdir(dir, { recursive: true });
+  let tmp: string;
+  if (scratch) {
+    await mkdir(scratch, { recursive: true });
+    tmp = join(scratch, scratchName(basename(target)));
+  } else {
+    tmp = join(dir, `.${basename(target)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
+  }
+  let fh;
+  try {
+    fh = await open(tmp, 'w');
+  } catch (e) {
+    // another process may have just removed the (empty) scratch folder: make it again, once
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    await mkdir(dirname(tmp), { recursive: true });
+    fh = await open(tmp, 'w');
+  }
+  try {
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    const half = bytes.byteLength >> 1;
+    await fh.write(bytes.subarray(0, half));
+    writePoint();
+    await fh.write(bytes.subarray(half));
+    await fh.sync();
+  } catch (e) {
+    await fh.close();
+    await rm(tmp, { force: true });
+    throw e;
+  }
+  await fh.close();
+  try {
+    await rename(tmp, target);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Remove what dead processes left in a scratch folder (a killed run's half-written files). Best effort. */
+export async function sweepScratch(scratch: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(scratch);
+  } catch {
+    return;
+  }
+  await Promise.all(
+    names.map(async (n) => {
+      const pid = Number(/^(\d+)-/.exec(n)?.[1] ?? NaN);
+      if (Number.isInteger(pid) && pid !== process.pid && !alive(pid)) await rm(join(scratch, n), { recursive: true, force: true }).catch(() => undefined);
+    }),
+  );
+}
+
+/**
  * One command's output folder, `<root>/<command>-<timestamp>/`. Every file is written atomically
- * (temp file in the same folder, then rename), so a crash never leaves half a file.
+ * (temp file in `<root>/.fastlr-tmp/`, then rename), so a crash never leaves half a file in the run folder.
  */
 export class RunFolder {
   private constructor(readonly dir: string) {}
@@ -18,12 +112,24 @@ export class RunFolder {
   static async create(root: string, command: string): Promise<RunFolder> {
     const dir = resolve(root, `${command}-${stamp()}`);
     await mkdir(dir, { recursive: true });
-    return new RunFolder(dir);
+    const run = new RunFolder(dir);
+    await sweepScratch(run.scratch);
+    return run;
   }
 
   /** An existing folder (resume, report). */
   static at(dir: string): RunFolder {
     return new RunFolder(resolve(dir));
+  }
+
+  /** Where this run's in-flight writes go (beside the run folder, never inside it). */
+  get scratch(): string {
+    return join(dirname(this.dir), SCRATCH);
+  }
+
+  /** At the end of a command: remove the scratch folder if nothing is in flight there (errors ignored). */
+  async tidy(): Promise<void> {
+    await rmdir(this.scratch).catch(() => undefined);
   }
 
   path(...parts: string[]): string {
@@ -32,13 +138,25 @@ export class RunFolder {
 
   async writeText(name: string, text: string | Uint8Array): Promise<string> {
     const p = this.path(name);
-    await mkdir(join(p, '..'), { recursive: true });
-    await writeFileAtomic(p, typeof text === 'string' ? text : Buffer.from(text.buffer, text.byteOffset, text.byteLength));
+    try {
+      await writeFileAtomic(p, text, this.scratch);
+    } catch (e) {
+      // a scratch folder that cannot be made (read-only parent): fall back to a temp file beside the target
+      if ((e as NodeJS.ErrnoException).path !== this.scratch) throw e;
+      await writeFileAtomic(p, text);
+    }
     return p;
   }
 
   async writeJson(name: string, doc: unknown): Promise<string> {
     return this.writeText(name, JSON.stringify(doc, jsonReplacer, 2) + '\n');
+  }
+
+  /** Replace the folder `name` of the run atomically (see replaceDirAtomic), building it in the scratch folder. */
+  async replaceDir(name: string, fill: (tmp: string) => Promise<void>): Promise<string> {
+    const p = this.path(name);
+    await replaceDirAtomic(p, fill, this.scratch);
+    return p;
   }
 }
 
@@ -47,12 +165,49 @@ export function jsonReplacer(_k: string, v: unknown): unknown {
   return typeof v === 'number' && !Number.isFinite(v) ? null : v;
 }
 
-/** Replace a whole folder atomically: write into `<dir>.tmp-<pid>`, then swap it in with renames. */
-export async function replaceDirAtomic(dir: string, fill: (tmp: string) => Promise<void>): Promise<void> {
-  const tmp = `${dir}.tmp-${process.pid}`;
-  const old = `${dir}.old-${process.pid}`;
+/** Where replaceDirAtomic keeps the previous folder during a swap: `.<name>.old` beside it (a whole folder). */
+export function previousDir(dir: string): string {
+  return join(dirname(dir), `.${basename(dir)}.old`);
+}
+
+/**
+ * A folder replaced by replaceDirAtomic may be missing if the process died between its two renames; its previous
+ * version is then whole at previousDir(dir): put it back. Returns whether `dir` exists afterwards.
+ */
+export function recoverDir(dir: string): boolean {
+  if (existsSync(dir)) return true;
+  const old = previousDir(dir);
+  if (!existsSync(old)) return false;
+  try {
+    renameSync(old, dir);
+  } catch {
+    return existsSync(dir);
+  }
+  return true;
+}
+
+/**
+ * Replace a whole folder atomically: fill a temp folder (in `scratch` when given, else `<dir>.tmp-<pid>`), move
+ * the previous folder aside to `.<name>.old`, rename the new one in, delete the old one. At every moment the target
+ * is the complete old folder, the complete new one, or absent with the complete old one at `.<name>.old`
+ * (recoverDir puts it back).
+ */
+export async function replaceDirAtomic(dir: string, fill: (tmp: string) => Promise<void>, scratch?: string): Promise<void> {
+  if (scratch) await mkdir(scratch, { recursive: true });
+  const tmp = scratch ? join(scratch, scratchName(basename(dir))) : `${dir}.tmp-${process.pid}`;
+  const old = previousDir(dir);
+  recoverDir(dir);
+  await rm(old, { recursive: true, force: true });
+  await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp, { recursive: true });
-  await fill(tmp);
+  try {
+    await fill(tmp);
+  } catch (e) {
+    await rm(tmp, { recursive: true, force: true });
+    throw e;
+  }
+  writePoint();
+  await mkdir(dirname(dir), { recursive: true });
   let hadOld = false;
   try {
     await rename(dir, old);
@@ -60,6 +215,7 @@ export async function replaceDirAtomic(dir: string, fill: (tmp: string) => Promi
   } catch {
     /* no previous folder */
   }
+  writePoint();
   await rename(tmp, dir);
   if (hadOld) await rm(old, { recursive: true, force: true });
 }
