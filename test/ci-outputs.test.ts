@@ -112,7 +112,7 @@ describe('CI outputs of real runs', () => {
 
   it('finetune from the fit model passes its gate; its report.html shows the stage', async () => {
     const runs = readdirSync(join(work, 'runs')).filter((n) => n.startsWith('fit-')).sort();
-    writeFileSync(join(work, 'ft.yaml'), CONFIG.replace(/model:\n(?: {2}.*\n|\s{4}.*\n)+/, `model:\n  from: runs/${runs[0]}/model\n  cut: -1\n  head: [{ dense: 3 }]\n`));
+    writeFileSync(join(work, 'ft.yaml'), CONFIG.replace(/model:\n(?: {2}.*\n|\s{4}.*\n)+/, `model:\n  from: runs/${runs[0]}/model\n  cut: -1\n  head: [{ dense: 3 }]\n`).replace(/^finetune: .*$/m, 'finetune: { freeze_epochs: 4, epochs: 1, base_lr: 1.0e-2 }'));
     writeFileSync(summary, '');
     const r = await runCli(['finetune', 'ft.yaml', '--json'], { cwd: work, env: GH });
     expect(r.code, r.stderr).toBe(0);

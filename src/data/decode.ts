@@ -17,12 +17,20 @@ const PNG_MAGIC = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 /** Decode by content (not by file extension). Throws an Error with a short reason when the bytes are not an image. */
 export function decodeImage(bytes: Uint8Array): RgbaImage {
   if (bytes.length >= 8 && PNG_MAGIC.every((b, i) => bytes[i] === b)) {
-    const png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-    return { width: png.width, height: png.height, data: png.data };
+    try {
+      const png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+      return { width: png.width, height: png.height, data: png.data };
+    } catch (e) {
+      throw new Error(`a PNG that cannot be decoded (truncated or corrupt: ${(e as Error).message})`);
+    }
   }
   if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) {
-    const img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, tolerantDecoding: false });
-    return { width: img.width, height: img.height, data: img.data };
+    try {
+      const img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, tolerantDecoding: false });
+      return { width: img.width, height: img.height, data: img.data };
+    } catch (e) {
+      throw new Error(`a JPEG that cannot be decoded (truncated or corrupt: ${(e as Error).message})`);
+    }
   }
   throw new Error('not a PNG or JPEG file');
 }

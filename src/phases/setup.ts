@@ -22,21 +22,6 @@ export interface Session {
   dispose(): void;
 }
 
-/**
- * Files the data source could not decode (a truncated or corrupt image) stop the run before training: a
- * FastlrError naming each path (exit 2), never a silently smaller dataset.
- */
-export function assertDecoded(data: Dataset): void {
-  const bad = data.skipped ?? [];
-  if (bad.length === 0) return;
-  const shown = bad.slice(0, 5).map((b) => `  ${b.path}: ${b.reason}`);
-  const more = bad.length > shown.length ? [`  … and ${bad.length - shown.length} more`] : [];
-  throw new FastlrError(
-    [`${bad.length} data file${bad.length > 1 ? 's' : ''} cannot be decoded (truncated or corrupt?); fix or remove ${bad.length > 1 ? 'them' : 'it'}:`, ...shown, ...more].join('\n'),
-    ExitCode.usage,
-  );
-}
-
 /** The size limits `fastlr check` applies (src/plan/limits.ts), before any tensor is made: FastlrError, exit 2. */
 export function assertWithinLimits(plan: Plan, data: Dataset): void {
   const issues = stepLimitIssues(plan, batchesPerEpoch(data.train.n, plan.data.batch_size, plan.data.drop_last));
@@ -73,7 +58,7 @@ export async function openSession(plan: Plan, opts: { modelDir?: string } = {}):
     }
     throw e;
   }
-  assertDecoded(data);
+  // undecodable files (data.skipped) are left out and reported by the command with a count (issue 6: never a crash)
   assertWithinLimits(plan, data);
   let model: tf.LayersModel;
   let modelFrom: string | undefined;
