@@ -4,8 +4,8 @@
  * the run folder must be whole (JSON parses, CSVs are rectangular and numeric, model.json + weights.bin load with
  * tfjs, checkpoints load). Then `fit --resume` continues the last killed run to the end.
  */
-import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -132,4 +132,38 @@ describe('SIGKILL during fit never leaves a broken file in the run folder', () =
       expect((await checkRunFolder(resolve(doc.run_dir))).problems).toEqual([]);
     }
   }, 180_000);
+
+  it('finetune and finetune --unfreeze killed at seeded write points leave only whole files too', async () => {
+    const base = join(work, 'k0');
+    const fits = readdirSync(join(base, 'runs')).filter((n) => n.startsWith('fit-')).sort();
+    const model = fits.map((n) => join(base, 'runs', n, 'model')).find((d) => existsSync(join(d, 'model.json')));
+    // k0 was killed in its first epoch: train a model to fine-tune from when no run there finished
+    const from = model ?? join(work, 'ft-base', 'runs');
+    if (!model) {
+      mkdirSync(join(work, 'ft-base'), { recursive: true });
+      writeFileSync(join(work, 'ft-base', 'fit.yaml'), CONFIG.replace(`epochs: ${EPOCHS}`, 'epochs: 1'));
+      expect((await runCli(['fit', 'fit.yaml', '--quiet'], { cwd: join(work, 'ft-base') })).code).toBe(0);
+    }
+    const ft = CONFIG.replace(/model:\n(?: {2}.*\n|\s{4}.*\n)+/, `model:\n  from: ${JSON.stringify(from)}\n  head: [{ dense: 4 }]\n`).replace(/^fit: .*$/m, 'finetune: { freeze_epochs: 2, epochs: 2 }');
+    const rng = seedrandom('fastlr-fault-finetune');
+    let killed = 0;
+    for (let i = 0; i < 3; i++) {
+      const cwd = join(work, `ft${i}`);
+      mkdirSync(cwd, { recursive: true });
+      writeFileSync(join(cwd, 'fit.yaml'), ft);
+      const n = 2 + Math.floor(rng() * 24);
+      const args = i === 2 ? ['finetune', 'fit.yaml', '--unfreeze'] : ['finetune', 'fit.yaml'];
+      const r = spawnSync(process.execPath, [BIN, ...args, '--quiet'], {
+        cwd,
+        env: { ...process.env, CI: 'true', FASTLR_BACKEND: '', FASTLR_OUT: '', FASTLR_SEED: '', GITHUB_ACTIONS: '', FASTLR_TEST_KILL_AT_WRITE: String(n) },
+      });
+      if (r.signal === 'SIGKILL') killed++;
+      else expect(r.status, r.stderr.toString()).toBe(0);
+      const runs = readdirSync(join(cwd, 'runs')).filter((x) => x.startsWith('finetune-'));
+      expect(runs).toHaveLength(1);
+      const check = await checkRunFolder(join(cwd, 'runs', runs[0]!));
+      expect(check.problems, `finetune ${args.slice(2).join(' ')} killed at write point ${n}: ${check.files.join(', ')}`).toEqual([]);
+    }
+    expect(killed).toBeGreaterThanOrEqual(2);
+  }, 120_000);
 });
