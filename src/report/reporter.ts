@@ -112,6 +112,7 @@ class PlainReporter implements Reporter {
   event(e: EngineEvent): void {
     const now = performance.now();
     if (e.type === 'begin') {
+      this.printedHeader = false; // each phase (a finetune stage) gets its own epoch table
       this.last = now;
       this.out.write(`${e.phase}: ${e.totalIters} batches planned (${e.batchesPerEpoch} per epoch)\n`);
     } else if (e.type === 'batch') {
@@ -168,6 +169,7 @@ class PrettyReporter implements Reporter {
   }
   event(e: EngineEvent): void {
     if (e.type === 'begin') {
+      this.printedHeader = false; // each phase (a finetune stage) gets its own epoch table
       this.phase = e.phase;
       this.epochs = e.epochs;
       this.multi = new cliProgress.MultiBar(
