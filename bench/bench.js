@@ -145,8 +145,8 @@ function isReferenceBlas(blas) {
   return typeof blas === 'string' && /\/blas\/libblas\.so/.test(blas) && !/openblas|mkl|blis|atlas/i.test(blas);
 }
 const REFERENCE_BLAS_NOTE =
-  'note: this PyTorch uses the unoptimised reference BLAS (libblas3), which makes its dense layers several times ' +
-  'slower than usual (MLP ~80 instead of ~500 steps/s here). For the usual baseline install OpenBLAS ' +
+  'note: this PyTorch uses the unoptimised reference BLAS (libblas3): its dense layers run several times slower ' +
+  'than with OpenBLAS (the MLP ~6-10x), so the MLP ratio flatters fastlr. For the usual baseline install OpenBLAS ' +
   '(`apt-get install libopenblas0-pthread`) or point LD_LIBRARY_PATH at its openblas-pthread directory.';
 
 const THREAD_ENV = { OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1', MKL_NUM_THREADS: '1' };
