@@ -6,12 +6,8 @@ export type MetricName = 'accuracy' | 'error_rate' | 'mae' | 'rmse';
 /** Mean loss over the batch, as fastai/PyTorch define it. `pred` are logits for the cross-entropies. */
 export function lossTensor(name: LossName, pred: tf.Tensor, y: tf.Tensor): tf.Scalar {
   switch (name) {
-    case 'cross_entropy': {
-      // PyTorch CrossEntropyLoss: mean over the batch of -log_softmax(logits)[y].
-      const logp = tf.logSoftmax(pred as tf.Tensor2D);
-      const picked = tf.sum(tf.mul(logp, tf.oneHot(y.toInt() as tf.Tensor1D, pred.shape[1] ?? 1)), 1);
-      return tf.neg(tf.mean(picked)) as tf.Scalar;
-    }
+    case 'cross_entropy':
+      return crossEntropy(pred, y);
     case 'binary_cross_entropy': {
       // BCEWithLogits: max(z,0) - z*y + log(1 + exp(-|z|)), mean over every element.
       const z = pred;
@@ -21,6 +17,30 @@ export function lossTensor(name: LossName, pred: tf.Tensor, y: tf.Tensor): tf.Sc
     case 'mse':
       return tf.mean(tf.squaredDifference(pred, tf.reshape(y, pred.shape)));
   }
+}
+
+/**
+ * PyTorch CrossEntropyLoss: mean over the batch of −log_softmax(logits)[y]. The forward is the plain op sequence;
+ * the gradient is written out as PyTorch computes it, (softmax(z) − onehot(y))·dy/B, three kernels instead of
+ * tfjs's chain back through neg, mean, sum, mul and logSoftmax (about a dozen).
+ */
+function crossEntropy(pred: tf.Tensor, y: tf.Tensor): tf.Scalar {
+  const onehot = tf.oneHot(y.toInt() as tf.Tensor1D, pred.shape[1] ?? 1);
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const logits = args[0] as tf.Tensor;
+    const save = args[1] as tf.GradSaveFunc;
+    const logp = tf.logSoftmax(logits as tf.Tensor2D);
+    save([logp, onehot]); // saved: kept alive until the backward pass (a captured tensor is disposed before it)
+    const value = tf.neg(tf.mean(tf.sum(tf.mul(logp, onehot), 1))) as tf.Scalar;
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [lp, oh] = saved as [tf.Tensor, tf.Tensor];
+        return tf.mul(tf.sub(tf.exp(lp), oh), tf.div(dy, lp.shape[0] ?? 1));
+      },
+    };
+  });
+  return f(pred) as tf.Scalar;
 }
 
 /**

@@ -99,7 +99,8 @@ function adamLoop(
   n: number,
 ): void {
   const f = Math.fround;
-  const [kDecay, kMom, kOneMinusMom, kBeta2, kOneMinusBeta2, kDebias2, kStep, kEps] = k as unknown as number[] as [
+  const at = (i: number): number => k[i] ?? NaN;
+  const [kDecay, kMom, kOneMinusMom, kBeta2, kOneMinusBeta2, kDebias2, kStep, kEps] = ADAM_COEFS.map((_, i) => at(i)) as [
     number, number, number, number, number, number, number, number,
   ];
   for (let i = 0; i < n; i++) {

@@ -1,7 +1,7 @@
 /**
  * Our kernel overrides, registered per backend (idempotent), and a way back to the stock kernels.
  *
- *   wasm: BatchMatMul (explicit transposes, keeps XNNPACK); Conv2DBackpropFilter (missing in tfjs-backend-wasm:
+ *   wasm: BatchMatMul (explicit transposes; our SIMD gemm for widths % 8 == 0, else XNNPACK); Conv2DBackpropFilter (missing in tfjs-backend-wasm:
  *         im2col + one matmul); Conv2DBackpropInput (XNNPACK conv instead of a scalar loop); MaxPoolGrad (SIMD;
  *         the stock one also drops gradients of all-negative windows); Identity/Cast (share, don't copy);
  *         Add (bias fast path); Sum (leading axes fast path); FastlrReluGrad + the Relu gradient that uses it;

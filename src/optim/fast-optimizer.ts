@@ -37,6 +37,9 @@ interface Slot {
  * SGD (fastai SGD): p ← p·(1 − lr·wd); with momentum (cfg.mom ≠ 0): m ← mom·m + g, p ← p − lr·m; else p ← p − lr·g.
  *
  * Parameters with no gradient in step()'s map, frozen ones, and ones outside `trainable` are skipped entirely.
+ *
+ * Where the backend has our FastlrAdamStep kernel (wasm, cpu: src/kernels/adam-step.ts), Adam runs as one kernel per
+ * parameter doing exactly these float32 operations in this order; elsewhere (tfjs-node, webgl) as tfjs ops.
  */
 export class FastOptimizer {
   readonly type: OptimizerConfig['type'];

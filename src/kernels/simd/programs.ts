@@ -550,4 +550,76 @@ function convBpfDirect(rowsPerPass: 1 | 2): FnSpec {
   };
 }
 
-export const PROGRAMS: FnSpec[] = [reluGrad, biasAdd, colSum, maxPoolGrad, im2colT, convBpfDirect(1), convBpfDirect(2), ...ADAM_PROGRAMS];
+/**
+ * gemm_r{R}(a, b, c, rows, k, n): C[rows, n] = A[rows, k]·B[k, n], row-major, n % 8 == 0, rows % R == 0, without
+ * packing B (XNNPACK packs every new B first, which for a weight matrix that changes every step costs as much as
+ * the product). Blocks of R rows × 8 columns: 2R f32x4 accumulators run along k in order, c = Σ_k a[r,k]·b[k,j].
+ */
+function gemm(rowsPerBlock: 1 | 4): FnSpec {
+  return {
+    name: `gemm_r${rowsPerBlock}`,
+    nParams: 6,
+    build(f) {
+      const [a, b, c, rows, k, n] = Array.from({ length: 6 }, (_, i) => f.param(i)) as [Local, Local, Local, Local, Local, Local];
+      const r0 = f.i32();
+      const j = f.i32();
+      const kk = f.i32();
+      const ap = f.i32();
+      const bp = f.i32();
+      const cp = f.i32();
+      const aRow = f.i32();
+      const nBytes = f.i32();
+      const kBytes = f.i32();
+      const acc = Array.from({ length: rowsPerBlock }, () => [f.v128(), f.v128()] as const);
+      const w0 = f.v128();
+      const w1 = f.v128();
+      const xv = f.v128();
+      f.get(n).i32Const(2).i32Shl().set(nBytes);
+      f.get(k).i32Const(2).i32Shl().set(kBytes);
+      f.forRange(r0, () => f.i32Const(0), () => f.get(rows), () => {
+        // aRow = a + r0·k·4
+        f.get(a).get(r0).get(kBytes).i32Mul().i32Add().set(aRow);
+        f.forRange(j, () => f.i32Const(0), () => f.get(nBytes), () => {
+          acc.forEach(([x0, x1]) => {
+            f.f32Const(0).f32x4Splat().tee(x0).set(x1);
+          });
+          f.get(aRow).set(ap);
+          f.get(b).get(j).i32Add().set(bp);
+          f.forRange(kk, () => f.i32Const(0), () => f.get(k), () => {
+            f.get(bp).v128Load(0).set(w0);
+            f.get(bp).v128Load(16).set(w1);
+            acc.forEach(([x0, x1], r) => {
+              // a[r0 + r, kk]: ap + r·k·4
+              f.get(ap);
+              if (r > 0) f.get(kBytes).i32Const(r).i32Mul().i32Add();
+              f.f32Load().f32x4Splat().set(xv);
+              f.get(x0).get(xv).get(w0).f32x4Mul().f32x4Add().set(x0);
+              f.get(x1).get(xv).get(w1).f32x4Mul().f32x4Add().set(x1);
+            });
+            f.get(ap).i32Const(4).i32Add().set(ap);
+            f.get(bp).get(nBytes).i32Add().set(bp);
+          });
+          // store: c + ((r0 + r)·n)·4 + j
+          acc.forEach(([x0, x1], r) => {
+            f.get(c).get(r0).i32Const(r).i32Add().get(nBytes).i32Mul().i32Add().get(j).i32Add().set(cp);
+            f.get(cp).get(x0).v128Store(0);
+            f.get(cp).get(x1).v128Store(16);
+          });
+        }, 32);
+      }, rowsPerBlock);
+    },
+  };
+}
+
+export const PROGRAMS: FnSpec[] = [
+  gemm(4),
+  gemm(1),
+  reluGrad,
+  biasAdd,
+  colSum,
+  maxPoolGrad,
+  im2colT,
+  convBpfDirect(1),
+  convBpfDirect(2),
+  ...ADAM_PROGRAMS,
+];

@@ -27,6 +27,8 @@ export interface SimdPrograms {
   max_pool_grad: Fn;
   im2col_t: Fn;
   conv_bpf_direct: Fn;
+  gemm_r4: Fn;
+  gemm_r1: Fn;
   conv_bpf_direct2: Fn;
   /** Adam, by [first step][decay] (see programs.ts adam_step) */
   adam_step: [[Fn, Fn], [Fn, Fn]];
@@ -77,6 +79,8 @@ export function simdPrograms(backend: tf.KernelBackend): SimdPrograms | null {
       max_pool_grad: e['max_pool_grad'] as Fn,
       im2col_t: e['im2col_t'] as Fn,
       conv_bpf_direct: e['conv_bpf_direct'] as Fn,
+      gemm_r4: e['gemm_r4'] as Fn,
+      gemm_r1: e['gemm_r1'] as Fn,
       conv_bpf_direct2: e['conv_bpf_direct2'] as Fn,
       adam_step: [
         [e['adam_step'] as Fn, e['adam_step_decay'] as Fn],
