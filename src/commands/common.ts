@@ -5,6 +5,7 @@ import type { BackendInfo } from '../backend/index.js';
 import type { Dataset } from '../data/index.js';
 import { jsonReplacer } from '../report/run-folder.js';
 import type { CommonOptions } from './types.js';
+import { versions } from '../version.js';
 
 export interface Loaded {
   plan: Plan;
@@ -77,4 +78,27 @@ export function announceSkipped(data: Dataset, r: Reporter): void {
 export function skippedSummary(data: Dataset): { count: number; files: { path: string; reason: string }[] } {
   const skipped = data.skipped ?? [];
   return { count: skipped.length, files: skipped.slice(0, 100) };
+}
+
+/** The fields every command's JSON document starts with (after `command`): who ran what, where, with which seed. */
+export interface DocHeader {
+  name: string;
+  versions: ReturnType<typeof versions>;
+  backend: BackendInfo['name'];
+  backend_skipped: BackendInfo['skipped'];
+  seed: number;
+  config: string;
+  config_hash: string;
+}
+
+export function docHeader(plan: Plan, config: string, hash: string, backend: BackendInfo): DocHeader {
+  return {
+    name: plan.name,
+    versions: versions(),
+    backend: backend.name,
+    backend_skipped: backend.skipped,
+    seed: plan.seed,
+    config,
+    config_hash: hash,
+  };
 }

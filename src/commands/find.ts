@@ -9,11 +9,11 @@ import { repeatedRangeTest, summarizeRepeats, type RepeatSummary } from '../phas
 import { METHODS } from '../schedule/index.js';
 import type { Reporter } from '../report/reporter.js';
 import type { BackendInfo } from '../backend/index.js';
-import { versions } from '../version.js';
+import type { versions } from '../version.js';
 import { finishRun } from '../report/finish.js';
 import { gitHead } from '../report/html.js';
 import { findSummaryMarkdown } from '../report/github.js';
-import { announceBackend, announceSkipped, interruptible, planFor, printJson, reporterFor } from './common.js';
+import { docHeader, announceBackend, announceSkipped, interruptible, planFor, printJson, reporterFor } from './common.js';
 import type { FindOptions } from './types.js';
 import type { StopSignal } from '../engine/events.js';
 
@@ -70,13 +70,7 @@ export function findDoc(
   }
   return {
     command: 'find',
-    name: ctx.plan.name,
-    versions: versions(),
-    backend: ctx.backend.name,
-    backend_skipped: ctx.backend.skipped,
-    seed: ctx.plan.seed,
-    config: ctx.config,
-    config_hash: ctx.hash,
+    ...docHeader(ctx.plan, ctx.config, ctx.hash, ctx.backend),
     num_it: ctx.plan.find.num_it,
     start_lr: ctx.plan.find.start_lr,
     end_lr: ctx.plan.find.end_lr,

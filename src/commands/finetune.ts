@@ -5,16 +5,15 @@ import { ExitCode, FastlrError } from '../errors.js';
 import { openSession, type Session } from '../phases/setup.js';
 import { loadCheckpoint } from '../phases/checkpoint.js';
 import type { Plan } from '../plan/index.js';
-import { fineTuneLrs, spreadLr } from '../schedule/index.js';
+import { fineTuneLrs, spreadLr, type LrSpec } from '../schedule/index.js';
 import { RunFolder } from '../report/run-folder.js';
 import type { Reporter } from '../report/reporter.js';
 import type { StopSignal } from '../engine/events.js';
 import { metricsFor } from '../engine/loss.js';
-import { versions } from '../version.js';
 import { finishRun } from '../report/finish.js';
 import { gitHead } from '../report/html.js';
 import { fitSummaryMarkdown } from '../report/github.js';
-import { announceBackend, announceSkipped, interruptible, planFor, printJson, reporterFor, skippedSummary } from './common.js';
+import { docHeader, announceBackend, announceSkipped, interruptible, planFor, printJson, reporterFor, skippedSummary } from './common.js';
 import { gateLines, stageOutcome } from './fit.js';
 import { MODEL_DIR, assertKnownGates, gateResults, runStage, trainingCharts, type StageResult } from './train-stage.js';
 import type { FinetuneOptions } from './types.js';
@@ -33,24 +32,22 @@ interface StageCtx {
   resumeFrom?: string;
 }
 
-/** fastai fine_tune stage 1: freeze, one-cycle on `slice(base_lr)` with pct_start 0.99 for freeze_epochs. */
-async function frozenStage(session: Session, c: StageCtx): Promise<StageResult> {
-  const learner = session.learner;
-  if (learner.groups.length === 1) {
-    c.r.warn('warning: the model has one parameter group, so freezing changes nothing (set model.groups or model.head)');
-  }
-  learner.freeze();
-  const lrs = fineTuneLrs({ baseLr: c.plan.finetune.base_lr, lrMult: c.plan.finetune.lr_mult, lr: c.plan.finetune.lr });
+/** One fine_tune stage on the shared stage runner: what differs between the stages is in `s`. */
+function runFinetuneStage(
+  session: Session,
+  c: StageCtx,
+  s: { phase: string; prefix: string; epochs: number; lr: LrSpec; div: number; pctStart: number },
+): Promise<StageResult> {
   return runStage({
-    phase: 'finetune-frozen',
-    prefix: FROZEN,
+    phase: s.phase,
+    prefix: s.prefix,
     session,
     oneCycle: {
-      epochs: c.plan.finetune.freeze_epochs,
-      lrMax: spreadLr(lrs.frozen, learner.groups.length),
-      div: c.plan.fit.div,
+      epochs: s.epochs,
+      lrMax: spreadLr(s.lr, session.learner.groups.length),
+      div: s.div,
       divFinal: c.plan.fit.div_final,
-      pctStart: 0.99,
+      pctStart: s.pctStart,
       moms: c.plan.fit.moms,
     },
     run: c.run,
@@ -64,32 +61,24 @@ async function frozenStage(session: Session, c: StageCtx): Promise<StageResult> 
   });
 }
 
+const stageLrs = (c: StageCtx): ReturnType<typeof fineTuneLrs> =>
+  fineTuneLrs({ baseLr: c.plan.finetune.base_lr, lrMult: c.plan.finetune.lr_mult, lr: c.plan.finetune.lr });
+
+/** fastai fine_tune stage 1: freeze, one-cycle on `slice(base_lr)` with pct_start 0.99 for freeze_epochs. */
+async function frozenStage(session: Session, c: StageCtx): Promise<StageResult> {
+  if (session.learner.groups.length === 1) {
+    c.r.warn('warning: the model has one parameter group, so freezing changes nothing (set model.groups or model.head)');
+  }
+  session.learner.freeze();
+  const ft = c.plan.finetune;
+  return runFinetuneStage(session, c, { phase: 'finetune-frozen', prefix: FROZEN, epochs: ft.freeze_epochs, lr: stageLrs(c).frozen, div: c.plan.fit.div, pctStart: 0.99 });
+}
+
 /** fastai fine_tune stage 2: unfreeze, one-cycle over every group with discriminative LRs (base_lr/2 spread). */
 async function unfrozenStage(session: Session, c: StageCtx): Promise<StageResult> {
-  const learner = session.learner;
-  learner.unfreeze();
-  const lrs = fineTuneLrs({ baseLr: c.plan.finetune.base_lr, lrMult: c.plan.finetune.lr_mult, lr: c.plan.finetune.lr });
-  return runStage({
-    phase: 'finetune-unfrozen',
-    prefix: UNFROZEN,
-    session,
-    oneCycle: {
-      epochs: c.plan.finetune.epochs,
-      lrMax: spreadLr(lrs.unfrozen, learner.groups.length),
-      div: c.plan.finetune.div,
-      divFinal: c.plan.fit.div_final,
-      pctStart: c.plan.finetune.pct_start,
-      moms: c.plan.fit.moms,
-    },
-    run: c.run,
-    planHash: c.hash,
-    reporter: c.r,
-    signal: c.signal,
-    metrics: c.metrics,
-    monitor: c.plan.fit.monitor,
-    resumeFrom: c.resumeFrom,
-    force: c.force,
-  });
+  session.learner.unfreeze();
+  const ft = c.plan.finetune;
+  return runFinetuneStage(session, c, { phase: 'finetune-unfrozen', prefix: UNFROZEN, epochs: ft.epochs, lr: stageLrs(c).unfrozen, div: ft.div, pctStart: ft.pct_start });
 }
 
 /** The newest finetune run folder under `root` that satisfies `test`. */
@@ -181,13 +170,7 @@ export async function runFinetune(o: FinetuneOptions): Promise<number> {
     const how = `fastlr finetune ${o.config}${o.unfreeze ? ' --unfreeze' : ''}`;
     const common = {
       command: 'finetune' as const,
-      name: plan.name,
-      versions: versions(),
-      backend: session.backend.name,
-      backend_skipped: session.backend.skipped,
-      seed: plan.seed,
-      config: o.config,
-      config_hash: hash,
+      ...docHeader(plan, o.config, hash, session.backend),
       model_from: modelFrom,
       groups: session.learner.groups.map((g) => g.layers),
       skipped_images: skippedSummary(session.data),

@@ -8,8 +8,7 @@ import { RunFolder } from '../report/run-folder.js';
 import { findSvg, renderFind } from '../report/find-text.js';
 import type { Reporter } from '../report/reporter.js';
 import type { StopSignal } from '../engine/events.js';
-import { versions } from '../version.js';
-import { announceBackend, announceSkipped, interruptible, planFor, printJson, reporterFor } from './common.js';
+import { docHeader, announceBackend, announceSkipped, interruptible, planFor, printJson, reporterFor } from './common.js';
 import { findDoc, findOnSession, noSuggestionHelp } from './find.js';
 import { finalSummary, assertKnownGates, gateResults, latestRunWithCheckpoint, runStage, trainingCharts, type StageResult } from './train-stage.js';
 import type { GateResult } from '../phases/gates.js';
@@ -148,13 +147,7 @@ export async function runFit(o: FitOptions): Promise<number> {
     const outcome = stageOutcome(res, gates, `fastlr fit ${o.config}`);
     const doc = {
       command: 'fit' as const,
-      name: plan.name,
-      versions: versions(),
-      backend: session.backend.name,
-      backend_skipped: session.backend.skipped,
-      seed: plan.seed,
-      config: o.config,
-      config_hash: hash,
+      ...docHeader(plan, o.config, hash, session.backend),
       plan: { epochs: plan.fit.epochs, lr_max: lrMax, groups: session.learner.groups.length, batch_size: plan.data.batch_size, batches_per_epoch: session.learner.batchesPerEpoch, train_items: session.data.train.n, valid_items: session.data.valid.n },
       lr_source: source,
       epochs: res.epochs,

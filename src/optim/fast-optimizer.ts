@@ -131,7 +131,7 @@ export class FastOptimizer {
     this.assertAlive();
     const h = this.hypers_;
     if (h === null) throw new FastlrError('optimizer: setHypers() must be called before step()', ExitCode.unexpected);
-    const todo: { slot: Slot; g: tf.Tensor }[] = [];
+    const pending: { slot: Slot; g: tf.Tensor }[] = [];
     for (const name of Object.keys(grads)) {
       const slot = this.byVarName.get(name);
       if (slot === undefined) {
@@ -145,12 +145,12 @@ export class FastOptimizer {
           ExitCode.unexpected,
         );
       }
-      todo.push({ slot, g });
+      pending.push({ slot, g });
     }
-    if (this.type === 'adam' && todo.length > 0 && adamStepAvailable()) {
+    if (this.type === 'adam' && pending.length > 0 && adamStepAvailable()) {
       // one kernel per parameter (src/kernels/adam-step.ts), bit-identical to the op path below
       tf.tidy(() => {
-        for (const { slot, g } of todo) this.adamFused(slot, g, h.lr[slot.group] as number, h.mom);
+        for (const { slot, g } of pending) this.adamFused(slot, g, h.lr[slot.group] as number, h.mom);
       });
       this.stepCount_++;
       return;
@@ -168,7 +168,7 @@ export class FastOptimizer {
         return t;
       };
       const c = (x: number): tf.Scalar => consts.get(x) as tf.Scalar;
-      for (const { slot, g } of todo) {
+      for (const { slot, g } of pending) {
         const lr = h.lr[slot.group] as number;
         if (this.type === 'adam') this.adamUpdate(slot, g, lr, h.mom, s, c);
         else this.sgdUpdate(slot, g, lr, h.mom, s);
