@@ -6,7 +6,7 @@ import { openSession, type Session } from '../phases/setup.js';
 import { loadCheckpoint } from '../phases/checkpoint.js';
 import type { Plan } from '../plan/index.js';
 import { fineTuneLrs, spreadLr, type LrSpec } from '../schedule/index.js';
-import { RunFolder } from '../report/run-folder.js';
+import { RunFolder, recoverDir } from '../report/run-folder.js';
 import type { Reporter } from '../report/reporter.js';
 import type { StopSignal } from '../engine/events.js';
 import { metricsFor } from '../engine/loss.js';
@@ -89,8 +89,9 @@ async function latestFinetuneRun(root: string, test: (dir: string) => boolean): 
   return names.map((n) => join(dir, n)).find(test) ?? null;
 }
 
-const hasModel = (stage: string) => (d: string) => existsSync(join(d, stage, MODEL_DIR, 'model.json'));
-const hasCkpt = (stage: string) => (d: string) => existsSync(join(d, stage, 'ckpt', 'last', 'state.json'));
+// recoverDir: a folder caught between the two renames of its swap (a kill) is put back from `.<name>.old` first
+const hasModel = (stage: string) => (d: string) => recoverDir(join(d, stage, MODEL_DIR)) && existsSync(join(d, stage, MODEL_DIR, 'model.json'));
+const hasCkpt = (stage: string) => (d: string) => recoverDir(join(d, stage, 'ckpt', 'last')) && existsSync(join(d, stage, 'ckpt', 'last', 'state.json'));
 /** a stage that saved a checkpoint but not its final model: interrupted (or killed) */
 const unfinished = (stage: string) => (d: string) => hasCkpt(stage)(d) && !hasModel(stage)(d);
 

@@ -10,7 +10,7 @@ import type { Reporter } from '../report/reporter.js';
 import type { StopSignal } from '../engine/events.js';
 import { docHeader, announceBackend, announceSkipped, interruptible, planFor, printJson, reporterFor } from './common.js';
 import { findDoc, findOnSession, noSuggestionHelp } from './find.js';
-import { finalSummary, assertKnownGates, gateResults, latestRunWithCheckpoint, runStage, trainingCharts, type StageResult } from './train-stage.js';
+import { finalSummary, assertKnownGates, gateResults, resumableRun, runStage, trainingCharts, type StageResult } from './train-stage.js';
 import type { GateResult } from '../phases/gates.js';
 import type { FitOptions } from './types.js';
 import { metricsFor } from '../engine/loss.js';
@@ -105,9 +105,7 @@ export async function runFit(o: FitOptions): Promise<number> {
     let run: RunFolder;
     let resumeFrom: string | undefined;
     if (o.resume) {
-      const dir = await latestRunWithCheckpoint(plan.output, 'fit');
-      if (!dir) throw new FastlrError(`--resume: no fit run with ckpt/last under ${plan.output}`, ExitCode.usage);
-      run = RunFolder.at(dir);
+      run = RunFolder.at(await resumableRun(plan.output, 'fit'));
       resumeFrom = run.path('ckpt/last');
     } else {
       run = await RunFolder.create(plan.output, 'fit');

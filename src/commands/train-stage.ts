@@ -81,12 +81,8 @@ export async function runStage(o: StageOptions): Promise<StageResult> {
       );
     }
     if (ck.meta.phase !== o.phase) throw new FastlrError(`${o.resumeFrom} is a ${ck.meta.phase} checkpoint, not ${o.phase}`, ExitCode.usage);
-    if (ck.meta.position.epoch >= o.oneCycle.epochs) {
-      throw new FastlrError(
-        `nothing to resume: ${o.resumeFrom} is from a finished run (all ${o.oneCycle.epochs} epochs done). Run without --resume to train again.`,
-        ExitCode.usage,
-      );
-    }
+    // a checkpoint at the very end (killed before the final model was written): the loop runs no batch and the
+    // stage is finished below (model, tables), as the uninterrupted run would have
     applyCheckpoint(learner, ck);
     resume = ck.meta.position;
     history = ck.meta.history;
@@ -178,16 +174,23 @@ export async function runStage(o: StageOptions): Promise<StageResult> {
   return out;
 }
 
-/** The newest run folder of `command` under `root` that has `ckpt/last` (for --resume). */
-export async function latestRunWithCheckpoint(root: string, command: string, prefix = ''): Promise<string | null> {
+/**
+ * The run `--resume` continues: the newest `command` run under `root`. It must have `ckpt/last` (put back first
+ * when a kill caught it mid-swap) and no final model yet; otherwise a FastlrError (exit 2) says why.
+ */
+export async function resumableRun(root: string, command: string): Promise<string> {
   const dir = resolve(root);
-  if (!existsSync(dir)) return null;
-  const names = (await readdir(dir)).filter((n) => n.startsWith(`${command}-`)).sort().reverse();
-  for (const n of names) {
-    recoverDir(join(dir, n, prefix, 'ckpt', 'last'));
-    if (existsSync(join(dir, n, prefix, 'ckpt', 'last', 'state.json'))) return join(dir, n);
+  const names = existsSync(dir) ? (await readdir(dir)).filter((n) => n.startsWith(`${command}-`)).sort() : [];
+  const newest = names.length ? join(dir, names[names.length - 1]!) : null;
+  if (!newest) throw new FastlrError(`--resume: no ${command} run under ${dir}`, ExitCode.usage);
+  if (existsSync(join(newest, MODEL_DIR, 'model.json'))) {
+    throw new FastlrError(`nothing to resume: the newest ${command} run ${newest} finished. Run without --resume to train again.`, ExitCode.usage);
   }
-  return null;
+  recoverDir(join(newest, 'ckpt', 'last'));
+  if (!existsSync(join(newest, 'ckpt', 'last', 'state.json'))) {
+    throw new FastlrError(`--resume: the newest ${command} run ${newest} has no checkpoint yet (it stopped in its first epoch); run without --resume`, ExitCode.usage);
+  }
+  return newest;
 }
 
 /** Check gate names before training so a typo fails in a second, not after the run. */
