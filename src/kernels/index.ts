@@ -6,8 +6,9 @@
  *         the stock one also drops gradients of all-negative windows); Identity/Cast (share, don't copy);
  *         Add (bias fast path); Sum (leading axes fast path); FastlrReluGrad + the Relu gradient that uses it;
  *         FastlrAdamStep (FastOptimizer's whole Adam update of one parameter, one SIMD pass).
- *   cpu:  Conv2DBackpropFilter / Conv2DBackpropInput (conv formulation, far faster than the stock JS loops),
- *         MaxPoolGrad (one flat loop instead of TensorBuffer.get per element); FastlrAdamStep (one loop).
+ *   cpu:  BatchMatMul, _FusedMatMul, Conv2D, FusedConv2D and Conv2DBackpropFilter on our SIMD gemm in a private
+ *         wasm memory (cpu-simd.ts; im2col for the convolutions); Conv2DBackpropInput (conv formulation, on that
+ *         Conv2D); MaxPoolGrad (one flat loop instead of TensorBuffer.get per element); FastlrAdamStep (one loop).
  */
 import * as tf from '@tensorflow/tfjs';
 import { explicitTransposeBatchMatMul } from './batch-matmul.js';
@@ -19,6 +20,7 @@ import { maxPoolGradRaw, maxPoolGradWasm } from './max-pool-grad.js';
 import { RELU_GRAD_KERNEL, reluGradConfig, reluGradWasm } from './relu-grad.js';
 import { sharingCast, sharingIdentity } from './share-data.js';
 import { type Kernel, type MultiKernel, kernelFunc } from './kernel-context.js';
+import { cpuBatchMatMul, cpuConv2D, cpuConv2DBackpropFilter, cpuFusedConv2D, cpuFusedMatMul } from './cpu-simd.js';
 import { ADAM_STEP_KERNEL, adamStepCpu, adamStepWasm } from './adam-step.js';
 
 interface Override {
@@ -55,7 +57,16 @@ const OVERRIDES: Record<string, Override[]> = {
     { kernelName: ADAM_STEP_KERNEL, make: () => adamStepWasm() },
   ],
   cpu: [
-    { kernelName: 'Conv2DBackpropFilter', make: (b, stock) => convBackpropFilterViaConv2D(b, stock) },
+    // Conv2D first: the Conv2DBackpropInput (and the backprop-filter fallback) built below call the Conv2D
+    // registered when they are made, ours
+    { kernelName: 'Conv2D', make: (b, stock) => cpuConv2D(need(stock, 'Conv2D', b)) },
+    { kernelName: 'FusedConv2D', make: (b, stock) => cpuFusedConv2D(need(stock, 'FusedConv2D', b)) },
+    { kernelName: 'BatchMatMul', make: (b, stock) => cpuBatchMatMul(need(stock, 'BatchMatMul', b)) },
+    { kernelName: '_FusedMatMul', make: (b, stock) => cpuFusedMatMul(need(stock, '_FusedMatMul', b)) },
+    {
+      kernelName: 'Conv2DBackpropFilter',
+      make: (b, stock) => cpuConv2DBackpropFilter(convBackpropFilterViaConv2D(b, stock)),
+    },
     { kernelName: 'Conv2DBackpropInput', make: (b, stock) => convBackpropInputViaConv2D(b, stock) },
     { kernelName: 'MaxPoolGrad', make: () => maxPoolGradRaw() },
     { kernelName: ADAM_STEP_KERNEL, make: () => adamStepCpu() },
