@@ -1,7 +1,8 @@
 /**
- * The cpu backend's SIMD-gemm kernels (src/kernels/cpu-simd.ts: BatchMatMul, _FusedMatMul, Conv2D, FusedConv2D;
- * the conv gradients are in kernel-conv.test.ts) against the stock cpu kernels: transpose flags, batches, row
- * counts not a multiple of 4, widths not a multiple of 8, broadcast batches (stock path), strides, paddings,
+ * The cpu backend's SIMD-gemm kernels (src/kernels/cpu-simd.ts: BatchMatMul, _FusedMatMul, Conv2D, FusedConv2D,
+ * Conv2DBackpropInput; more conv gradient shapes are in kernel-conv.test.ts) and element-wise loops
+ * (cpu-elementwise.ts: Sum, Add, Relu, the Relu gradient) against the stock cpu kernels: transpose flags, batches,
+ * row counts not a multiple of 4, widths not a multiple of 8, broadcast batches (stock path), strides, paddings,
  * 1-16 input channels, bias and activations, NCHW and dilations (stock path). Also: no tensor is left behind.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -34,6 +35,8 @@ function relErr(a: Float32Array, b: Float32Array): number {
 interface Case {
   name: string;
   run(seed: number): tf.Tensor;
+  /** compare element for element (NaN, ±0, ±Infinity) instead of by relative error */
+  exact?: boolean;
 }
 
 type Act = 'relu' | 'linear' | 'sigmoid' | 'elu' | 'relu6' | 'leakyrelu' | undefined;
@@ -66,8 +69,8 @@ interface ConvSpec {
 }
 
 const conv = (c: ConvSpec): Case => ({
-  name: `conv2d x ${c.x.join('×')} f ${c.f.join('×')} stride ${c.stride} pad ${c.pad}${c.dilation ? ` dilation ${c.dilation}` : ''}`,
-  run: (s) => tf.conv2d(t(c.x, s) as tf.Tensor4D, t(c.f, s + 1) as tf.Tensor4D, c.stride, c.pad, 'NHWC', c.dilation ?? 1),
+  name: `conv2d x ${c.x.join('×')} f ${c.f.join('×')} stride ${c.stride} pad ${c.pad}${c.dilation ? ` dilation ${c.dilation}` : ''}${c.nchw ? ' NCHW' : ''}`,
+  run: (s) => tf.conv2d(t(c.x, s) as tf.Tensor4D, t(c.f, s + 1) as tf.Tensor4D, c.stride, c.pad, c.nchw ? 'NCHW' : 'NHWC', c.dilation ?? 1),
 });
 
 const fconv = (c: ConvSpec, activation: Act, bias: boolean): Case => ({
@@ -79,6 +82,23 @@ const fconv = (c: ConvSpec, activation: Act, bias: boolean): Case => ({
       ...(activation ? { activation } : {}),
       ...(activation === 'leakyrelu' ? { leakyreluAlpha: 0.2 } : {}),
     }),
+});
+
+/** Conv2DBackpropInput straight (kernel-conv.test.ts covers valid/same; these add explicit padding, stride 3) */
+const bpi = (c: ConvSpec): Case => ({
+  name: `conv2d backprop input x ${c.x.join('×')} f ${c.f.join('×')} stride ${c.stride} pad ${c.pad}`,
+  run: (s) => {
+    const [n, h, w] = c.x;
+    const [kh, kw, , co] = c.f;
+    const info = tf.backend_util.computeConv2DInfo(c.x, c.f, [c.stride, c.stride], 1, c.pad);
+    const dy = t([n, info.outHeight, info.outWidth, co], s);
+    expect(kh * kw * h * w).toBeGreaterThan(0);
+    return tf.engine().runKernel(
+      'Conv2DBackpropInput',
+      { dy, filter: t(c.f, s + 1) },
+      { strides: [c.stride, c.stride], pad: c.pad, dataFormat: 'NHWC', inputShape: c.x } as unknown as tf.NamedAttrMap,
+    ) as tf.Tensor;
+  },
 });
 
 const CASES: Case[] = [
@@ -106,9 +126,33 @@ const CASES: Case[] = [
   conv({ x: [2, 8, 8, 3], f: [1, 1, 3, 7], stride: 1, pad: 'valid' }), // 1×1
   conv({ x: [2, 6, 6, 2], f: [3, 3, 2, 4], stride: 1, pad: 2 }), // explicit padding larger than needed
   conv({ x: [2, 9, 9, 2], f: [3, 3, 2, 4], stride: 1, pad: 'same', dilation: 2 }), // dilation: stock
+  conv({ x: [2, 3, 9, 9], f: [3, 3, 3, 4], stride: 1, pad: 'same', nchw: true }), // NCHW: stock
   fconv({ x: [3, 28, 28, 1], f: [3, 3, 1, 16], stride: 1, pad: 'valid' }, 'relu', true),
   fconv({ x: [2, 9, 9, 3], f: [3, 3, 3, 5], stride: 2, pad: 'same' }, undefined, true),
   fconv({ x: [2, 9, 9, 3], f: [3, 3, 3, 6], stride: 1, pad: 'same' }, 'sigmoid', false),
+  bpi({ x: [2, 6, 6, 2], f: [3, 3, 2, 4], stride: 1, pad: 2 }), // explicit padding larger than needed
+  bpi({ x: [1, 10, 8, 3], f: [3, 2, 3, 5], stride: 3, pad: 'same' }), // stride 3, rectangular filter
+  bpi({ x: [3, 13, 13, 16], f: [3, 3, 16, 32], stride: 1, pad: 'valid' }), // the MNIST CNN's second layer
+  bpi({ x: [2, 9, 9, 1], f: [5, 5, 1, 9], stride: 2, pad: 'valid' }), // one input channel, width 25 padded
+  // cpu-elementwise.ts
+  { name: 'sum over leading axes [64,26,26,16]', run: (s) => tf.sum(t([64, 26, 26, 16], s), [0, 1, 2]) },
+  { name: 'sum over leading axes, keepDims, negative axes', run: (s) => tf.sum(t([5, 7, 3], s), [-3, -2], true) },
+  { name: 'sum over the last axis (stock)', run: (s) => tf.sum(t([5, 7, 3], s), 2) },
+  { name: 'sum of everything (stock)', run: (s) => tf.sum(t([5, 7], s)) },
+  { name: 'bias add x + b', run: (s) => tf.add(t([4, 6, 6, 16], s), t([16], s + 1)) },
+  { name: 'bias add b + x', run: (s) => tf.add(t([16], s + 1), t([9, 16], s)) },
+  { name: 'add, same shapes (stock)', run: (s) => tf.add(t([9, 16], s), t([9, 16], s + 1)) },
+  { name: 'add, other broadcast (stock)', run: (s) => tf.add(t([9, 16], s), t([9, 1], s + 1)) },
+  { name: 'add int32 (stock)', run: () => tf.add(tf.tensor1d([1, 2, 3], 'int32'), tf.tensor1d([4, 5, 6], 'int32')) },
+  { name: 'relu, with NaN, ±0, ±Infinity', run: (s) => tf.relu(tf.concat([t([50], s), tf.tensor1d([NaN, -0, 0, Infinity, -Infinity])])), exact: true },
+  {
+    name: 'relu gradient',
+    run: (s) => {
+      const x = t([3, 5, 5, 4], s);
+      const w = t([3, 5, 5, 4], s + 1);
+      return tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.relu(v), w)))(x);
+    },
+  },
 ];
 
 const reference = new Map<number, { shape: number[]; data: Float32Array }>();
@@ -131,7 +175,7 @@ afterAll(() => {
   registerKernelOverrides('cpu');
 });
 
-describe('cpu SIMD-gemm kernels (ours) vs the stock cpu kernels', () => {
+describe('cpu kernels (ours) vs the stock cpu kernels', () => {
   it.each(CASES.map((c, i) => [c.name, i] as const))('%s', async (_name, i) => {
     expect(await tf.setBackend('cpu')).toBe(true);
     registerKernelOverrides('cpu');
@@ -140,7 +184,8 @@ describe('cpu SIMD-gemm kernels (ours) vs the stock cpu kernels', () => {
     expect(tf.memory().numTensors).toBe(before);
     const want = reference.get(i)!;
     expect(got.shape).toEqual(want.shape);
-    expect(relErr(got.data, want.data)).toBeLessThan(1e-5);
+    if (CASES[i]!.exact === true) expect(Array.from(got.data)).toEqual(Array.from(want.data));
+    else expect(relErr(got.data, want.data)).toBeLessThan(1e-5);
   });
 
   it('the gradients of a fused dense layer and a fused conv match stock', async () => {

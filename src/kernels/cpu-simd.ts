@@ -205,6 +205,11 @@ function convInfo(xShape: number[], filterShape: number[], attrs: tf.NamedAttrMa
 /** Batch images per patch matrix, so it stays under ~4M floats (16 MB). */
 const PATCH_FLOATS = 4 * 1024 * 1024;
 
+function zero(f: Float32Array, from: number, to: number): void {
+  if (to - from > 64) f.fill(0, from, to);
+  else for (let q = from; q < to; q++) f[q] = 0;
+}
+
 /**
  * Patch matrix of images [b0, b1) of x at float index `at`: row ((b − b0)·oh + yr)·ow + yc, column (i·kw + j)·c + ci
  * = x[b, yr·sh − top + i, yc·sw − left + j, ci] (0 outside x).
@@ -227,13 +232,20 @@ function im2col(f: Float32Array, at: number, x: Float32Array, b0: number, b1: nu
           const r = yr * sh - top + i;
           const o = row + i * kwc;
           if (r < 0 || r >= h || jTo <= jFrom) {
-            f.fill(0, o, o + kwc);
+            zero(f, o, o + kwc);
             continue;
           }
-          if (jFrom > 0) f.fill(0, o, o + jFrom * c);
-          const src = ((b * h + r) * w + c0 + jFrom) * c;
-          f.set(x.subarray(src, src + (jTo - jFrom) * c), o + jFrom * c);
-          if (jTo < kw) f.fill(0, o + jTo * c, o + kwc);
+          const from = o + jFrom * c;
+          const to = o + jTo * c;
+          zero(f, o, from);
+          const src = ((b * h + r) * w + c0 + jFrom) * c - from;
+          // short runs (few channels): a loop beats subarray + set, which allocate
+          if (to - from <= 64) {
+            for (let q = from; q < to; q++) f[q] = x[src + q]!;
+          } else {
+            f.set(x.subarray(src + from, src + to), from);
+          }
+          zero(f, to, o + kwc);
         }
       }
     }
@@ -330,5 +342,74 @@ export function cpuConv2DBackpropFilter(fallback: Kernel): Kernel {
     const out = new Float32Array(k * co);
     gemmOut(heap, pt, pd, pc, k, m, co, co8, out, 0);
     return output(backend, [kh, kw, ci, co], out);
+  };
+}
+
+/**
+ * cpu Conv2DBackpropInput as the adjoint of im2col: the patch-matrix gradient dP [N·OH·OW, KH·KW·Ci] = dy [N·OH·OW,
+ * Co] · Wᵀ [Co, KH·KW·Ci] by the gemm (batch images at a time, like Conv2D), then each patch entry added back to
+ * the input position it was copied from (col2im). Any stride and padding; NCHW goes to `fallback`.
+ */
+export function cpuConv2DBackpropInput(fallback: Kernel): Kernel {
+  return (args: KernelArgs): tf.TensorInfo => {
+    const { backend } = args;
+    const dy = args.inputs['dy'];
+    const filter = args.inputs['filter'];
+    const attrs = args.attrs ?? {};
+    const heap = cpuHeap();
+    const dataFormat = (attrs['dataFormat'] as string | undefined) ?? 'NHWC';
+    if (heap === null || dy == null || filter == null || dataFormat !== 'NHWC' || dy.dtype !== 'float32' || filter.dtype !== 'float32') {
+      return fallback(args);
+    }
+    const inputShape = attrs['inputShape'] as [number, number, number, number];
+    if (dy.shape.length !== 4 || filter.shape.length !== 4) return fallback(args);
+    const info = convInfo(inputShape, filter.shape, { ...attrs, dilations: 1 });
+    const { batchSize: nb, inHeight: h, inWidth: w, inChannels: ci, outHeight: oh, outWidth: ow, outChannels: co } = info;
+    const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
+    const top = info.padInfo.top;
+    const left = info.padInfo.left;
+    const k = kh * kw * ci;
+    const perImage = oh * ow;
+    if (dy.shape[1] !== oh || dy.shape[2] !== ow || dy.shape[3] !== co || k === 0 || nb * perImage === 0) return fallback(args);
+    const chunk = Math.max(1, Math.min(nb, Math.floor(PATCH_FLOATS / Math.max(1, perImage * Math.max(k, co)))));
+    const k8 = round8(k);
+    const pb = 0;
+    const pa = 4 * co * k8;
+    const pc = pa + 4 * chunk * perImage * co;
+    heap.reserve(pc + 4 * chunk * perImage * k8);
+    const dyv = rawInput(backend, dy);
+    const wv = rawInput(backend, filter);
+    putB(heap.f32(), pb / 4, wv, co, k, k8, true);
+    const dx = new Float32Array(nb * h * w * ci);
+    const kwc = kw * ci;
+    for (let b0 = 0; b0 < nb; b0 += chunk) {
+      const b1 = Math.min(nb, b0 + chunk);
+      const m = (b1 - b0) * perImage;
+      heap.f32().set(dyv.subarray(b0 * perImage * co, b1 * perImage * co), pa / 4);
+      const m4 = m - (m % 4);
+      if (m4 > 0) heap.progs.gemm_r4(pa, pb, pc, m4, co, k8);
+      if (m4 < m) heap.progs.gemm_r1(pa + 4 * m4 * co, pb, pc + 4 * m4 * k8, m - m4, co, k8);
+      const f = heap.f32();
+      let row = pc / 4;
+      for (let b = b0; b < b1; b++) {
+        for (let yr = 0; yr < oh; yr++) {
+          for (let yc = 0; yc < ow; yc++, row += k8) {
+            const c0 = yc * sw - left;
+            const jFrom = Math.max(0, -c0);
+            const jTo = Math.min(kw, w - c0);
+            if (jTo <= jFrom) continue;
+            for (let i = 0; i < kh; i++) {
+              const r = yr * sh - top + i;
+              if (r < 0 || r >= h) continue;
+              const from = row + i * kwc + jFrom * ci;
+              const to = row + i * kwc + jTo * ci;
+              const d = ((b * h + r) * w + c0 + jFrom) * ci - from;
+              for (let q = from; q < to; q++) dx[d + q] += f[q]!;
+            }
+          }
+        }
+      }
+    }
+    return output(backend, inputShape.slice(), dx);
   };
 }

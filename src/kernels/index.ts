@@ -6,9 +6,9 @@
  *         the stock one also drops gradients of all-negative windows); Identity/Cast (share, don't copy);
  *         Add (bias fast path); Sum (leading axes fast path); FastlrReluGrad + the Relu gradient that uses it;
  *         FastlrAdamStep (FastOptimizer's whole Adam update of one parameter, one SIMD pass).
- *   cpu:  BatchMatMul, _FusedMatMul, Conv2D, FusedConv2D and Conv2DBackpropFilter on our SIMD gemm in a private
- *         wasm memory (cpu-simd.ts; im2col for the convolutions); Conv2DBackpropInput (conv formulation, on that
- *         Conv2D); MaxPoolGrad (one flat loop instead of TensorBuffer.get per element); FastlrAdamStep (one loop).
+ *   cpu:  BatchMatMul, _FusedMatMul, Conv2D, FusedConv2D, Conv2DBackpropFilter and Conv2DBackpropInput on our
+ *         SIMD gemm in a private wasm memory (cpu-simd.ts; im2col / col2im for the convolutions; NCHW falls back
+ *         to the conv formulations); MaxPoolGrad (one flat loop instead of TensorBuffer.get per element); FastlrAdamStep (one loop).
  */
 import * as tf from '@tensorflow/tfjs';
 import { explicitTransposeBatchMatMul } from './batch-matmul.js';
@@ -20,7 +20,8 @@ import { maxPoolGradRaw, maxPoolGradWasm } from './max-pool-grad.js';
 import { RELU_GRAD_KERNEL, reluGradConfig, reluGradWasm } from './relu-grad.js';
 import { sharingCast, sharingIdentity } from './share-data.js';
 import { type Kernel, type MultiKernel, kernelFunc } from './kernel-context.js';
-import { cpuBatchMatMul, cpuConv2D, cpuConv2DBackpropFilter, cpuFusedConv2D, cpuFusedMatMul } from './cpu-simd.js';
+import { cpuBiasAdd, cpuLeadingAxesSum, cpuRelu, reluGradCpu } from './cpu-elementwise.js';
+import { cpuBatchMatMul, cpuConv2D, cpuConv2DBackpropFilter, cpuConv2DBackpropInput, cpuFusedConv2D, cpuFusedMatMul } from './cpu-simd.js';
 import { ADAM_STEP_KERNEL, adamStepCpu, adamStepWasm } from './adam-step.js';
 
 interface Override {
@@ -67,8 +68,15 @@ const OVERRIDES: Record<string, Override[]> = {
       kernelName: 'Conv2DBackpropFilter',
       make: (b, stock) => cpuConv2DBackpropFilter(convBackpropFilterViaConv2D(b, stock)),
     },
-    { kernelName: 'Conv2DBackpropInput', make: (b, stock) => convBackpropInputViaConv2D(b, stock) },
+    {
+      kernelName: 'Conv2DBackpropInput',
+      make: (b, stock) => cpuConv2DBackpropInput(convBackpropInputViaConv2D(b, stock)),
+    },
     { kernelName: 'MaxPoolGrad', make: () => maxPoolGradRaw() },
+    { kernelName: 'Sum', make: (b, stock) => cpuLeadingAxesSum(need(stock, 'Sum', b)) },
+    { kernelName: 'Add', make: (b, stock) => cpuBiasAdd(need(stock, 'Add', b)) },
+    { kernelName: 'Relu', make: (b, stock) => cpuRelu(need(stock, 'Relu', b)) },
+    { kernelName: RELU_GRAD_KERNEL, make: () => reluGradCpu() },
     { kernelName: ADAM_STEP_KERNEL, make: () => adamStepCpu() },
   ],
 };
