@@ -1,7 +1,7 @@
 /**
  * The cpu backend's SIMD-gemm kernels (src/kernels/cpu-simd.ts: BatchMatMul, _FusedMatMul, Conv2D, FusedConv2D,
  * Conv2DBackpropInput; more conv gradient shapes are in kernel-conv.test.ts) and element-wise loops
- * (cpu-elementwise.ts: Sum, Add, Relu, the Relu gradient) against the stock cpu kernels: transpose flags, batches,
+ * (cpu-elementwise.ts: Sum, Add, Relu, the Relu gradient, MaxPool) against the stock cpu kernels: transpose flags, batches,
  * row counts not a multiple of 4, widths not a multiple of 8, broadcast batches (stock path), strides, paddings,
  * 1-16 input channels, bias and activations, NCHW and dilations (stock path). Also: no tensor is left behind.
  */
@@ -135,6 +135,15 @@ const CASES: Case[] = [
   bpi({ x: [3, 13, 13, 16], f: [3, 3, 16, 32], stride: 1, pad: 'valid' }), // the MNIST CNN's second layer
   bpi({ x: [2, 9, 9, 1], f: [5, 5, 1, 9], stride: 2, pad: 'valid' }), // one input channel, width 25 padded
   // cpu-elementwise.ts
+  { name: 'maxPool 2×2 [64,26,26,16]', run: (s) => tf.maxPool(t([64, 26, 26, 16], s) as tf.Tensor4D, 2, 2, 'valid') },
+  { name: 'maxPool 3×3 stride 2 same, odd size', run: (s) => tf.maxPool(t([2, 9, 7, 3], s) as tf.Tensor4D, 3, 2, 'same'), exact: true },
+  { name: 'maxPool 2×3 stride 1 valid', run: (s) => tf.maxPool(t([2, 6, 7, 5], s) as tf.Tensor4D, [2, 3], 1, 'valid'), exact: true },
+  {
+    name: 'maxPool with NaN and -Infinity windows',
+    run: () => tf.maxPool(tf.tensor4d([NaN, NaN, NaN, NaN, -Infinity, 1, NaN, -Infinity, 3, NaN, 2, 5, -1, -2, -3, -4], [1, 4, 4, 1]), 2, 2, 'valid'),
+    exact: true,
+  },
+  { name: 'maxPool 1×1 (stock identity)', run: (s) => tf.maxPool(t([2, 4, 4, 3], s) as tf.Tensor4D, 1, 1, 'valid'), exact: true },
   { name: 'sum over leading axes [64,26,26,16]', run: (s) => tf.sum(t([64, 26, 26, 16], s), [0, 1, 2]) },
   { name: 'sum over leading axes, keepDims, negative axes', run: (s) => tf.sum(t([5, 7, 3], s), [-3, -2], true) },
   { name: 'sum over the last axis (stock)', run: (s) => tf.sum(t([5, 7, 3], s), 2) },

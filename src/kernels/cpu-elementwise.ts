@@ -7,11 +7,12 @@
  *     kernel does (the same result);
  *   Add x[..., C] + b[C] (either order): one pass instead of the broadcasting index arithmetic (the same result);
  *   Relu: max(0, x) in one loop (the same result, NaN kept);
- *   FastlrReluGrad: x > 0 ? dy : 0 (relu-grad.ts; differs from dy·step(x) only for non-finite inputs).
+ *   FastlrReluGrad: x > 0 ? dy : 0 (relu-grad.ts; differs from dy·step(x) only for non-finite inputs);
+ *   MaxPool (~4 ms): channels innermost (the same result).
  * Anything else goes to the stock kernel.
  */
 import * as tf from '@tensorflow/tfjs';
-import { type Kernel, type KernelArgs } from './kernel-context.js';
+import { type Kernel, type KernelArgs, pair } from './kernel-context.js';
 import { rawInput, rawOutput } from './raw-memory.js';
 import { RELU_GRAD_KERNEL } from './relu-grad.js';
 
@@ -107,6 +108,65 @@ export function reluGradCpu(): Kernel {
     const dv = rawInput(args.backend, dy);
     const o = out.data;
     for (let i = 0; i < xv.length; i++) o[i] = xv[i]! > 0 ? dv[i]! : 0;
+    return out.finish();
+  };
+}
+
+type PadAttr = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
+
+/**
+ * cpu MaxPool (NHWC float32) with channels innermost, so every read is sequential; per window and channel the
+ * stock rule: start from −Infinity, a value replaces the maximum only when strictly greater (NaN never wins).
+ * The stock loop walks channels outermost with strided reads. 1×1 identity pools and other dtypes: stock.
+ */
+export function cpuMaxPool(stock: Kernel): Kernel {
+  let best = new Float32Array(0);
+  return (args: KernelArgs): tf.TensorInfo => {
+    const xInfo = args.inputs['x'];
+    if (xInfo == null || xInfo.dtype !== 'float32' || xInfo.shape.length !== 4) return stock(args);
+    const attrs = args.attrs ?? {};
+    const info = tf.backend_util.computePool2DInfo(
+      xInfo.shape as [number, number, number, number],
+      pair(attrs['filterSize'] as number | [number, number]),
+      pair(attrs['strides'] as number | [number, number]),
+      1,
+      attrs['pad'] as PadAttr,
+      attrs['dimRoundingMode'] as 'floor' | 'round' | 'ceil' | undefined,
+    );
+    if (info.filterHeight === 1 && info.filterWidth === 1 && String(info.inShape) === String(info.outShape)) return stock(args);
+    const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: oh, outWidth: ow } = info;
+    const { strideHeight: sh, strideWidth: sw } = info;
+    const fh = info.effectiveFilterHeight;
+    const fw = info.effectiveFilterWidth;
+    const top = info.padInfo.top;
+    const left = info.padInfo.left;
+    const out = rawOutput(args.backend, info.outShape.slice());
+    const o = out.data;
+    const x = rawInput(args.backend, xInfo);
+    if (best.length < c) best = new Float32Array(c);
+    for (let b = 0; b < n; b++) {
+      for (let yr = 0; yr < oh; yr++) {
+        const r0 = yr * sh - top;
+        const rFrom = Math.max(0, r0);
+        const rTo = Math.min(h, r0 + fh);
+        for (let yc = 0; yc < ow; yc++) {
+          const c0 = yc * sw - left;
+          const cFrom = Math.max(0, c0);
+          const cTo = Math.min(w, c0 + fw);
+          best.fill(-Infinity, 0, c);
+          for (let r = rFrom; r < rTo; r++) {
+            for (let col = cFrom; col < cTo; col++) {
+              const base = ((b * h + r) * w + col) * c;
+              for (let d = 0; d < c; d++) {
+                const v = x[base + d]!;
+                if (v > best[d]!) best[d] = v;
+              }
+            }
+          }
+          o.set(best.subarray(0, c), ((b * oh + yr) * ow + yc) * c);
+        }
+      }
+    }
     return out.finish();
   };
 }

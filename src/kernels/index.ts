@@ -20,7 +20,7 @@ import { maxPoolGradRaw, maxPoolGradWasm } from './max-pool-grad.js';
 import { RELU_GRAD_KERNEL, reluGradConfig, reluGradWasm } from './relu-grad.js';
 import { sharingCast, sharingIdentity } from './share-data.js';
 import { type Kernel, type MultiKernel, kernelFunc } from './kernel-context.js';
-import { cpuBiasAdd, cpuLeadingAxesSum, cpuRelu, reluGradCpu } from './cpu-elementwise.js';
+import { cpuBiasAdd, cpuLeadingAxesSum, cpuMaxPool, cpuRelu, reluGradCpu } from './cpu-elementwise.js';
 import { cpuBatchMatMul, cpuConv2D, cpuConv2DBackpropFilter, cpuConv2DBackpropInput, cpuFusedConv2D, cpuFusedMatMul } from './cpu-simd.js';
 import { ADAM_STEP_KERNEL, adamStepCpu, adamStepWasm } from './adam-step.js';
 
@@ -76,6 +76,7 @@ const OVERRIDES: Record<string, Override[]> = {
     { kernelName: 'Sum', make: (b, stock) => cpuLeadingAxesSum(need(stock, 'Sum', b)) },
     { kernelName: 'Add', make: (b, stock) => cpuBiasAdd(need(stock, 'Add', b)) },
     { kernelName: 'Relu', make: (b, stock) => cpuRelu(need(stock, 'Relu', b)) },
+    { kernelName: 'MaxPool', make: (b, stock) => cpuMaxPool(need(stock, 'MaxPool', b)) },
     { kernelName: RELU_GRAD_KERNEL, make: () => reluGradCpu() },
     { kernelName: ADAM_STEP_KERNEL, make: () => adamStepCpu() },
   ],
