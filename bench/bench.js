@@ -3,7 +3,7 @@
 //
 //   node bench/bench.js [--json] [--backends wasm[,cpu]] [--python PATH] [--rounds N] [--repeats N] [--no-torch]
 //
-// (cpu is opt-in: the pure-JS backend is ~15-40x slower than wasm and takes minutes here.)
+// (cpu is opt-in: with fastlr's kernels the cpu backend is ~2-3x slower than wasm; without them, ~20-40x.)
 //
 // fastlr side: for each model (configs/mnist-mlp.yaml, configs/mnist-cnn.yaml as shipped: MNIST digits, batch 64,
 // fastai Adam) and backend, a fresh child process opens a session with the library (openSession) and runs real

@@ -6,11 +6,12 @@
  * This kernel reads p, g, m, v once and writes the three results once, performing exactly the same float32
  * operations in the same order (see programs.ts adam_step), so it is bit-identical to the op path computed with
  * exactly rounded float32 arithmetic (the cpu backend, torch). Registered for wasm (SIMD program; a plain loop
- * when the engine has no SIMD) and cpu; on any other backend FastOptimizer keeps its op path.
+ * when the engine has no SIMD) and cpu (the same program in a private memory; the plain loop without SIMD); on any other backend FastOptimizer keeps its op path.
  */
 import * as tf from '@tensorflow/tfjs';
 import { type KernelArgs, type MultiKernel } from './kernel-context.js';
 import { ADAM_COEFS } from './simd/programs.js';
+import { cpuHeap } from './cpu-simd.js';
 import { heapPtr, simdPrograms } from './simd/runtime.js';
 
 export const ADAM_STEP_KERNEL = 'FastlrAdamStep';
@@ -153,7 +154,7 @@ export function adamStepWasm(): MultiKernel {
   };
 }
 
-/** The cpu kernel: the plain loop on the backend's own arrays. */
+/** The cpu kernel: the SIMD program on copies in a private wasm memory (cpu-simd.ts), else the plain loop. */
 export function adamStepCpu(): MultiKernel {
   return (args: KernelArgs): tf.TensorInfo[] => {
     const a = readAttrs(args.attrs);
@@ -163,7 +164,26 @@ export function adamStepCpu(): MultiKernel {
     const outP = new Float32Array(x.n);
     const outM = new Float32Array(x.n);
     const outV = new Float32Array(x.n);
-    adamLoop(a, coefArray(a), read(x.p)!, read(x.g)!, read(x.m), read(x.v), outP, outM, outV, x.n);
+    const heap = cpuHeap();
+    if (heap === null) {
+      adamLoop(a, coefArray(a), read(x.p)!, read(x.g)!, read(x.m), read(x.v), outP, outM, outV, x.n);
+    } else {
+      // the SIMD program on copies in the private heap: [p, g, m, v, outP, outM, outV] of n floats, then the coefficients
+      const n = x.n;
+      const at = (slot: number): number => 4 * slot * n;
+      heap.reserve(at(7) + 4 * ADAM_COEFS.length);
+      const f = heap.f32();
+      [x.p, x.g, x.m, x.v].forEach((t, slot) => {
+        const d = read(t);
+        if (d !== null) f.set(d.subarray(0, n), slot * n);
+      });
+      f.set(coefArray(a), 7 * n);
+      const fn = heap.progs.adam_step[a.first ? 1 : 0][a.decayOn ? 1 : 0];
+      fn(at(0), at(1), at(2), at(3), at(4), at(5), at(6), n, at(7));
+      outP.set(f.subarray(4 * n, 5 * n));
+      outM.set(f.subarray(5 * n, 6 * n));
+      outV.set(f.subarray(6 * n, 7 * n));
+    }
     const shape = x.p.shape.slice();
     return [outP, outM, outV].map((d) => backend.makeTensorInfo(shape, 'float32', d));
   };

@@ -6,8 +6,9 @@
  *         the stock one also drops gradients of all-negative windows); Identity/Cast (share, don't copy);
  *         Add (bias fast path); Sum (leading axes fast path); FastlrReluGrad + the Relu gradient that uses it;
  *         FastlrAdamStep (FastOptimizer's whole Adam update of one parameter, one SIMD pass).
- *   cpu:  Conv2DBackpropFilter / Conv2DBackpropInput (conv formulation, far faster than the stock JS loops),
- *         MaxPoolGrad (one flat loop instead of TensorBuffer.get per element); FastlrAdamStep (one loop).
+ *   cpu:  BatchMatMul, _FusedMatMul, Conv2D, FusedConv2D, Conv2DBackpropFilter and Conv2DBackpropInput on our
+ *         SIMD gemm in a private wasm memory (cpu-simd.ts; im2col / col2im for the convolutions; NCHW falls back
+ *         to the conv formulations); MaxPoolGrad (one flat loop instead of TensorBuffer.get per element); FastlrAdamStep (one loop).
  */
 import * as tf from '@tensorflow/tfjs';
 import { explicitTransposeBatchMatMul } from './batch-matmul.js';
@@ -19,6 +20,8 @@ import { maxPoolGradRaw, maxPoolGradWasm } from './max-pool-grad.js';
 import { RELU_GRAD_KERNEL, reluGradConfig, reluGradWasm } from './relu-grad.js';
 import { sharingCast, sharingIdentity } from './share-data.js';
 import { type Kernel, type MultiKernel, kernelFunc } from './kernel-context.js';
+import { cpuBiasAdd, cpuLeadingAxesSum, cpuMaxPool, cpuRelu, reluGradCpu } from './cpu-elementwise.js';
+import { cpuBatchMatMul, cpuConv2D, cpuConv2DBackpropFilter, cpuConv2DBackpropInput, cpuFusedConv2D, cpuFusedMatMul } from './cpu-simd.js';
 import { ADAM_STEP_KERNEL, adamStepCpu, adamStepWasm } from './adam-step.js';
 
 interface Override {
@@ -55,9 +58,26 @@ const OVERRIDES: Record<string, Override[]> = {
     { kernelName: ADAM_STEP_KERNEL, make: () => adamStepWasm() },
   ],
   cpu: [
-    { kernelName: 'Conv2DBackpropFilter', make: (b, stock) => convBackpropFilterViaConv2D(b, stock) },
-    { kernelName: 'Conv2DBackpropInput', make: (b, stock) => convBackpropInputViaConv2D(b, stock) },
+    // Conv2D first: the Conv2DBackpropInput (and the backprop-filter fallback) built below call the Conv2D
+    // registered when they are made, ours
+    { kernelName: 'Conv2D', make: (b, stock) => cpuConv2D(need(stock, 'Conv2D', b)) },
+    { kernelName: 'FusedConv2D', make: (b, stock) => cpuFusedConv2D(need(stock, 'FusedConv2D', b)) },
+    { kernelName: 'BatchMatMul', make: (b, stock) => cpuBatchMatMul(need(stock, 'BatchMatMul', b)) },
+    { kernelName: '_FusedMatMul', make: (b, stock) => cpuFusedMatMul(need(stock, '_FusedMatMul', b)) },
+    {
+      kernelName: 'Conv2DBackpropFilter',
+      make: (b, stock) => cpuConv2DBackpropFilter(convBackpropFilterViaConv2D(b, stock)),
+    },
+    {
+      kernelName: 'Conv2DBackpropInput',
+      make: (b, stock) => cpuConv2DBackpropInput(convBackpropInputViaConv2D(b, stock)),
+    },
     { kernelName: 'MaxPoolGrad', make: () => maxPoolGradRaw() },
+    { kernelName: 'Sum', make: (b, stock) => cpuLeadingAxesSum(need(stock, 'Sum', b)) },
+    { kernelName: 'Add', make: (b, stock) => cpuBiasAdd(need(stock, 'Add', b)) },
+    { kernelName: 'Relu', make: (b, stock) => cpuRelu(need(stock, 'Relu', b)) },
+    { kernelName: 'MaxPool', make: (b, stock) => cpuMaxPool(need(stock, 'MaxPool', b)) },
+    { kernelName: RELU_GRAD_KERNEL, make: () => reluGradCpu() },
     { kernelName: ADAM_STEP_KERNEL, make: () => adamStepCpu() },
   ],
 };

@@ -36,7 +36,8 @@ export function reluGradWasm(): Kernel {
 function fusedAvailable(dy: tf.Tensor, x: tf.Tensor): boolean {
   if (tf.getKernel(RELU_GRAD_KERNEL, tf.getBackend()) == null) return false;
   if (dy.dtype !== 'float32' || x.dtype !== 'float32' || dy.size !== x.size) return false;
-  return simdPrograms(tf.backend()) !== null && String(dy.shape) === String(x.shape);
+  if (String(dy.shape) !== String(x.shape)) return false;
+  return tf.getBackend() === 'cpu' || simdPrograms(tf.backend()) !== null;
 }
 
 export const reluGradConfig: tf.GradConfig = {

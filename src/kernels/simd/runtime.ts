@@ -12,9 +12,10 @@ type Fn = (...args: number[]) => void;
 /** The slice of the WebAssembly JS API we use (the project's TS lib has no DOM/WebAssembly typings). */
 interface WasmMemory {
   readonly buffer: ArrayBuffer | SharedArrayBuffer;
+  grow(pages: number): number;
 }
 interface WasmApi {
-  Memory: abstract new (...args: never[]) => WasmMemory;
+  Memory: new (descriptor: { initial: number }) => WasmMemory;
   Module: new (bytes: Uint8Array) => object;
   Instance: new (mod: object, imports: object) => { exports: Record<string, unknown> };
 }
@@ -66,6 +67,10 @@ function heapOf(backend: tf.KernelBackend): WasmMemory | null {
 export function simdPrograms(backend: tf.KernelBackend): SimdPrograms | null {
   const memory = heapOf(backend);
   if (memory === null) return null;
+  return programsFor(memory);
+}
+
+function programsFor(memory: WasmMemory): SimdPrograms | null {
   if (cache.has(memory)) return cache.get(memory) ?? null;
   const mod = compile();
   let progs: SimdPrograms | null = null;
@@ -100,4 +105,37 @@ export function heapPtr(backend: tf.KernelBackend, info: tf.TensorInfo): number 
 /** A new float32 output on the wasm heap (uninitialised). */
 export function heapOutput(backend: tf.KernelBackend, shape: number[]): tf.TensorInfo {
   return (backend as unknown as { makeOutput(s: number[], d: tf.DataType): tf.TensorInfo }).makeOutput(shape, 'float32');
+}
+
+const PAGE = 65536;
+
+/**
+ * The SIMD programs instantiated against a memory of their own, for backends whose tensors live in JS arrays (cpu):
+ * callers copy inputs in, run a program, copy results out. Offsets are bytes from 0; `reserve` grows the memory,
+ * which detaches earlier views (take `f32()` after it).
+ */
+export class PrivateHeap {
+  private constructor(
+    private readonly memory: WasmMemory,
+    readonly progs: SimdPrograms,
+  ) {}
+
+  /** null when WebAssembly SIMD is unavailable */
+  static create(): PrivateHeap | null {
+    if (WA === undefined || compile() === null) return null;
+    const memory = new WA.Memory({ initial: 16 });
+    const progs = programsFor(memory);
+    return progs === null ? null : new PrivateHeap(memory, progs);
+  }
+
+  /** Makes at least `bytes` addressable. */
+  reserve(bytes: number): void {
+    const have = this.memory.buffer.byteLength;
+    if (bytes > have) this.memory.grow(Math.ceil((bytes - have) / PAGE));
+  }
+
+  /** A float32 view of the whole memory (valid until the next reserve). */
+  f32(): Float32Array {
+    return new Float32Array(this.memory.buffer);
+  }
 }
