@@ -8,7 +8,9 @@
  *         FastlrAdamStep (FastOptimizer's whole Adam update of one parameter, one SIMD pass).
  *   cpu:  BatchMatMul, _FusedMatMul, Conv2D, FusedConv2D, Conv2DBackpropFilter and Conv2DBackpropInput on our
  *         SIMD gemm in a private wasm memory (cpu-simd.ts; im2col / col2im for the convolutions; NCHW falls back
- *         to the conv formulations); MaxPoolGrad (one flat loop instead of TensorBuffer.get per element); FastlrAdamStep (one loop).
+ *         to the conv formulations); Sum (leading axes), bias Add, Relu, MaxPool and FastlrReluGrad as single JS
+ *         loops (cpu-elementwise.ts); MaxPoolGrad (one flat loop instead of TensorBuffer.get per element);
+ *         FastlrAdamStep (the SIMD adam_step program in the private memory).
  */
 import * as tf from '@tensorflow/tfjs';
 import { explicitTransposeBatchMatMul } from './batch-matmul.js';
