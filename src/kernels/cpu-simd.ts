@@ -156,7 +156,7 @@ function biasActivation(args: KernelArgs, core: tf.TensorInfo): tf.TensorInfo {
     }
     if (activation != null) {
       const name = ACTIVATION_KERNELS[activation];
-      if (name === undefined) throw new Error(`activation ${activation} is not implemented for the cpu backend`);
+      if (name === undefined) throw new Error(`fused activation ${activation} has no cpu kernel mapping (the stock path should have taken it)`);
       const inputs: tf.NamedTensorInfoMap = { x: current };
       const alpha = args.inputs['preluActivationWeights'];
       if (activation === 'prelu' && alpha != null) inputs['alpha'] = alpha;
