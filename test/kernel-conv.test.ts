@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { registerKernelOverrides, restoreStockKernels } from '../src/kernels/index.js';
+import { relErr, values } from './helpers/kernels.js';
 
 const require = createRequire(import.meta.url);
 setWasmPaths(path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + path.sep);
@@ -36,15 +37,6 @@ const CASES: Case[] = [
   { x: [2, 9, 9, 3], filter: [5, 5, 3, 12], stride: 2, pad: 'valid' },
 ];
 
-function values(n: number, seed: number): Float32Array {
-  let s = seed >>> 0 || 1;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = (s / 2 ** 32) * 2 - 1;
-  }
-  return out;
-}
 
 function outShape(c: Case): [number, number, number, number] {
   const [n, h, w] = c.x;
@@ -72,15 +64,6 @@ function grads(c: Case, seed: number): { dw: Float32Array; dx: Float32Array } {
 }
 
 /** max |a − b| relative to the largest |b| (sums of many products: elementwise relative error is meaningless near 0) */
-function relErr(a: Float32Array, b: Float32Array): number {
-  let e = 0;
-  let scale = 0;
-  for (let i = 0; i < b.length; i++) {
-    e = Math.max(e, Math.abs(a[i]! - b[i]!));
-    scale = Math.max(scale, Math.abs(b[i]!));
-  }
-  return e / Math.max(scale, 1e-30);
-}
 
 const reference = new Map<number, { dw: Float32Array; dx: Float32Array }>();
 

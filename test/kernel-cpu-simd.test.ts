@@ -8,29 +8,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerKernelOverrides, restoreStockKernels } from '../src/kernels/index.js';
+import { relErr, values } from './helpers/kernels.js';
 
-function values(n: number, seed: number): Float32Array {
-  let s = seed >>> 0 || 1;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = (s / 2 ** 32) * 2 - 1;
-  }
-  return out;
-}
 
 const size = (s: number[]): number => s.reduce((x, y) => x * y, 1);
 const t = (shape: number[], seed: number): tf.Tensor => tf.tensor(values(size(shape), seed), shape);
 
-function relErr(a: Float32Array, b: Float32Array): number {
-  let e = 0;
-  let scale = 0;
-  for (let i = 0; i < b.length; i++) {
-    e = Math.max(e, Math.abs(a[i]! - b[i]!));
-    scale = Math.max(scale, Math.abs(b[i]!));
-  }
-  return e / Math.max(scale, 1e-30);
-}
 
 interface Case {
   name: string;

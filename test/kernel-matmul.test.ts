@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerKernelOverrides, restoreStockKernels } from '../src/kernels/index.js';
+import { relErr, values } from './helpers/kernels.js';
 
 const require = createRequire(import.meta.url);
 setWasmPaths(path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + path.sep);
@@ -32,15 +33,6 @@ const CASES: Case[] = [
   { a: [4, 3], b: [1, 3, 16], ta: false, tb: false }, // ranks differ
 ];
 
-function values(n: number, seed: number): Float32Array {
-  let s = seed >>> 0 || 1;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = (s / 2 ** 32) * 2 - 1;
-  }
-  return out;
-}
 
 function product(c: Case, seed: number): { shape: number[]; data: Float32Array } {
   return tf.tidy(() => {
@@ -52,15 +44,6 @@ function product(c: Case, seed: number): { shape: number[]; data: Float32Array }
   });
 }
 
-function relErr(a: Float32Array, b: Float32Array): number {
-  let e = 0;
-  let scale = 0;
-  for (let i = 0; i < b.length; i++) {
-    e = Math.max(e, Math.abs(a[i]! - b[i]!));
-    scale = Math.max(scale, Math.abs(b[i]!));
-  }
-  return e / Math.max(scale, 1e-30);
-}
 
 const onCpu = new Map<number, { shape: number[]; data: Float32Array }>();
 const stockWasm = new Map<number, { shape: number[]; data: Float32Array }>();

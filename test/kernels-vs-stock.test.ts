@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend/index.js';
 import { registerKernelOverrides, restoreStockKernels } from '../src/kernels/index.js';
 import { Rng } from '../src/engine/rng.js';
+import { relErr } from './helpers/kernels.js';
 
 type Case = { name: string; inputs: number[][]; f: (...xs: tf.Tensor[]) => tf.Tensor };
 
@@ -20,14 +21,6 @@ function valueAndGrads(c: Case, data: Float32Array[]): Float32Array[] {
   });
 }
 
-function maxRelErr(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  let scale = 0;
-  for (const v of b) scale = Math.max(scale, Math.abs(v));
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!) / Math.max(scale, 1e-12));
-  return worst;
-}
 
 const conv = (s: number, pad: 'valid' | 'same') => (x: tf.Tensor, f: tf.Tensor) => tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, s, pad);
 const CASES: Case[] = [];
@@ -82,7 +75,7 @@ describe('kernel overrides match the stock cpu kernels', async () => {
       registerKernelOverrides(backend);
       const c = CASES[i]!;
       const ours = valueAndGrads(c, inputsFor(c, i));
-      ours.forEach((a, k) => expect(maxRelErr(a, reference[i]![k]!), `${c.name}: output ${k}`).toBeLessThan(1e-5));
+      ours.forEach((a, k) => expect(relErr(a, reference[i]![k]!), `${c.name}: output ${k}`).toBeLessThan(1e-5));
     });
   }
 });

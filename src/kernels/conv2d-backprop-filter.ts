@@ -9,11 +9,11 @@
  * stride > 1) the result has extra rows, sliced off.
  */
 import * as tf from '@tensorflow/tfjs';
-import { type Kernel, type KernelArgs, KernelContext, kernelFunc, pair, release } from './kernel-context.js';
+import { type Kernel, type KernelArgs, KernelContext, kernelFunc, release } from './kernel-context.js';
+import { convInfo } from './kernel-attrs.js';
 import { rawOutput } from './raw-memory.js';
 import { heapOutput, heapPtr, simdPrograms } from './simd/runtime.js';
 
-type PadAttr = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
 
 /** Our kernel for `backendName`; `fallback` (the stock kernel, if any) handles NCHW. */
 export function convBackpropFilterViaConv2D(backendName: string, fallback: Kernel | null): Kernel {
@@ -31,14 +31,7 @@ export function convBackpropFilterViaConv2D(backendName: string, fallback: Kerne
       throw new Error(`Conv2DBackpropFilter on ${backendName}: only NHWC is supported, got ${dataFormat}`);
     }
     const filterShape = attrs['filterShape'] as [number, number, number, number];
-    const info = tf.backend_util.computeConv2DInfo(
-      x.shape as [number, number, number, number],
-      filterShape,
-      pair(attrs['strides'] as number | [number, number]),
-      1,
-      attrs['pad'] as PadAttr,
-      attrs['dimRoundingMode'] as 'floor' | 'round' | 'ceil' | undefined,
-    );
+    const info = convInfo(x.shape, filterShape, attrs);
     const [kh, kw, ci, co] = filterShape;
     const { strideHeight: sh, strideWidth: sw, inHeight: h, inWidth: w, outHeight: oh, outWidth: ow } = info;
     const top = info.padInfo.top;
@@ -110,14 +103,7 @@ export function convBackpropFilterIm2col(backendName: string, viaConv: Kernel): 
       return viaConv(args);
     }
     const filterShape = attrs['filterShape'] as [number, number, number, number];
-    const info = tf.backend_util.computeConv2DInfo(
-      x.shape as [number, number, number, number],
-      filterShape,
-      pair(attrs['strides'] as number | [number, number]),
-      1,
-      attrs['pad'] as PadAttr,
-      attrs['dimRoundingMode'] as 'floor' | 'round' | 'ceil' | undefined,
-    );
+    const info = convInfo(x.shape, filterShape, attrs);
     const [kh, kw, ci, co] = filterShape;
     const k = kh * kw * ci;
     if (useDirect(co, dy.shape[3])) {

@@ -9,9 +9,9 @@
  * the filter (explicit padding) and NCHW go to the stock kernel.
  */
 import * as tf from '@tensorflow/tfjs';
-import { type Kernel, type KernelArgs, KernelContext, kernelFunc, pair, release } from './kernel-context.js';
+import { type Kernel, type KernelArgs, KernelContext, kernelFunc, release } from './kernel-context.js';
+import { convInfo } from './kernel-attrs.js';
 
-type PadAttr = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
 
 export function convBackpropInputViaConv2D(backendName: string, fallback: Kernel | null): Kernel {
   const ctx = new KernelContext(backendName);
@@ -26,16 +26,7 @@ export function convBackpropInputViaConv2D(backendName: string, fallback: Kernel
     if (dy == null || filter == null) throw new Error('Conv2DBackpropInput: missing input');
     const dataFormat = (attrs['dataFormat'] as string | undefined) ?? 'NHWC';
     const inputShape = attrs['inputShape'] as [number, number, number, number];
-    const info = tf.backend_util.computeConv2DInfo(
-      inputShape,
-      filter.shape as [number, number, number, number],
-      pair(attrs['strides'] as number | [number, number]),
-      1,
-      attrs['pad'] as PadAttr,
-      attrs['dimRoundingMode'] as 'floor' | 'round' | 'ceil' | undefined,
-      false,
-      dataFormat === 'NHWC' ? 'channelsLast' : 'channelsFirst',
-    );
+    const info = convInfo(inputShape, filter.shape, attrs, dataFormat === 'NHWC' ? 'channelsLast' : 'channelsFirst');
     const { strideHeight: sh, strideWidth: sw, inHeight: h, inWidth: w, outHeight: oh, outWidth: ow } = info;
     const { filterHeight: kh, filterWidth: kw } = info;
     const n = dy.shape[0] ?? 1;

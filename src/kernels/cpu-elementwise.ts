@@ -12,39 +12,23 @@
  * Anything else goes to the stock kernel.
  */
 import * as tf from '@tensorflow/tfjs';
-import { type Kernel, type KernelArgs, pair } from './kernel-context.js';
+import { type Kernel, type KernelArgs } from './kernel-context.js';
+import { biasAddCase, leadingSumCase, poolInfo } from './kernel-attrs.js';
 import { rawInput, rawOutput } from './raw-memory.js';
 import { RELU_GRAD_KERNEL } from './relu-grad.js';
-
-function axesOf(axis: unknown, rank: number): number[] | null {
-  if (axis == null) return Array.from({ length: rank }, (_, i) => i);
-  const list = Array.isArray(axis) ? axis : [axis];
-  const out: number[] = [];
-  for (const a of list) {
-    if (typeof a !== 'number' || !Number.isInteger(a)) return null;
-    out.push(a < 0 ? a + rank : a);
-  }
-  return [...new Set(out)].sort((p, q) => p - q);
-}
 
 /** cpu Sum: the leading-axes case in one pass. */
 export function cpuLeadingAxesSum(stock: Kernel): Kernel {
   return (args: KernelArgs): tf.TensorInfo => {
-    const x = args.inputs['x'];
-    if (x == null || x.dtype !== 'float32' || x.shape.length < 2) return stock(args);
-    const rank = x.shape.length;
-    const axes = axesOf(args.attrs?.['axis'], rank);
-    if (axes === null || axes.length !== rank - 1 || axes.some((a, i) => a !== i)) return stock(args);
-    const c = x.shape[rank - 1] ?? 0;
-    const rows = x.shape.slice(0, -1).reduce((p, s) => p * s, 1);
-    if (c === 0 || rows === 0) return stock(args);
-    const keepDims = args.attrs?.['keepDims'] === true;
-    const xv = rawInput(args.backend, x);
+    const m = leadingSumCase(args);
+    if (m === null) return stock(args);
+    const { rows, c } = m;
+    const xv = rawInput(args.backend, m.x);
     const acc = new Float64Array(c);
     for (let r = 0, o = 0; r < rows; r++, o += c) {
       for (let j = 0; j < c; j++) acc[j] += xv[o + j]!;
     }
-    const out = rawOutput(args.backend, keepDims ? [...Array<number>(rank - 1).fill(1), c] : [c]);
+    const out = rawOutput(args.backend, m.outShape);
     out.data.set(acc);
     return out.finish();
   };
@@ -53,23 +37,13 @@ export function cpuLeadingAxesSum(stock: Kernel): Kernel {
 /** cpu Add: the bias case in one pass. */
 export function cpuBiasAdd(stock: Kernel): Kernel {
   return (args: KernelArgs): tf.TensorInfo => {
-    const a = args.inputs['a'];
-    const b = args.inputs['b'];
-    if (a == null || b == null || a.dtype !== 'float32' || b.dtype !== 'float32') return stock(args);
-    let x = a;
-    let bias = b;
-    if (a.shape.length === 1 && b.shape.length >= 2) {
-      x = b;
-      bias = a;
-    }
-    const c = x.shape[x.shape.length - 1];
-    if (bias.shape.length !== 1 || x.shape.length < 2 || c === undefined || bias.shape[0] !== c || c === 0) {
-      return stock(args);
-    }
-    const n = x.shape.reduce((p, s) => p * s, 1);
-    const out = rawOutput(args.backend, x.shape.slice());
-    const xv = rawInput(args.backend, x);
-    const bv = rawInput(args.backend, bias);
+    const m = biasAddCase(args);
+    if (m === null) return stock(args);
+    const c = m.c;
+    const n = m.rows * c;
+    const out = rawOutput(args.backend, m.x.shape.slice());
+    const xv = rawInput(args.backend, m.x);
+    const bv = rawInput(args.backend, m.bias);
     const o = out.data;
     for (let r = 0; r < n; r += c) {
       for (let j = 0; j < c; j++) o[r + j] = xv[r + j]! + bv[j]!;
@@ -112,8 +86,6 @@ export function reluGradCpu(): Kernel {
   };
 }
 
-type PadAttr = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
-
 /**
  * cpu MaxPool (NHWC float32) with channels innermost, so every read is sequential; per window and channel the
  * stock rule: start from −Infinity, a value replaces the maximum only when strictly greater (NaN never wins).
@@ -125,14 +97,7 @@ export function cpuMaxPool(stock: Kernel): Kernel {
     const xInfo = args.inputs['x'];
     if (xInfo == null || xInfo.dtype !== 'float32' || xInfo.shape.length !== 4) return stock(args);
     const attrs = args.attrs ?? {};
-    const info = tf.backend_util.computePool2DInfo(
-      xInfo.shape as [number, number, number, number],
-      pair(attrs['filterSize'] as number | [number, number]),
-      pair(attrs['strides'] as number | [number, number]),
-      1,
-      attrs['pad'] as PadAttr,
-      attrs['dimRoundingMode'] as 'floor' | 'round' | 'ceil' | undefined,
-    );
+    const info = poolInfo(xInfo.shape, attrs);
     if (info.filterHeight === 1 && info.filterWidth === 1 && String(info.inShape) === String(info.outShape)) return stock(args);
     const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: oh, outWidth: ow } = info;
     const { strideHeight: sh, strideWidth: sw } = info;

@@ -12,11 +12,11 @@
  * to the stock kernel. Without WebAssembly SIMD every kernel here is the stock one.
  */
 import * as tf from '@tensorflow/tfjs';
-import { type Kernel, type KernelArgs, kernelFunc, pair, release } from './kernel-context.js';
+import { type Kernel, type KernelArgs, kernelFunc, release } from './kernel-context.js';
+import { convInfo } from './kernel-attrs.js';
 import { rawInput } from './raw-memory.js';
 import { PrivateHeap } from './simd/runtime.js';
 
-type PadAttr = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
 
 interface CpuBackendLike {
   makeTensorInfo(shape: number[], dtype: tf.DataType, values?: Float32Array): tf.TensorInfo;
@@ -191,16 +191,6 @@ export function cpuFusedMatMul(stock: Kernel): Kernel {
   };
 }
 
-function convInfo(xShape: number[], filterShape: number[], attrs: tf.NamedAttrMap): tf.backend_util.Conv2DInfo {
-  return tf.backend_util.computeConv2DInfo(
-    xShape as [number, number, number, number],
-    filterShape as [number, number, number, number],
-    pair(attrs['strides'] as number | [number, number]),
-    pair((attrs['dilations'] as number | [number, number] | undefined) ?? 1),
-    attrs['pad'] as PadAttr,
-    attrs['dimRoundingMode'] as 'floor' | 'round' | 'ceil' | undefined,
-  );
-}
 
 /** Batch images per patch matrix, so it stays under ~4M floats (16 MB). */
 const PATCH_FLOATS = 4 * 1024 * 1024;

@@ -10,11 +10,11 @@
  * program over the heap; everything else takes the JS loop.
  */
 import * as tf from '@tensorflow/tfjs';
-import { type Kernel, type KernelArgs, pair } from './kernel-context.js';
+import { type Kernel, type KernelArgs } from './kernel-context.js';
+import { poolInfo } from './kernel-attrs.js';
 import { rawInput, rawOutput } from './raw-memory.js';
 import { heapOutput, heapPtr, simdPrograms } from './simd/runtime.js';
 
-type PadAttr = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
 
 export function maxPoolGradRaw(): Kernel {
   let best = new Float32Array(0);
@@ -25,14 +25,7 @@ export function maxPoolGradRaw(): Kernel {
     const xInfo = args.inputs['input'];
     if (dyInfo == null || xInfo == null) throw new Error('MaxPoolGrad: missing input');
     const attrs = args.attrs ?? {};
-    const info = tf.backend_util.computePool2DInfo(
-      xInfo.shape as [number, number, number, number],
-      pair(attrs['filterSize'] as number | [number, number]),
-      pair(attrs['strides'] as number | [number, number]),
-      1,
-      attrs['pad'] as PadAttr,
-      attrs['dimRoundingMode'] as 'floor' | 'round' | 'ceil' | undefined,
-    );
+    const info = poolInfo(xInfo.shape, attrs);
     const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: oh, outWidth: ow } = info;
     const { strideHeight: sh, strideWidth: sw } = info;
     const fh = info.effectiveFilterHeight;
@@ -95,14 +88,7 @@ export function maxPoolGradWasm(): Kernel {
       return generic(args);
     }
     const attrs = args.attrs ?? {};
-    const info = tf.backend_util.computePool2DInfo(
-      xInfo.shape as [number, number, number, number],
-      pair(attrs['filterSize'] as number | [number, number]),
-      pair(attrs['strides'] as number | [number, number]),
-      1,
-      attrs['pad'] as PadAttr,
-      attrs['dimRoundingMode'] as 'floor' | 'round' | 'ceil' | undefined,
-    );
+    const info = poolInfo(xInfo.shape, attrs);
     const fh = info.effectiveFilterHeight;
     const fw = info.effectiveFilterWidth;
     const { strideHeight: sh, strideWidth: sw, inChannels: c } = info;

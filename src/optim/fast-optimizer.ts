@@ -203,14 +203,7 @@ export class FastOptimizer {
     const denom = tf.add(tf.sqrt(tf.div(v, s(adamDebias2(beta2, t)))), c(eps));
     // torch addcdiv: p + (value·m)/denom
     p.assign(tf.add(decayed, tf.div(tf.mul(m, s(adamStepSize(lr, mom, t))), denom)));
-    if (slot.m === null || slot.v === null) {
-      slot.m = tf.variable(m, false);
-      slot.v = tf.variable(v, false);
-    } else {
-      slot.m.assign(m);
-      slot.v.assign(v);
-    }
-    slot.step = t;
+    storeAdamState(slot, m, v, t);
   }
 
   /** adamUpdate as one FastlrAdamStep kernel: the same float32 operations in the same order. */
@@ -229,14 +222,7 @@ export class FastOptimizer {
     };
     const [p2, m, v] = adamStep(p, g, slot.m, slot.v, coefs, decayOn);
     p.assign(p2);
-    if (slot.m === null || slot.v === null) {
-      slot.m = tf.variable(m, false);
-      slot.v = tf.variable(v, false);
-    } else {
-      slot.m.assign(m);
-      slot.v.assign(v);
-    }
-    slot.step = t;
+    storeAdamState(slot, m, v, t);
   }
 
   private sgdUpdate(slot: Slot, g: tf.Tensor, lr: number, mom: number, s: (x: number) => tf.Scalar): void {
@@ -425,6 +411,18 @@ export class FastOptimizer {
   private assertAlive(): void {
     if (this.disposed) throw new FastlrError('optimizer: used after dispose()', ExitCode.unexpected);
   }
+}
+
+/** Keep a parameter's new Adam moments (variables created on its first step) and its step count. */
+function storeAdamState(slot: Slot, m: tf.Tensor, v: tf.Tensor, t: number): void {
+  if (slot.m === null || slot.v === null) {
+    slot.m = tf.variable(m, false);
+    slot.v = tf.variable(v, false);
+  } else {
+    slot.m.assign(m);
+    slot.v.assign(v);
+  }
+  slot.step = t;
 }
 
 function checkConfig(cfg: OptimizerConfig): void {

@@ -1,7 +1,7 @@
 import type { RangeTestResult } from '../phases/find.js';
 import type { Method } from '../schedule/index.js';
 import type { RepeatSummary } from '../phases/repeats.js';
-import { fmtLr, fmtNum, logXChart, rangeTestYMax, type Mark } from './chart.js';
+import { fmtLr, logXChart, rangeTestYMax, type Mark } from './chart.js';
 import { lineChartSvg, type SvgMark } from './svg.js';
 
 export const METHOD_CHAR: Record<Method, string> = { valley: 'V', slide: 'S', steep: 'T', minimum: 'M' };
