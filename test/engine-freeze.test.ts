@@ -27,7 +27,7 @@ interface Scenario {
   bnfreeze_callback: boolean;
   steps: { after: string; frozen_idx?: number; params: VParam[]; tensors_changed?: Record<string, boolean> }[];
 }
-const vectors = JSON.parse(readFileSync(path.resolve(__dirname, '../../shared/vectors/freeze_semantics.json'), 'utf8')) as {
+const vectors = JSON.parse(readFileSync(path.resolve(__dirname, 'fixtures/fastai/freeze_semantics.json'), 'utf8')) as {
   scenarios: Scenario[];
 };
 

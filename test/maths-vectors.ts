@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
-export const VECTORS = path.resolve(__dirname, '../../shared/vectors');
+export const VECTORS = path.resolve(__dirname, 'fixtures/fastai');
 
 export function loadVectors<T = unknown>(name: string): T {
   return JSON.parse(readFileSync(path.join(VECTORS, name), 'utf8')) as T;

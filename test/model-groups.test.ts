@@ -32,7 +32,7 @@ interface Vectors {
   }[];
 }
 const vectors = JSON.parse(
-  readFileSync(path.resolve(__dirname, '../../shared/vectors/freeze_semantics.json'), 'utf8'),
+  readFileSync(path.resolve(__dirname, 'fixtures/fastai/freeze_semantics.json'), 'utf8'),
 ) as Vectors;
 
 const tab: DataShape = { inputShape: [4], task: 'classification', nClasses: 2, targetDim: 1 };

@@ -13,7 +13,7 @@ import { FastOptimizer } from '../src/optim/index.js';
 import type { ParamGroup, ParamInfo } from '../src/optim/index.js';
 
 const vec = (f: string): unknown =>
-  JSON.parse(readFileSync(path.resolve(__dirname, '../../shared/vectors', f), 'utf8'));
+  JSON.parse(readFileSync(path.resolve(__dirname, 'fixtures/fastai', f), 'utf8'));
 
 type Weights = Record<'0.weight' | '0.bias' | '2.weight' | '2.bias', number[] | number[][]>;
 interface FitRun {

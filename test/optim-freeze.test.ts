@@ -33,7 +33,7 @@ interface Scenario {
   steps: VStep[];
 }
 const vectors = JSON.parse(
-  readFileSync(path.resolve(__dirname, '../../shared/vectors/freeze_semantics.json'), 'utf8'),
+  readFileSync(path.resolve(__dirname, 'fixtures/fastai/freeze_semantics.json'), 'utf8'),
 ) as { scenarios: Scenario[] };
 
 // Sequential(Linear(4,8) [0], BatchNorm1d(8) [1], ReLU, Linear(8,8) [3], ReLU, Linear(8,2) [5]) in tfjs layout

@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 
 export const ROOT = resolve(__dirname, '../..');
 export const BIN = resolve(ROOT, 'bin/fastlr.js');
-export const VECTORS = resolve(ROOT, '../shared/vectors');
+export const VECTORS = resolve(ROOT, 'test/fixtures/fastai');
 
 export interface CliResult {
   code: number | null;
