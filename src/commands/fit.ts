@@ -118,7 +118,7 @@ export async function runFit(o: FitOptions): Promise<number> {
       source = saved.lr_source ?? { method: 'config', value: lr };
     } else {
       ({ lr, source } = await resolveLr(plan.fit.lr, { session, plan, hash, config: o.config, run, r, signal }));
-      await run.writeJson('plan.json', { ...plan, backend_used: session.backend.name, config_hash: hash, lr_source: source, lr_resolved: lr, argv: o.argv, git_commit: gitHead() });
+      await run.writeJson('plan.json', { ...plan, backend_used: session.backend.name, threads_used: session.backend.threads, config_hash: hash, lr_source: source, lr_resolved: lr, argv: o.argv, git_commit: gitHead() });
     }
     const lrMax = spreadLr(lr, session.learner.groups.length);
     const res = await runStage({

@@ -1,6 +1,6 @@
 /**
- * Overrides on top of the config file: environment (FASTLR_BACKEND, FASTLR_OUT, FASTLR_SEED), then
- * `--set key.path=value` flags in order, then the dedicated flags (--backend, --seed, --out). Each is applied to the
+ * Overrides on top of the config file: environment (FASTLR_BACKEND, FASTLR_OUT, FASTLR_SEED, FASTLR_THREADS), then
+ * `--set key.path=value` flags in order, then the dedicated flags (--backend, --seed, --out, --threads). Each is applied to the
  * YAML document, so the schema validates the result once; problems in an override name the flag or variable.
  */
 import { isCollection, isSeq, parseDocument, type Document } from 'yaml';
@@ -19,6 +19,8 @@ export interface FlagOverrides {
   backend?: string;
   seed?: number;
   out?: string;
+  /** `auto` or a count; validated by the schema (a bad value is reported on the flag) */
+  threads?: string | number;
 }
 
 function issue(origin: string, path: string, message: string): ConfigIssue {
@@ -57,7 +59,12 @@ export function parseSetFlag(raw: string): { override?: Override; issue?: Config
   return { override: { path, value: valueDoc.toJS(), origin } };
 }
 
-/** FASTLR_BACKEND, FASTLR_OUT, FASTLR_SEED (empty values are ignored). */
+/** A count written as text (`4`) becomes a number; anything else stays text for the schema to judge. */
+function countOrText(v: string): string | number {
+  return /^\s*\d+\s*$/.test(v) ? Number(v) : v.trim();
+}
+
+/** FASTLR_BACKEND, FASTLR_OUT, FASTLR_SEED, FASTLR_THREADS (empty values are ignored). */
 export function envOverrides(env: NodeJS.ProcessEnv): Override[] {
   const out: Override[] = [];
   const backend = env['FASTLR_BACKEND'];
@@ -69,6 +76,8 @@ export function envOverrides(env: NodeJS.ProcessEnv): Override[] {
     const value = /^\s*\d+\s*$/.test(seed) ? Number(seed) : seed;
     out.push({ path: ['seed'], value, origin: `FASTLR_SEED=${seed}` });
   }
+  const threads = env['FASTLR_THREADS'];
+  if (threads) out.push({ path: ['threads'], value: countOrText(threads), origin: `FASTLR_THREADS=${threads}` });
   return out;
 }
 
@@ -77,6 +86,10 @@ export function flagOverrides(f: FlagOverrides): Override[] {
   if (f.backend !== undefined) out.push({ path: ['backend'], value: f.backend, origin: `--backend ${f.backend}` });
   if (f.seed !== undefined) out.push({ path: ['seed'], value: f.seed, origin: `--seed ${f.seed}` });
   if (f.out !== undefined) out.push({ path: ['output'], value: f.out, origin: `--out ${f.out}` });
+  if (f.threads !== undefined) {
+    const value = typeof f.threads === 'number' ? f.threads : countOrText(f.threads);
+    out.push({ path: ['threads'], value, origin: `--threads ${f.threads}` });
+  }
   return out;
 }
 
