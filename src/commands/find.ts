@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { ExitCode, FastlrError } from '../errors.js';
-import { openSession, type Session } from '../phases/setup.js';
+import { openSession, type Session } from '../phases/session.js';
 import { rangeTest, type RangeTestResult } from '../phases/find.js';
 import type { Plan } from '../plan/index.js';
 import { RunFolder } from '../report/run-folder.js';

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ExitCode, FastlrError } from '../errors.js';
-import { openSession, type Session } from '../phases/setup.js';
+import { openSession, type Session } from '../phases/session.js';
 import { loadCheckpoint } from '../phases/checkpoint.js';
 import type { Plan } from '../plan/index.js';
 import { fineTuneLrs, spreadLr, type LrSpec } from '../schedule/index.js';

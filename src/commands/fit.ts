@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { ExitCode, FastlrError } from '../errors.js';
-import { openSession, type Session } from '../phases/setup.js';
+import { openSession, type Session } from '../phases/session.js';
 import type { Plan } from '../plan/index.js';
 import { spreadLr, type LrSpec } from '../schedule/index.js';
 import { RunFolder } from '../report/run-folder.js';

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import * as asciichart from 'asciichart';
-import type { Session } from '../phases/setup.js';
+import type { Session } from '../phases/session.js';
 import { fitOneCycle, type OneCycleConfig } from '../phases/fit.js';
 import { applyCheckpoint, loadCheckpoint, saveCheckpoint } from '../phases/checkpoint.js';
 import { checkGates, gateValues, unknownGates, type GateResult } from '../phases/gates.js';

@@ -137,7 +137,7 @@ const ACTIVATION_KERNELS: Record<string, string> = {
 };
 
 /** Bias and activation after `core` (what the stock fused kernels do), by the backend's registered kernels. */
-function biasActivation(args: KernelArgs, core: tf.TensorInfo): tf.TensorInfo {
+export function biasActivation(args: KernelArgs, core: tf.TensorInfo): tf.TensorInfo {
   const { backend } = args;
   const attrs = args.attrs ?? {};
   const bias = args.inputs['bias'];
@@ -168,7 +168,7 @@ function biasActivation(args: KernelArgs, core: tf.TensorInfo): tf.TensorInfo {
   }
 }
 
-function fusable(args: KernelArgs): boolean {
+export function fusable(args: KernelArgs): boolean {
   const activation = (args.attrs ?? {})['activation'] as string | undefined;
   return activation == null || ACTIVATION_KERNELS[activation] !== undefined;
 }

@@ -43,6 +43,9 @@ export function parseKeyPath(text: string): Seg[] | undefined {
   return segs;
 }
 
+/** Keys that would reach an object's prototype when the config becomes plain objects: never a config key. */
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
 /** One `--set key.path=value`: the value is a YAML scalar or flow collection (`1e-3`, `[0, 1]`, `{hi: 1e-3}`). */
 export function parseSetFlag(raw: string): { override?: Override; issue?: ConfigIssue } {
   const origin = `--set ${raw}`;
@@ -51,6 +54,8 @@ export function parseSetFlag(raw: string): { override?: Override; issue?: Config
   const keyText = raw.slice(0, eq);
   const path = parseKeyPath(keyText);
   if (!path) return { issue: issue(origin, '', `"${keyText}" is not a key path such as fit.lr or model.layers[0].dense`) };
+  const bad = path.find((s) => typeof s === 'string' && FORBIDDEN_KEYS.has(s));
+  if (bad !== undefined) return { issue: issue(origin, formatPath(path), `"${String(bad)}" is not a config key`) };
   const valueDoc = parseDocument(raw.slice(eq + 1));
   if (valueDoc.errors.length > 0) {
     const why = valueDoc.errors[0]!.message.replace(/ at line \d+, column \d+:[\s\S]*$/, '');
@@ -73,7 +78,8 @@ export function envOverrides(env: NodeJS.ProcessEnv): Override[] {
   if (dir) out.push({ path: ['output'], value: dir, origin: `FASTLR_OUT=${dir}` });
   const seed = env['FASTLR_SEED'];
   if (seed) {
-    const value = /^\s*\d+\s*$/.test(seed) ? Number(seed) : seed;
+    // a number when it looks like one (negative and fractional too), so the schema's message is about its value
+    const value = /^\s*[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?\s*$/i.test(seed) ? Number(seed) : seed;
     out.push({ path: ['seed'], value, origin: `FASTLR_SEED=${seed}` });
   }
   const threads = env['FASTLR_THREADS'];
@@ -116,6 +122,25 @@ function blockingPrefix(doc: Document, path: Seg[]): Seg[] | undefined {
   return undefined;
 }
 
+/**
+ * A list index in `path` past the end of its list (one past is allowed: it appends), as a message; setIn would
+ * otherwise pad the list with empty items.
+ */
+function indexPastEnd(doc: Document, path: Seg[]): string | undefined {
+  let node: unknown = doc.contents;
+  for (let i = 0; i < path.length; i++) {
+    const seg = path[i]!;
+    if (isSeq(node) && typeof seg === 'number' && seg > node.items.length) {
+      const n = node.items.length;
+      const list = formatPath(path.slice(0, i));
+      return `${list} has ${n} item${n === 1 ? '' : 's'}: index ${seg} is past its end (${n === 0 ? '' : `[0]..[${n - 1}] change one, `}[${n}] adds one)`;
+    }
+    node = isCollection(node) ? node.get(seg, true) : undefined;
+    if (node === undefined || node === null) return undefined;
+  }
+  return undefined;
+}
+
 /** Apply overrides in order; an override that cannot be applied becomes an issue naming it. */
 export function applyOverrides(doc: Document, overrides: Override[]): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
@@ -124,6 +149,11 @@ export function applyOverrides(doc: Document, overrides: Override[]): ConfigIssu
     const blocked = blockingPrefix(doc, path);
     if (blocked) {
       issues.push(issue(o.origin, formatPath(o.path), `cannot set this key: ${formatPath(blocked)} is a single value, not a mapping or list`));
+      continue;
+    }
+    const past = indexPastEnd(doc, path);
+    if (past) {
+      issues.push(issue(o.origin, formatPath(o.path), `cannot set this key: ${past}`));
       continue;
     }
     try {
@@ -135,11 +165,21 @@ export function applyOverrides(doc: Document, overrides: Override[]): ConfigIssu
   return issues;
 }
 
-/** The override a key path comes from (the last one covering it), if any. */
-export function overrideFor(overrides: readonly Override[], path: readonly Seg[]): Override | undefined {
+/**
+ * The override a key path comes from (the last one covering it), if any. With `created` (the path's node is not in
+ * the file), also an override below it: `--set a.b.c=1` made the mapping `a` that the schema then refuses.
+ */
+export function overrideFor(overrides: readonly Override[], path: readonly Seg[], created = false): Override | undefined {
+  const same = (a: readonly Seg[], b: readonly Seg[], n: number): boolean => a.slice(0, n).every((s, j) => String(s) === String(b[j]));
   for (let k = overrides.length - 1; k >= 0; k--) {
     const o = overrides[k]!;
-    if (o.path.length <= path.length && o.path.every((s, j) => String(s) === String(path[j]))) return o;
+    if (o.path.length <= path.length && same(o.path, path, o.path.length)) return o;
+  }
+  if (created) {
+    for (let k = overrides.length - 1; k >= 0; k--) {
+      const o = overrides[k]!;
+      if (o.path.length > path.length && same(path, o.path, path.length)) return o;
+    }
   }
   return undefined;
 }

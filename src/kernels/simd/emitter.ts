@@ -134,6 +134,10 @@ export class FnBuilder {
   i32LeS(): this {
     return this.op(0x4c);
   }
+  /** signed division, truncating toward zero */
+  i32DivS(): this {
+    return this.op(0x6d);
+  }
   /** raw structured-control opcode with an empty block type (0x02 block, 0x03 loop) */
   op0(opcode: 0x02 | 0x03): this {
     return this.op(opcode, 0x40);

@@ -35,6 +35,10 @@ export interface SimdPrograms {
   conv_bpf_direct2: Fn;
   /** Adam, by [first step][decay] (see programs.ts adam_step) */
   adam_step: [[Fn, Fn], [Fn, Fn]];
+  /** depthwise convolution, NHWC, multiplier 1, c % 4 == 0 (see programs.ts dw_*) */
+  dw_fwd: Fn;
+  dw_bpi: Fn;
+  dw_bpf: Fn;
 }
 
 interface WasmBackendShape {
@@ -95,6 +99,9 @@ function bind(e: Record<string, Fn | undefined>): SimdPrograms {
       [e['adam_step'] as Fn, e['adam_step_decay'] as Fn],
       [e['adam_step_first'] as Fn, e['adam_step_first_decay'] as Fn],
     ],
+    dw_fwd: e['dw_fwd'] as Fn,
+    dw_bpi: e['dw_bpi'] as Fn,
+    dw_bpf: e['dw_bpf'] as Fn,
   };
 }
 
