@@ -203,19 +203,19 @@ class LibraryLearner implements FastlrLearner {
     }
   }
 
-  lrFind(options?: LrFindOptions): Promise<LrFindResult> {
+  async lrFind(options?: LrFindOptions): Promise<LrFindResult> {
     const { signal, ...rest } = plainObject(options, 'lrFind') as LrFindOptions;
     const s = parseOptions(lrFindOptionsSchema, rest, 'lrFind');
     return this.exclusive('lrFind', (hooks) => runFindPhase(this.learner, s, { ...hooks, signal }));
   }
 
-  fitOneCycle(epochs: number, lrMax: LrSpec, options?: FitOneCycleOptions): Promise<FitResult> {
+  async fitOneCycle(epochs: number, lrMax: LrSpec, options?: FitOneCycleOptions): Promise<FitResult> {
     const { callbacks, signal, ...rest } = plainObject(options, 'fitOneCycle') as FitOneCycleOptions;
     const s = parseOptions(fitOptionsSchema, { epochs, lrMax, ...rest }, 'fitOneCycle');
     return this.exclusive('fitOneCycle', (hooks) => runFitPhase(this.learner, s, { ...hooks, signal, callbacks, metrics: this.metrics }));
   }
 
-  fineTune(epochs: number, options?: FineTuneOptions): Promise<FineTuneResult> {
+  async fineTune(epochs: number, options?: FineTuneOptions): Promise<FineTuneResult> {
     const { callbacks, signal, ...rest } = plainObject(options, 'fineTune') as FineTuneOptions;
     const s = parseOptions(fineTuneOptionsSchema, { epochs, ...rest }, 'fineTune');
     return this.exclusive('fineTune', (hooks) => runFineTune(this.learner, s, { ...hooks, signal, callbacks, metrics: this.metrics }));

@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Dataset, Split } from '../data/index.js';
 import { FastlrError } from '../errors.js';
 import type { LossName } from '../engine/loss.js';
+import { modelInputShape } from '../model/index.js';
 
 /** One split as tensors: `xs` [n, ...sample], `ys` [n] / [n, 1] (class ids or one column), [n, k] (one-hot or targets). */
 export interface TensorData {
@@ -189,6 +190,10 @@ function classesOf(model: tf.LayersModel, loss: LossName): number {
 export async function toDataset(train: unknown, valid: unknown, model: tf.LayersModel, loss: LossName): Promise<Dataset> {
   const sampleRank = model.inputs[0]!.shape.length - 1;
   const tr = await readSplit(train, 'train', sampleRank);
+  const want = modelInputShape(model);
+  if (prod(want) !== prod(tr.sample)) {
+    throw new FastlrError(`the model takes samples of shape ${shapeOf(want)} (${prod(want)} values), but train.xs has samples of ${shapeOf(tr.sample)} (${prod(tr.sample)} values)`);
+  }
   const va = valid === undefined || valid === null ? null : await readSplit(valid, 'valid', sampleRank);
   if (va && shapeOf(va.sample) !== shapeOf(tr.sample)) {
     throw new FastlrError(`valid samples have shape ${shapeOf(va.sample)} but train samples ${shapeOf(tr.sample)}`);

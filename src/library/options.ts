@@ -11,7 +11,6 @@ import { Locator } from '../plan/locate.js';
 import { isIntegerAt, knownKeysAt } from '../plan/schema-walk.js';
 import { defaultMetrics } from '../plan/cross-checks.js';
 import { FastlrError } from '../errors.js';
-import type { LrSpec } from '../schedule/index.js';
 
 const cfg = configSchema.shape;
 const inner = <T extends z.ZodType>(s: z.ZodPrefault<T>): T => s.unwrap() as T;
@@ -71,7 +70,7 @@ export const fineTuneOptionsSchema = z.strictObject({
 
 export type LearnerSettings = z.infer<typeof learnerOptionsSchema>;
 export type LrFindSettings = z.infer<typeof lrFindOptionsSchema>;
-export type FitSettings = Omit<z.infer<typeof fitOptionsSchema>, 'lrMax'> & { lrMax: LrSpec };
+export type FitSettings = z.infer<typeof fitOptionsSchema>;
 export type FineTuneSettings = z.infer<typeof fineTuneOptionsSchema>;
 
 /**
@@ -79,7 +78,7 @@ export type FineTuneSettings = z.infer<typeof fineTuneOptionsSchema>;
  * with `where` and the option's path (`createLearner: optimizer.wd: must be ≥ 0, got -1`).
  */
 export function parseOptions<S extends z.ZodType>(schema: S, value: unknown, where: string): z.infer<S> {
-  const r = schema.safeParse(value);
+  const r = schema.safeParse(value, { reportInput: true });
   if (r.success) return r.data;
   const ctx = {
     file: where,

@@ -6,14 +6,19 @@
 import type { EpochSummary, Learner } from '../engine/learner.js';
 import { StopSignal, type BatchEvent, type EventSink, type StopReason } from '../engine/events.js';
 import { rangeTest } from '../phases/find.js';
-import { fitOneCycle } from '../phases/fit.js';
+import { fineTune } from '../phases/finetune.js';
 import { gateValues } from '../phases/gates.js';
+import { divergedMessage } from '../phases/outcome.js';
+import type { StageResult } from '../phases/stage.js';
 import { ExitCode, FastlrError } from '../errors.js';
 import type { Reporter } from '../report/reporter.js';
-import { fineTuneLrs, spreadLr } from '../schedule/index.js';
+import { fineTuneStages, fitStage, type StagePlan } from '../schedule/index.js';
 import type { Method, Suggestion } from '../suggest/index.js';
 import type { FitCallbacks } from './create-learner.js';
 import type { FineTuneSettings, FitSettings, LrFindSettings } from './options.js';
+
+/** the value that decides a stage's best epoch: the config's default fit.monitor */
+const MONITOR = 'valid_loss';
 
 export interface RunHooks {
   onEvent?: EventSink;
@@ -44,7 +49,7 @@ export interface FitResult {
   epochs: EpochSummary[];
   /** the last epoch's values: train_loss, valid_loss, valid_<metric> and <metric> */
   final: Record<string, number>;
-  /** completed, non_finite (a NaN/Infinity loss), interrupted (the signal was aborted) */
+  /** completed, or interrupted (the signal was aborted); a NaN/infinite loss throws the CLI's FastlrError (exit code 3) */
   stop: { reason: StopReason; iteration: number };
   /** per-batch lr of each group and momentum, as the one-cycle schedule set them */
   schedule: { lr: number[]; mom: number }[];
@@ -128,84 +133,82 @@ export async function runFindPhase(learner: Learner, s: LrFindSettings, h: Pick<
   }
 }
 
-interface StageSpec {
-  phase: string;
-  epochs: number;
-  lrMax: number[];
-  div: number;
-  divFinal: number;
-  pctStart: number;
-  moms: [number, number, number];
-  freeze: 'freeze' | 'unfreeze' | null;
+/** A finished stage as the library returns it; a non-finite loss is the CLI's exit-3 error. */
+function fitResult(st: StagePlan, r: StageResult, history: Record<string, number[]>): FitResult {
+  if (r.stop.reason === 'non_finite') throw new FastlrError(divergedMessage(r), ExitCode.diverged);
+  const ran = st.steps.slice(0, r.stop.iteration);
+  return {
+    epochs: r.epochs,
+    final: r.final,
+    stop: r.stop,
+    schedule: ran.map((x) => ({ lr: x.lr.slice(), mom: x.mom })),
+    epoch: r.epochs.map((e) => e.epoch),
+    history,
+    seconds: r.seconds,
+  };
 }
 
-/** One one-cycle stage with callbacks and signal. */
-async function runOneStage(learner: Learner, st: StageSpec, h: TrainHooks, what: string): Promise<FitResult> {
+/** The CLI's stage runner (phases/stage.ts) without a run folder, with the user's callbacks and signal around it. */
+async function trainStages(learner: Learner, stages: StagePlan[], h: TrainHooks, what: string): Promise<Map<StagePlan['id'], FitResult>> {
   const cbs = callbackList(what, h.callbacks);
   const { stop, release } = stopFlag(what, h.signal);
-  const epochs: EpochSummary[] = [];
-  const history: Record<string, number[]> = {};
-  const pending: Promise<void>[] = [];
+  const out = new Map<StagePlan['id'], FitResult>();
+  let history: Record<string, number[]> = {};
   try {
-    if (st.freeze === 'freeze') learner.freeze();
-    else if (st.freeze === 'unfreeze') learner.unfreeze();
     for (const c of cbs) await c.onTrainBegin?.({});
-    const res = await fitOneCycle(
-      learner,
-      { epochs: st.epochs, lrMax: st.lrMax, div: st.div, divFinal: st.divFinal, pctStart: st.pctStart, moms: st.moms },
-      {
-        phase: st.phase,
-        signal: stop,
-        onEvent: (e) => {
-          h.onEvent?.(e);
-          if (e.type === 'batch') {
-            for (const c of cbs) if (c.onBatchEnd) pending.push(Promise.resolve(c.onBatchEnd(e.batch, batchLogs(e))));
-          }
-        },
-        afterEpoch: async (epoch, summary) => {
-          await Promise.all(pending.splice(0));
-          epochs.push(summary);
-          const logs = epochLogs(summary);
-          for (const [k, v] of Object.entries(logs)) (history[k] ??= []).push(v);
-          for (const c of cbs) await c.onEpochEnd?.(epoch, logs);
-        },
+    const results = await fineTune(learner, {
+      stages,
+      run: stages.map((st) => st.id),
+      metrics: h.metrics,
+      monitor: MONITOR,
+      signal: stop,
+      ...(h.onEvent ? { onEvent: h.onEvent } : {}),
+      afterBatch: async (e) => {
+        for (const c of cbs) await c.onBatchEnd?.(e.batch, batchLogs(e));
       },
-    );
-    await Promise.all(pending.splice(0));
-    const last = epochs[epochs.length - 1];
-    const final = last ? gateValues(last) : {};
+      afterEpoch: async (summary) => {
+        const logs = epochLogs(summary);
+        for (const [k, v] of Object.entries(logs)) (history[k] ??= []).push(v);
+        for (const c of cbs) await c.onEpochEnd?.(summary.epoch, logs);
+      },
+      afterStage: (res) => {
+        out.set(res.stage, fitResult(stages.find((st) => st.id === res.stage)!, res, history));
+        history = {};
+      },
+    });
+    const last = results[results.length - 1]?.epochs.at(-1);
     for (const c of cbs) await c.onTrainEnd?.(last ? epochLogs(last) : {});
-    return {
-      epochs,
-      final,
-      stop: res.stop,
-      schedule: res.schedule.slice(0, res.iterations).map((x) => ({ lr: x.lr.slice(), mom: x.mom })),
-      epoch: epochs.map((e) => e.epoch),
-      history,
-      seconds: res.seconds,
-    };
+    return out;
   } finally {
     release();
   }
 }
 
-/** fitOneCycle: one one-cycle stage, the CLI's `fit` stage. */
-export function runFitPhase(learner: Learner, s: FitSettings, h: TrainHooks): Promise<FitResult> {
-  const lrMax = spreadLr(s.lrMax, learner.groups.length);
-  return runOneStage(learner, { phase: 'fit', epochs: s.epochs, lrMax, div: s.div, divFinal: s.divFinal, pctStart: s.pctStart, moms: s.moms, freeze: null }, h, 'fitOneCycle');
+/** fitOneCycle: the CLI's `fit` stage (schedule/stages.ts fitStage). */
+export async function runFitPhase(learner: Learner, s: FitSettings, h: TrainHooks): Promise<FitResult> {
+  const stage = fitStage({ epochs: s.epochs, lr: s.lrMax, div: s.div, div_final: s.divFinal, pct_start: s.pctStart, moms: s.moms }, s.lrMax, learner.groups.length, learner.batchesPerEpoch);
+  const r = await trainStages(learner, [stage], h, 'fitOneCycle');
+  return r.get('fit')!;
 }
 
-/** fineTune: fastai's recipe, the CLI's two finetune stages. */
+/** fineTune: fastai's recipe as the CLI declares it (schedule/stages.ts fineTuneStages), both stages in one call. */
 export async function runFineTune(learner: Learner, s: FineTuneSettings, h: TrainHooks): Promise<FineTuneResult> {
-  const G = learner.groups.length;
-  const lrs = fineTuneLrs({ baseLr: s.baseLr, lrMult: s.lrMult, ...(s.lr !== undefined ? { lr: s.lr } : {}) });
-  if (G === 1 && s.freezeEpochs > 0) h.note('the model has one parameter group, so freezing changes nothing (give createLearner groups)');
-  const shared = { divFinal: s.divFinal, moms: s.moms };
-  let frozen: FitResult | null = null;
-  if (s.freezeEpochs > 0) {
-    frozen = await runOneStage(learner, { phase: 'finetune-frozen', epochs: s.freezeEpochs, lrMax: spreadLr(lrs.frozen, G), div: 25, pctStart: 0.99, freeze: 'freeze', ...shared }, h, 'fineTune');
-    if (frozen.stop.reason !== 'completed') return { frozen, unfrozen: null };
-  }
-  const unfrozen = await runOneStage(learner, { phase: 'finetune-unfrozen', epochs: s.epochs, lrMax: spreadLr(lrs.unfrozen, G), div: s.div, pctStart: s.pctStart, freeze: 'unfreeze', ...shared }, h, 'fineTune');
-  return { frozen, unfrozen };
+  if (learner.groups.length === 1 && s.freezeEpochs > 0) h.note('the model has one parameter group, so freezing changes nothing (give createLearner groups)');
+  const stages = fineTuneStages(
+    {
+      epochs: s.epochs,
+      freezeEpochs: s.freezeEpochs,
+      baseLr: s.baseLr,
+      lrMult: s.lrMult,
+      pctStart: s.pctStart,
+      div: s.div,
+      divFinal: s.divFinal,
+      moms: s.moms,
+      ...(s.lr !== undefined ? { lr: s.lr } : {}),
+    },
+    learner.groups.length,
+    learner.batchesPerEpoch,
+  );
+  const r = await trainStages(learner, stages, h, 'fineTune');
+  return { frozen: r.get('frozen') ?? null, unfrozen: r.get('unfrozen') ?? null };
 }

@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fineTuneLrs, oneCycleSchedule, rangeTestIterations, type Step } from '../schedule/index.js';
+import { rangeTestIterations, stagesOf, type StageId, type Step } from '../schedule/index.js';
 import { layerNames } from './cross-checks.js';
 import { summarizeData, type DataSummary } from './data-summary.js';
 import { groupCount, modelLayerNames, parameterGroups } from './groups.js';
@@ -16,6 +16,9 @@ import { tryResolveModelFrom } from '../model/from.js';
 import { dataLimitIssues, paramLimitIssue, stepLimitIssues } from './limits.js';
 
 export type PhaseName = 'fit' | 'finetune_frozen' | 'finetune_unfrozen';
+
+/** check's name of each stage (its JSON keys and CSV `phase` column) */
+export const PHASE_OF: Record<StageId, PhaseName> = { fit: 'fit', frozen: 'finetune_frozen', unfrozen: 'finetune_unfrozen' };
 
 export interface GroupInfo {
   index: number;
@@ -178,32 +181,12 @@ export async function analyzePlan(plan: Plan, opts: { cwd: string }): Promise<{ 
   const schedules: PhaseSchedule[] = [];
   if (plan.fit.lr === 'auto') {
     warnings.push('fit.lr is auto: the range test picks the lr at fit time, so the fit schedule is not known yet');
-  } else {
-    const steps = oneCycleSchedule({
-      epochs: plan.fit.epochs,
-      itersPerEpoch: ipe,
-      lrMax: plan.fit.lr,
-      nGroups,
-      div: plan.fit.div,
-      divFinal: plan.fit.div_final,
-      pctStart: plan.fit.pct_start,
-      moms: plan.fit.moms,
-    });
-    schedules.push({ phase: 'fit', epochs: plan.fit.epochs, itersPerEpoch: ipe, steps });
   }
-  // the stages as `finetune` runs them (fastai's fine_tune; div_final and moms from fit, as fastai's **kwargs)
+  // exactly the stages `fit` and `finetune` run (schedule/stages.ts); a stage of 0 epochs shows no steps
+  const stages = stagesOf(plan, nGroups, ipe);
+  for (const s of stages) schedules.push({ phase: PHASE_OF[s.id], epochs: s.oneCycle.epochs, itersPerEpoch: ipe, steps: s.steps });
+  if (!stages.some((s) => s.id === 'frozen')) schedules.splice(schedules.length - 1, 0, { phase: 'finetune_frozen', epochs: 0, itersPerEpoch: ipe, steps: [] });
   const ft = plan.finetune;
-  const lrs = fineTuneLrs({ baseLr: ft.base_lr, lrMult: ft.lr_mult, ...(ft.lr !== undefined ? { lr: ft.lr } : {}) });
-  const shared = { itersPerEpoch: ipe, nGroups, divFinal: plan.fit.div_final, moms: plan.fit.moms };
-  const fts = {
-    frozen:
-      ft.freeze_epochs > 0
-        ? oneCycleSchedule({ ...shared, epochs: ft.freeze_epochs, lrMax: lrs.frozen, div: plan.fit.div, pctStart: 0.99 })
-        : [],
-    unfrozen: oneCycleSchedule({ ...shared, epochs: ft.epochs, lrMax: lrs.unfrozen, div: ft.div, pctStart: ft.pct_start }),
-  };
-  schedules.push({ phase: 'finetune_frozen', epochs: ft.freeze_epochs, itersPerEpoch: ipe, steps: fts.frozen });
-  schedules.push({ phase: 'finetune_unfrozen', epochs: ft.epochs, itersPerEpoch: ipe, steps: fts.unfrozen });
 
   return {
     analysis: {
