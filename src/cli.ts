@@ -4,7 +4,7 @@
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, ExitCode, FastlrError, formatIssue } from './errors.js';
-import { processIo, type Io } from './commands/check.js';
+import { processIo, type Io } from './commands/types.js';
 import type { CheckOptions, CommonOptions, FindOptions, FinetuneOptions, FitOptions } from './commands/types.js';
 import { FASTLR_VERSION } from './version.js';
 import { configErrorAnnotations, inGitHubActions, workflowCommand } from './report/github.js';

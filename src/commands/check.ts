@@ -14,24 +14,10 @@ import {
   type PlanAnalysis,
 } from '../plan/analysis.js';
 import { readConfigText, resolvePlanLocated, type Plan } from '../plan/index.js';
-import type { CheckOptions } from './types.js';
+import { processIo, type CheckOptions, type Io } from './types.js';
 
-export interface Out {
-  write(chunk: string): unknown;
-  isTTY?: boolean;
-}
+export { processIo, type Io, type Out } from './types.js';
 
-/** Where a command reads and writes: the process by default, buffers in tests. */
-export interface Io {
-  stdout: Out;
-  stderr: Out;
-  env: NodeJS.ProcessEnv;
-  cwd: string;
-}
-
-export function processIo(): Io {
-  return { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() };
-}
 
 // ---------------------------------------------------------------------------------------------- formatting
 /** 3e-3, 1e-7, 0.25, 25, 1e5 */

@@ -5,6 +5,7 @@ import type { BackendInfo } from '../backend/index.js';
 import type { Dataset } from '../data/index.js';
 import { jsonReplacer } from '../report/run-folder.js';
 import type { CommonOptions } from './types.js';
+import { writesSettled } from '../report/in-flight.js';
 
 export interface Loaded {
   plan: Plan;
@@ -42,8 +43,9 @@ export function announceBackend(b: BackendInfo, r: Reporter): void {
 /**
  * SIGINT/SIGTERM ask the running loop to stop after the current batch (the loop yields to the event loop between
  * batches, so this runs within one batch); the acknowledgement goes through the reporter so a progress bar does not
- * draw over it. A second signal exits at once: every file fastlr writes is replaced atomically, so what is on disk
- * is whole (ckpt/last is the last one completed).
+ * draw over it. A second signal exits at once, after the run-folder write in flight (a checkpoint at the batch)
+ * lands: every file fastlr writes is replaced atomically, so ckpt/last is the finished epoch's or the newer one,
+ * whole. A third exits without waiting.
  */
 export function interruptible(r?: Reporter): { signal: StopSignal; release: () => void } {
   const signal = new StopSignal();
@@ -52,9 +54,11 @@ export function interruptible(r?: Reporter): { signal: StopSignal; release: () =
   const onSig = (): void => {
     count++;
     if (count > 1) {
+      if (count > 2) process.exit(130);
       r?.close();
-      process.stderr.write('\ninterrupt again: exiting now (files already written are whole)\n');
-      process.exit(130);
+      process.stderr.write('\ninterrupt again: exiting now (once the file being written, if any, is whole)\n');
+      void writesSettled().then(() => process.exit(130));
+      return;
     }
     say('\ninterrupt: finishing the current batch (press Ctrl-C again to abort at once)');
     signal.request('interrupted');

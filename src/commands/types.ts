@@ -19,3 +19,20 @@ export interface FindOptions extends CommonOptions { unfreeze: boolean; repeats?
 export interface FitOptions extends CommonOptions { lr?: string; epochs?: number; resume: boolean | string; force: boolean }
 export interface FinetuneOptions extends CommonOptions { unfreeze: boolean; resume: boolean | string; force: boolean }
 export interface CheckOptions extends CommonOptions { schedule?: 'csv' | 'json' }
+
+export interface Out {
+  write(chunk: string): unknown;
+  isTTY?: boolean;
+}
+
+/** Where a command reads and writes: the process by default, buffers in tests. */
+export interface Io {
+  stdout: Out;
+  stderr: Out;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+}
+
+export function processIo(): Io {
+  return { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() };
+}

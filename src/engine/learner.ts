@@ -221,6 +221,7 @@ export class Learner {
       x.dispose();
       y.dispose();
       for (let i = 0; i < acc.length; i++) acc[i]! += vals[i] ?? NaN;
+      await yieldToEventLoop();
     }
     const metrics: Record<string, number> = {};
     this.o.metrics.forEach((m, i) => (metrics[m] = finishMetric(m, acc[i + 1]!, n)));
@@ -260,6 +261,12 @@ export class Learner {
         resumeRng = undefined;
       }
       for (; b < bpe; ) {
+        // a signal that arrived during validation or the epoch's checkpoints: stop before the next batch
+        const pending = l.signal?.requested ?? null;
+        if (pending) {
+          reason = pending;
+          break outer;
+        }
         const { lr, mom: wanted } = l.hypers(iter);
         const { x, y } = this.trainBatcher.batch(order, b);
         let loss: number;

@@ -12,6 +12,7 @@ import { STAGE_PHASE, type StagePlan } from '../schedule/index.js';
 import { saveModelDir } from '../model/index.js';
 import type { RunFolder } from '../report/run-folder.js';
 import { epochRowsCsv, scheduleCsvHeader } from '../report/documents.js';
+import { inFlight } from '../report/in-flight.js';
 import { ExitCode, FastlrError } from '../errors.js';
 import { applyCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { gateValues } from './gates.js';
@@ -124,12 +125,16 @@ export async function runStage(o: StageOptions): Promise<StageResult> {
   let lastIter = 0;
   const writeTables = async (): Promise<void> => {
     if (!rec) return;
-    await rec.run.writeText(p('metrics.csv'), epochRowsCsv(history, o.metrics));
-    await rec.run.writeText(p('schedule.csv'), [header, ...scheduleRows].map((r) => r.map(cell).join(',')).join('\n') + '\n');
+    const { run } = rec;
+    await inFlight(async () => {
+      await run.writeText(p('metrics.csv'), epochRowsCsv(history, o.metrics));
+      await run.writeText(p('schedule.csv'), [header, ...scheduleRows].map((r) => r.map(cell).join(',')).join('\n') + '\n');
+    });
   };
   const checkpoint = async (name: string, position: LoopPosition): Promise<void> => {
     if (!rec) return;
-    await saveCheckpoint(rec.run.path(p(`ckpt/${name}`)), learner, { phase, plan_hash: rec.planHash, position, history, extra: { best } }, rec.run.scratch);
+    const { run, planHash } = rec;
+    await inFlight(() => saveCheckpoint(run.path(p(`ckpt/${name}`)), learner, { phase, plan_hash: planHash, position, history, extra: { best } }, run.scratch));
   };
 
   const res = await runSchedule(learner, stage.steps, stage.oneCycle.epochs, {
@@ -147,21 +152,26 @@ export async function runStage(o: StageOptions): Promise<StageResult> {
     },
     afterEpoch: async (_epoch, summary, next) => {
       history.push(summary);
-      await writeTables();
-      const v = gateValues(summary)[o.monitor];
-      if (v !== undefined && Number.isFinite(v) && (best === null || (lowerIsBetter(o.monitor) ? v < best.value : v > best.value))) {
-        best = { monitor: o.monitor, value: v, epoch: summary.epoch };
-        await checkpoint('best', next);
-      }
-      await checkpoint('last', next);
+      // one in-flight write for the epoch's tables and checkpoints: a second Ctrl-C waits for all of them
+      await inFlight(async () => {
+        await writeTables();
+        const v = gateValues(summary)[o.monitor];
+        if (v !== undefined && Number.isFinite(v) && (best === null || (lowerIsBetter(o.monitor) ? v < best.value : v > best.value))) {
+          best = { monitor: o.monitor, value: v, epoch: summary.epoch };
+          await checkpoint('best', next);
+        }
+        await checkpoint('last', next);
+      });
       await o.afterEpoch?.(summary);
     },
   });
 
   if (res.stop.reason === 'interrupted') {
     // at the batch: the resume continues from the next one
-    await writeTables();
-    await checkpoint('last', res.position);
+    await inFlight(async () => {
+      await writeTables();
+      await checkpoint('last', res.position);
+    });
   }
   const files: Record<string, string> = {};
   if (rec) {
@@ -169,7 +179,8 @@ export async function runStage(o: StageOptions): Promise<StageResult> {
     if (best) files.ckpt_best = p('ckpt/best');
     if (res.stop.reason === 'completed') {
       await writeTables();
-      await rec.run.replaceDir(p(MODEL_DIR), (tmp) => saveModelDir(learner.model, tmp));
+      const { run } = rec;
+      await inFlight(() => run.replaceDir(p(MODEL_DIR), (tmp) => saveModelDir(learner.model, tmp)));
       files.model = p(MODEL_DIR);
     }
   }
