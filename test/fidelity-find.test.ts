@@ -47,7 +47,11 @@ describe("fidelity: `fastlr find` reproduces fastai's lr_find (lr_find_run.json)
         stop: { reason: string; iteration: number };
         suggestions: Record<string, { lr: number; loss: number } | { error: string }>;
         backend: string;
+        kernels: string;
+        optimizer_path: string;
       };
+      // under FASTLR_KERNELS=stock (npm run test:stock) the same numbers come from tfjs's stock kernels
+      expect(doc.kernels).toBe(process.env.FASTLR_KERNELS === 'stock' ? 'stock' : 'fastlr');
       // same number of iterations and the same stop rule
       expect(doc.lrs.length).toBe(ref.n_iterations_run);
       expect(doc.stop.iteration).toBe(ref.n_iterations_run);

@@ -41,7 +41,9 @@ describe("fidelity: `fastlr fit` reproduces fastai's fit_one_cycle(3, lr_max=1e-
     writeFileSync(cfg, fixtureConfig(f, `fit: { epochs: 3, lr: 1e-2 }\noutput: ${JSON.stringify(join(dir, 'runs'))}\n`));
     const res = await runCli(['fit', cfg, '--json']);
     expect(res.code, res.stderr).toBe(0);
-    const doc = JSON.parse(res.stdout) as { epochs: { train_loss: number; valid_loss: number; metrics: { accuracy: number } }[]; run_dir: string };
+    const doc = JSON.parse(res.stdout) as { epochs: { train_loss: number; valid_loss: number; metrics: { accuracy: number } }[]; run_dir: string; kernels: string; optimizer_path: string };
+    // under FASTLR_KERNELS=stock (npm run test:stock) the same numbers come from tfjs's stock kernels and ops
+    expect([doc.kernels, doc.optimizer_path]).toEqual(process.env.FASTLR_KERNELS === 'stock' ? ['stock', 'ops'] : ['fastlr', 'fused']);
     // schedule.csv: one row per batch with lr, mom and the raw loss
     const rows = readFileSync(join(doc.run_dir, 'schedule.csv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split(',').map(Number));
     expect(rows.length).toBe(ref.per_iteration.length);

@@ -6,12 +6,14 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { ExitCode, FastlrError } from '../errors.js';
-import { registerKernelOverrides } from '../kernels/index.js';
+import { registerKernelOverrides, restoreStockKernels } from '../kernels/index.js';
+import { kernelMode, type KernelMode } from './kernel-mode.js';
 import { resolveThreads, setThreads, threadCount } from '../kernels/simd/pool.js';
 import { AUTO_ORDER, BackendUnavailable, type BackendName, firstLine, LOADERS } from './loaders.js';
 import { silenceCpuBanner } from './quiet.js';
 
 export type { BackendName } from './loaders.js';
+export { kernelMode, optimizerPath, type KernelMode, type OptimizerPath } from './kernel-mode.js';
 export const BACKEND_NAMES: readonly BackendName[] = AUTO_ORDER;
 
 export interface SkippedBackend {
@@ -24,8 +26,10 @@ export interface BackendInfo {
   name: BackendName;
   /** backends tried before it (auto only), with why each was skipped */
   skipped: SkippedBackend[];
-  /** kernels fastlr replaced or added on this backend (src/kernels) */
+  /** kernels fastlr replaced or added on this backend (src/kernels); empty with FASTLR_KERNELS=stock */
   kernels: string[];
+  /** 'stock' when FASTLR_KERNELS=stock left every tfjs kernel as shipped (what tfjs-node users get), else 'fastlr' */
+  kernelMode: KernelMode;
   /** threads fastlr's kernels split their work over (config `threads`, auto: the cores available) */
   threads: number;
 }
@@ -53,6 +57,7 @@ async function tryLoad(name: BackendName): Promise<string | null> {
 }
 
 async function init(requested: BackendName | 'auto'): Promise<BackendInfo> {
+  const mode = kernelMode();
   await prepare();
   const order = requested === 'auto' ? AUTO_ORDER : [requested];
   const skipped: SkippedBackend[] = [];
@@ -61,7 +66,9 @@ async function init(requested: BackendName | 'auto'): Promise<BackendInfo> {
     if (reason === null) {
       silenceCpuBanner();
       const tfName = tf.getBackend();
-      return { name, skipped, kernels: registerKernelOverrides(tfName), threads: threadCount() };
+      if (mode === 'stock') restoreStockKernels(tfName);
+      const kernels = mode === 'stock' ? [] : registerKernelOverrides(tfName);
+      return { name, skipped, kernels, kernelMode: mode, threads: threadCount() };
     }
     if (requested !== 'auto') {
       throw new FastlrError(`backend ${name} cannot be used: ${reason}`, ExitCode.usage);

@@ -1,7 +1,7 @@
 import { loadPlan, type Plan } from '../plan/index.js';
 import { StopSignal } from '../engine/events.js';
 import { createReporter, isInteractive, wantsColor, type Reporter } from '../report/reporter.js';
-import type { BackendInfo } from '../backend/index.js';
+import { optimizerPath, type BackendInfo, type KernelMode, type OptimizerPath } from '../backend/index.js';
 import type { Dataset } from '../data/index.js';
 import { jsonReplacer } from '../report/run-folder.js';
 import type { CommonOptions } from './types.js';
@@ -37,7 +37,8 @@ export function reporterFor(o: CommonOptions, metrics: string[] = []): Reporter 
 export function announceBackend(b: BackendInfo, r: Reporter): void {
   if (r.kind === 'quiet') return; // --quiet: only the result (the backend is in every JSON document)
   const skipped = b.skipped.map((s) => `  skipped ${s.name}: ${s.reason}`);
-  r.warn([`backend: ${b.name}`, ...skipped].join('\n'));
+  const stock = b.kernelMode === 'stock' ? ['  kernels: stock (FASTLR_KERNELS=stock: no fastlr kernel overrides, optimizer on tfjs ops)'] : [];
+  r.warn([`backend: ${b.name}`, ...stock, ...skipped].join('\n'));
 }
 
 /** SIGINT/SIGTERM ask the running loop to stop after the current batch; a second one exits at once. */
@@ -88,6 +89,10 @@ export interface DocHeader {
   backend_skipped: BackendInfo['skipped'];
   /** threads the kernels ran on (plan `threads`, auto resolved to the cores available) */
   threads: number;
+  /** fastlr's kernel overrides, or tfjs's stock kernels only (FASTLR_KERNELS=stock) */
+  kernels: KernelMode;
+  /** the optimizer's update: one fused FastlrAdamStep kernel per parameter, or tfjs ops */
+  optimizer_path: OptimizerPath;
   seed: number;
   config: string;
   config_hash: string;
@@ -100,8 +105,14 @@ export function docHeader(plan: Plan, config: string, hash: string, backend: Bac
     backend: backend.name,
     backend_skipped: backend.skipped,
     threads: backend.threads,
+    ...kernelRecord(plan, backend),
     seed: plan.seed,
     config,
     config_hash: hash,
   };
+}
+
+/** `kernels` and `optimizer_path` of a run, for its JSON documents and plan.json. */
+export function kernelRecord(plan: Plan, backend: BackendInfo): { kernels: KernelMode; optimizer_path: OptimizerPath } {
+  return { kernels: backend.kernelMode, optimizer_path: optimizerPath(plan.optimizer.type, backend.kernels) };
 }

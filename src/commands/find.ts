@@ -13,7 +13,7 @@ import type { versions } from '../version.js';
 import { finishRun } from '../report/finish.js';
 import { gitHead } from '../report/html.js';
 import { findSummaryMarkdown } from '../report/github.js';
-import { docHeader, announceBackend, announceSkipped, interruptible, planFor, printJson, reporterFor } from './common.js';
+import { docHeader, kernelRecord, announceBackend, announceSkipped, interruptible, planFor, printJson, reporterFor } from './common.js';
 import type { FindOptions } from './types.js';
 import type { StopSignal } from '../engine/events.js';
 
@@ -25,6 +25,8 @@ export interface FindDoc {
   backend: string;
   backend_skipped: BackendInfo['skipped'];
   threads: number;
+  kernels: 'fastlr' | 'stock';
+  optimizer_path: 'fused' | 'ops';
   seed: number;
   config: string;
   config_hash: string;
@@ -192,7 +194,7 @@ export async function runFind(o: FindOptions): Promise<number> {
       r.info('range test with the body frozen (finetune stage 1); use --unfreeze after `fastlr finetune` for stage 2');
     }
     const run = await RunFolder.create(plan.output, 'find');
-    await run.writeJson('plan.json', { ...plan, backend_used: session.backend.name, threads_used: session.backend.threads, config_hash: hash, argv: o.argv, git_commit: gitHead() });
+    await run.writeJson('plan.json', { ...plan, backend_used: session.backend.name, threads_used: session.backend.threads, ...kernelRecord(plan, session.backend), config_hash: hash, argv: o.argv, git_commit: gitHead() });
     const base = { plan, hash, config: o.config, backend: session.backend, runDir: run.dir, unfrozen: o.unfreeze };
     let doc: FindDoc;
     let code: number;

@@ -13,7 +13,7 @@ import { metricsFor } from '../engine/loss.js';
 import { finishRun } from '../report/finish.js';
 import { gitHead } from '../report/html.js';
 import { fitSummaryMarkdown } from '../report/github.js';
-import { docHeader, announceBackend, announceSkipped, interruptible, planFor, printJson, reporterFor, skippedSummary } from './common.js';
+import { docHeader, kernelRecord, announceBackend, announceSkipped, interruptible, planFor, printJson, reporterFor, skippedSummary } from './common.js';
 import { gateLines, stageOutcome } from './fit.js';
 import { MODEL_DIR, assertKnownGates, gateResults, runStage, trainingCharts, type StageResult } from './train-stage.js';
 import type { FinetuneOptions } from './types.js';
@@ -162,7 +162,7 @@ export async function runFinetune(o: FinetuneOptions): Promise<number> {
     // the pretrained model this run started from: recorded by the run's first command (stage 2 loads stage 1's model)
     let modelFrom = session.modelFrom ?? null;
     if (!existsSync(run.path('plan.json'))) {
-      await run.writeJson('plan.json', { ...plan, backend_used: session.backend.name, threads_used: session.backend.threads, config_hash: hash, model_from_resolved: modelFrom, argv: o.argv, git_commit: gitHead() });
+      await run.writeJson('plan.json', { ...plan, backend_used: session.backend.name, threads_used: session.backend.threads, ...kernelRecord(plan, session.backend), config_hash: hash, model_from_resolved: modelFrom, argv: o.argv, git_commit: gitHead() });
     } else {
       const saved = JSON.parse(await readFile(run.path('plan.json'), 'utf8')) as { model_from_resolved?: unknown };
       if (typeof saved.model_from_resolved === 'string') modelFrom = saved.model_from_resolved;

@@ -8,7 +8,7 @@ import { RunFolder } from '../report/run-folder.js';
 import { findSvg, renderFind } from '../report/find-text.js';
 import type { Reporter } from '../report/reporter.js';
 import type { StopSignal } from '../engine/events.js';
-import { docHeader, announceBackend, announceSkipped, interruptible, planFor, printJson, reporterFor } from './common.js';
+import { docHeader, kernelRecord, announceBackend, announceSkipped, interruptible, planFor, printJson, reporterFor } from './common.js';
 import { findDoc, findOnSession, noSuggestionHelp } from './find.js';
 import { finalSummary, assertKnownGates, gateResults, resumableRun, runStage, trainingCharts, type StageResult } from './train-stage.js';
 import type { GateResult } from '../phases/gates.js';
@@ -118,7 +118,7 @@ export async function runFit(o: FitOptions): Promise<number> {
       source = saved.lr_source ?? { method: 'config', value: lr };
     } else {
       ({ lr, source } = await resolveLr(plan.fit.lr, { session, plan, hash, config: o.config, run, r, signal }));
-      await run.writeJson('plan.json', { ...plan, backend_used: session.backend.name, threads_used: session.backend.threads, config_hash: hash, lr_source: source, lr_resolved: lr, argv: o.argv, git_commit: gitHead() });
+      await run.writeJson('plan.json', { ...plan, backend_used: session.backend.name, threads_used: session.backend.threads, ...kernelRecord(plan, session.backend), config_hash: hash, lr_source: source, lr_resolved: lr, argv: o.argv, git_commit: gitHead() });
     }
     const lrMax = spreadLr(lr, session.learner.groups.length);
     const res = await runStage({
