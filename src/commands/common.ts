@@ -35,10 +35,14 @@ export function reporterFor(o: CommonOptions, metrics: string[] = []): Reporter 
 
 /** `backend: wasm  (skipped tensorflow-gpu: …; tensorflow: …)` — always on stderr. */
 export function announceBackend(b: BackendInfo, r: Reporter): void {
-  if (r.kind === 'quiet') return; // --quiet: only the result (the backend is in every JSON document)
+  if (r.kind === 'quiet') {
+    // --quiet: only the result (the backend is in every JSON document), except what changes the result's meaning
+    for (const w of b.warnings) r.warn(`warning: ${w}`);
+    return;
+  }
   const skipped = b.skipped.map((s) => `  skipped ${s.name}: ${s.reason}`);
   const stock = b.kernelMode === 'stock' ? ['  kernels: stock (FASTLR_KERNELS=stock: no fastlr kernel overrides, optimizer on tfjs ops)'] : [];
-  r.warn([`backend: ${b.name}`, ...stock, ...skipped].join('\n'));
+  r.warn([`backend: ${b.name}`, ...b.warnings.map((w) => `  warning: ${w}`), ...stock, ...skipped].join('\n'));
 }
 
 /** SIGINT/SIGTERM ask the running loop to stop after the current batch; a second one exits at once. */
@@ -89,7 +93,11 @@ export interface DocHeader {
   backend_skipped: BackendInfo['skipped'];
   /** threads the kernels ran on (plan `threads`, auto resolved to the cores available) */
   threads: number;
-  /** fastlr's kernel overrides, or tfjs's stock kernels only (FASTLR_KERNELS=stock) */
+  /** where the backend computed: 'gpu' only when tfjs-node-gpu reported a GPU device in use */
+  device: BackendInfo['device'];
+  /** what the user had to be told about the backend (e.g. tensorflow-gpu loaded but running on CPU) */
+  backend_warnings: string[];
+  /** fastlr's kernel overrides, or tfjs's stock kernels only (FASTLR_KERNELS=stock, or a backend fastlr leaves alone) */
   kernels: KernelMode;
   /** the optimizer's update: one fused FastlrAdamStep kernel per parameter, or tfjs ops */
   optimizer_path: OptimizerPath;
@@ -112,7 +120,15 @@ export function docHeader(plan: Plan, config: string, hash: string, backend: Bac
   };
 }
 
-/** `kernels` and `optimizer_path` of a run, for its JSON documents and plan.json. */
-export function kernelRecord(plan: Plan, backend: BackendInfo): { kernels: KernelMode; optimizer_path: OptimizerPath } {
-  return { kernels: backend.kernelMode, optimizer_path: optimizerPath(plan.optimizer.type, backend.kernels) };
+/** `device`, `backend_warnings`, `kernels` and `optimizer_path` of a run, for its JSON documents and plan.json. */
+export function kernelRecord(
+  plan: Plan,
+  backend: BackendInfo,
+): Pick<DocHeader, 'device' | 'backend_warnings' | 'kernels' | 'optimizer_path'> {
+  return {
+    device: backend.device,
+    backend_warnings: backend.warnings,
+    kernels: backend.kernelMode,
+    optimizer_path: optimizerPath(plan.optimizer.type, backend.kernels),
+  };
 }
