@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync, existsSync, readFileSync, readdirSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { runCli } from './helpers/cli.js';
+import { expectedRuntime, runCli } from './helpers/cli.js';
 import { fixtureConfig, readVectors, writeFastaiFixture, type TorchLinearWeights } from './helpers/fastai-fixture.js';
 
 interface RunVector {
@@ -47,7 +47,13 @@ describe("fidelity: `fastlr find` reproduces fastai's lr_find (lr_find_run.json)
         stop: { reason: string; iteration: number };
         suggestions: Record<string, { lr: number; loss: number } | { error: string }>;
         backend: string;
+        kernels: string;
+        optimizer_path: string;
       };
+      // under FASTLR_KERNELS=stock (npm run test:stock) or the stand-in tfjs-node the same numbers come from stock kernels
+      const want = expectedRuntime();
+      expect(doc.kernels).toBe(want.kernels);
+      if (want.backend) expect(doc.backend).toBe(want.backend);
       // same number of iterations and the same stop rule
       expect(doc.lrs.length).toBe(ref.n_iterations_run);
       expect(doc.stop.iteration).toBe(ref.n_iterations_run);

@@ -35,9 +35,14 @@ export function reporterFor(o: CommonOptions, metrics: string[] = []): Reporter 
 
 /** `backend: wasm  (skipped tensorflow-gpu: …; tensorflow: …)` — always on stderr. */
 export function announceBackend(b: BackendInfo, r: Reporter): void {
-  if (r.kind === 'quiet') return; // --quiet: only the result (the backend is in every JSON document)
+  if (r.kind === 'quiet') {
+    // --quiet: only the result (the backend is in every JSON document), except what changes the result's meaning
+    for (const w of b.warnings) r.warn(`warning: ${w}`);
+    return;
+  }
   const skipped = b.skipped.map((s) => `  skipped ${s.name}: ${s.reason}`);
-  r.warn([`backend: ${b.name}`, ...skipped].join('\n'));
+  const stock = b.kernelMode === 'stock' ? ['  kernels: stock (FASTLR_KERNELS=stock: no fastlr kernel overrides, optimizer on tfjs ops)'] : [];
+  r.warn([`backend: ${b.name}`, ...b.warnings.map((w) => `  warning: ${w}`), ...stock, ...skipped].join('\n'));
 }
 
 /**

@@ -19,7 +19,7 @@ import { finetuneStagesOf, type StageId } from '../schedule/index.js';
 import { metricsFor } from '../engine/loss.js';
 import { RunFolder } from '../report/run-folder.js';
 import { MODEL_DIR, latestRun, namedRun, stageHasModel, stageUnfinished } from '../report/run-index.js';
-import { docHeader, planDoc, readPlanDoc, stageDoc } from '../report/documents.js';
+import { docHeader, kernelRecord, planDoc, readPlanDoc, stageDoc } from '../report/documents.js';
 import { gateLines, trainingCharts } from '../report/training-text.js';
 import { finishRun } from '../report/finish.js';
 import { gitHead } from '../report/html.js';
@@ -90,7 +90,7 @@ export async function runFinetune(o: FinetuneOptions): Promise<number> {
     // the pretrained model this run started from: recorded by the run's first command (stage 2 loads stage 1's model)
     let modelFrom = session.modelFrom ?? null;
     if (!existsSync(run.path('plan.json'))) {
-      await run.writeJson('plan.json', planDoc(plan, { backend_used: session.backend.name, threads_used: session.backend.threads, config_hash: hash, model_from_resolved: modelFrom, argv: o.argv, git_commit: gitHead() }));
+      await run.writeJson('plan.json', planDoc(plan, { backend_used: session.backend.name, threads_used: session.backend.threads, ...kernelRecord(plan, session.backend), config_hash: hash, model_from_resolved: modelFrom, argv: o.argv, git_commit: gitHead() }));
     } else {
       const saved = await readPlanDoc(run.path('plan.json'), 'finetune');
       if (typeof saved.model_from_resolved === 'string') modelFrom = saved.model_from_resolved;

@@ -9,7 +9,7 @@ import { fitStage, spreadLr, type LrSpec } from '../schedule/index.js';
 import { metricsFor } from '../engine/loss.js';
 import { RunFolder } from '../report/run-folder.js';
 import { resumableRun } from '../report/run-index.js';
-import { docHeader, findDoc, planDoc, readPlanDoc, stageDoc, type LrSource } from '../report/documents.js';
+import { docHeader, findDoc, kernelRecord, planDoc, readPlanDoc, stageDoc, type LrSource } from '../report/documents.js';
 import { findSvg, renderFind } from '../report/find-text.js';
 import { finalSummary, gateLines, trainingCharts } from '../report/training-text.js';
 import { finishRun } from '../report/finish.js';
@@ -53,7 +53,7 @@ export async function runFit(o: FitOptions): Promise<number> {
       lr = got.lr;
       source = got.find ? { ...got.source, find_json: run.path('find.json') } : got.source;
       if (got.find) r.info(`lr: auto -> ${got.find.method} suggestion ${got.find.suggested!.toExponential(2)}`);
-      await run.writeJson('plan.json', planDoc(plan, { backend_used: session.backend.name, threads_used: session.backend.threads, config_hash: hash, lr_source: source, lr_resolved: lr, argv: o.argv, git_commit: gitHead() }));
+      await run.writeJson('plan.json', planDoc(plan, { backend_used: session.backend.name, threads_used: session.backend.threads, ...kernelRecord(plan, session.backend), config_hash: hash, lr_source: source, lr_resolved: lr, argv: o.argv, git_commit: gitHead() }));
     }
     const stage = fitStage(plan.fit, lr, learner.groups.length, learner.batchesPerEpoch);
     const res = await runStage({

@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import type { BackendInfo } from '../backend/index.js';
+import { optimizerPath, type BackendInfo, type KernelMode, type OptimizerPath } from '../backend/index.js';
 import type { Plan } from '../plan/index.js';
 import type { LrSpec } from '../schedule/index.js';
 import type { RangeTestResult } from '../phases/find.js';
@@ -50,6 +50,14 @@ export interface DocHeader {
   backend_skipped: BackendInfo['skipped'];
   /** threads the kernels ran on (plan `threads`, auto resolved to the cores available) */
   threads: number;
+  /** where the backend computed: 'gpu' only when tfjs-node-gpu reported a GPU device in use */
+  device: BackendInfo['device'];
+  /** what the user had to be told about the backend (e.g. tensorflow-gpu loaded but running on CPU) */
+  backend_warnings: string[];
+  /** fastlr's kernel overrides, or tfjs's stock kernels only (FASTLR_KERNELS=stock, or a backend fastlr leaves alone) */
+  kernels: KernelMode;
+  /** the optimizer's update: one fused FastlrAdamStep kernel per parameter, or tfjs ops */
+  optimizer_path: OptimizerPath;
   seed: number;
   config: string;
   config_hash: string;
@@ -63,11 +71,23 @@ export function docHeader(plan: Plan, config: string, hash: string, backend: Bac
     backend: backend.name,
     backend_skipped: backend.skipped,
     threads: backend.threads,
+    ...kernelRecord(plan, backend),
     seed: plan.seed,
     config,
     config_hash: hash,
   };
 }
+
+/** `device`, `backend_warnings`, `kernels` and `optimizer_path` of a run, for its JSON documents and plan.json. */
+export function kernelRecord(plan: Plan, backend: BackendInfo): KernelRecord {
+  return {
+    device: backend.device,
+    backend_warnings: backend.warnings,
+    kernels: backend.kernelMode,
+    optimizer_path: optimizerPath(plan.optimizer.type, backend.kernels),
+  };
+}
+export type KernelRecord = Pick<DocHeader, 'device' | 'backend_warnings' | 'kernels' | 'optimizer_path'>;
 
 // ------------------------------------------------------------------------------------------------ plan.json
 /** What plan.json adds to the resolved plan. */
@@ -85,7 +105,7 @@ export interface PlanDocExtra {
   model_from_resolved?: string | null;
 }
 
-export function planDoc(plan: Plan, extra: PlanDocExtra): Plan & PlanDocExtra {
+export function planDoc(plan: Plan, extra: PlanDocExtra & Partial<KernelRecord>): Plan & PlanDocExtra & Partial<KernelRecord> {
   return { ...plan, ...extra };
 }
 
