@@ -68,7 +68,8 @@ export async function openSession(plan: Plan, opts: { modelDir?: string } = {}):
   } else if (plan.model.from) {
     // a model folder, a run folder, or a run base folder (its newest completed fit): see model/from.ts
     modelFrom = resolveModelFrom(plan.model.from).dir;
-    model = buildFinetuneModel(await loadModelDir(modelFrom), plan, data);
+    // model.reinit: the architecture only (no weights read, none needed); buildFinetuneModel seeds every weight
+    model = buildFinetuneModel(await loadModelDir(modelFrom, { topologyOnly: plan.model.reinit }), plan, data);
   } else {
     model = buildModel(plan, data);
   }
@@ -85,6 +86,7 @@ export async function openSession(plan: Plan, opts: { modelDir?: string } = {}):
     dropLast: plan.data.drop_last,
     seed: plan.seed,
     trainBn: plan.model.train_bn,
+    bnFreeze: plan.model.bn_freeze,
   });
   return {
     plan,
