@@ -167,8 +167,12 @@ export function rebuildGraph(model: tf.LayersModel, opts: RebuildOptions = {}): 
       parent = c;
     }
     const target = path[path.length - 1]!;
-    const nodeIndex = applicationNode(parent, target);
-    outputs = target.inboundNodes[nodeIndex]!.outputTensors.map((t) => resolve(scope, t as unknown as Sym));
+    if (isContainer(target) && sharesInputs(parent, target)) {
+      outputs = target.outputs.map((t) => resolve(scope, t));
+    } else {
+      const nodeIndex = applicationNode(parent, target);
+      outputs = target.inboundNodes[nodeIndex]!.outputTensors.map((t) => resolve(scope, t as unknown as Sym));
+    }
   } else {
     outputs = model.outputs.map((t) => resolve(top, t));
   }

@@ -88,7 +88,8 @@ export async function inspectFinetune(dir: string, plan: ModelPlan, ds: DataShap
     });
     return { groups, issues: [] };
   } catch (e) {
-    if (e instanceof ModelKeyError) return at(e.path, e);
+    // placed at its key, the message need not repeat it ("model.groups[0]: model.groups: …")
+    if (e instanceof ModelKeyError) return { issues: [{ path: e.path, message: e.message.replace(/^model\.\w+: /, '') }] };
     if (e instanceof FastlrError) return at(/^model\.head/.test(e.message) ? ['model', 'head'] : ['model', 'from'], e);
     throw e;
   } finally {
