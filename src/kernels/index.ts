@@ -5,12 +5,14 @@
  *         im2col + one matmul); Conv2DBackpropInput (XNNPACK conv instead of a scalar loop); MaxPoolGrad (SIMD;
  *         the stock one also drops gradients of all-negative windows); Identity/Cast (share, don't copy);
  *         Add (bias fast path); Sum (leading axes fast path); FastlrReluGrad + the Relu gradient that uses it;
- *         FastlrAdamStep (FastOptimizer's whole Adam update of one parameter, one SIMD pass).
+ *         FastlrAdamStep (FastOptimizer's whole Adam update of one parameter, one SIMD pass);
+ *         DepthwiseConv2dNativeBackpropInput / ...Filter (missing in tfjs-backend-wasm; depthwise.ts).
  *   cpu:  BatchMatMul, _FusedMatMul, Conv2D, FusedConv2D, Conv2DBackpropFilter and Conv2DBackpropInput on our
  *         SIMD gemm in a private wasm memory (cpu-simd.ts; im2col / col2im for the convolutions; NCHW falls back
  *         to the conv formulations); Sum (leading axes), bias Add, Relu, MaxPool and FastlrReluGrad as single JS
  *         loops (cpu-elementwise.ts); MaxPoolGrad (one flat loop instead of TensorBuffer.get per element);
- *         FastlrAdamStep (the SIMD adam_step program in the private memory).
+ *         FastlrAdamStep (the SIMD adam_step program in the private memory); DepthwiseConv2dNative,
+ *         FusedDepthwiseConv2D and both depthwise gradients (SIMD programs in the private memory; depthwise.ts).
  */
 import * as tf from '@tensorflow/tfjs';
 import { explicitTransposeBatchMatMul } from './batch-matmul.js';
@@ -25,6 +27,7 @@ import { type Kernel, type MultiKernel, kernelFunc } from './kernel-context.js';
 import { cpuBiasAdd, cpuLeadingAxesSum, cpuMaxPool, cpuRelu, reluGradCpu } from './cpu-elementwise.js';
 import { cpuBatchMatMul, cpuConv2D, cpuConv2DBackpropFilter, cpuConv2DBackpropInput, cpuFusedConv2D, cpuFusedMatMul } from './cpu-simd.js';
 import { ADAM_STEP_KERNEL, adamStepCpu, adamStepWasm } from './adam-step.js';
+import { cpuDepthwiseConv2D, cpuFusedDepthwiseConv2D, depthwiseBackpropFilter, depthwiseBackpropInput } from './depthwise.js';
 
 interface Override {
   kernelName: string;
@@ -58,6 +61,8 @@ const OVERRIDES: Record<string, Override[]> = {
     { kernelName: 'Sum', make: (b, stock) => leadingAxesSum(need(stock, 'Sum', b)) },
     { kernelName: RELU_GRAD_KERNEL, make: () => reluGradWasm() },
     { kernelName: ADAM_STEP_KERNEL, make: () => adamStepWasm() },
+    { kernelName: 'DepthwiseConv2dNativeBackpropInput', make: (b, stock) => depthwiseBackpropInput(b, stock) },
+    { kernelName: 'DepthwiseConv2dNativeBackpropFilter', make: (b, stock) => depthwiseBackpropFilter(b, stock) },
   ],
   cpu: [
     // Conv2D first: the Conv2DBackpropInput (and the backprop-filter fallback) built below call the Conv2D
@@ -81,6 +86,10 @@ const OVERRIDES: Record<string, Override[]> = {
     { kernelName: 'MaxPool', make: (b, stock) => cpuMaxPool(need(stock, 'MaxPool', b)) },
     { kernelName: RELU_GRAD_KERNEL, make: () => reluGradCpu() },
     { kernelName: ADAM_STEP_KERNEL, make: () => adamStepCpu() },
+    { kernelName: 'DepthwiseConv2dNative', make: (b, stock) => cpuDepthwiseConv2D(need(stock, 'DepthwiseConv2dNative', b)) },
+    { kernelName: 'FusedDepthwiseConv2D', make: (b, stock) => cpuFusedDepthwiseConv2D(need(stock, 'FusedDepthwiseConv2D', b)) },
+    { kernelName: 'DepthwiseConv2dNativeBackpropInput', make: (b, stock) => depthwiseBackpropInput(b, stock) },
+    { kernelName: 'DepthwiseConv2dNativeBackpropFilter', make: (b, stock) => depthwiseBackpropFilter(b, stock) },
   ],
 };
 

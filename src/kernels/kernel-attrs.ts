@@ -75,3 +75,16 @@ export function biasAddCase(args: KernelArgs): { x: tf.TensorInfo; bias: tf.Tens
   if (bias.shape.length !== 1 || x.shape.length < 2 || c === undefined || bias.shape[0] !== c || c === 0) return null;
   return { x, bias, rows: x.shape.reduce((p, s) => p * s, 1) / c, c };
 }
+
+/** DepthwiseConv2dNative geometry (forward or either gradient; filter [kh, kw, c, multiplier]). */
+export function depthwiseInfo(xShape: readonly number[], filterShape: readonly number[], attrs: tf.NamedAttrMap): tf.backend_util.Conv2DInfo {
+  return tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    pair(attrs['strides'] as number | [number, number]),
+    pair((attrs['dilations'] as number | [number, number] | undefined) ?? 1),
+    attrs['pad'] as PadAttr,
+    attrs['dimRoundingMode'] as Rounding,
+    true,
+  );
+}

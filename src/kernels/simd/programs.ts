@@ -611,6 +611,225 @@ function gemm(rowsPerBlock: 1 | 4): FnSpec {
   };
 }
 
+// ------------------------------------------------------------------------------------------ depthwise convolution
+// NHWC, channel multiplier 1, dilation 1, c % 4 == 0. Channels are innermost and contiguous, so every program walks
+// channel groups of 16 (four f32x4 accumulators) and then of 4, with the taps or positions of one output element
+// inside. Each output element is summed in one fixed order, stated per program, whatever the split of the work.
+
+function paramList(f: FnBuilder, n: number): Local[] {
+  return Array.from({ length: n }, (_, i) => f.param(i));
+}
+
+/** pushes max(a, b) / min(a, b) of two i32 expressions */
+function maxI(f: FnBuilder, a: () => void, b: () => void): void {
+  a();
+  b();
+  a();
+  b();
+  f.i32GtS();
+  f.select();
+}
+function minI(f: FnBuilder, a: () => void, b: () => void): void {
+  a();
+  b();
+  a();
+  b();
+  f.i32LtS();
+  f.select();
+}
+
+/** pushes ceil(a / s) for a > 0, else 0 (a a local, s > 0) */
+function ceilDivOrZero(f: FnBuilder, a: Local, s: Local): void {
+  f.get(a).get(s).i32Add().i32Const(1).i32Sub().get(s).i32DivS();
+  f.i32Const(0);
+  f.get(a).i32Const(0).i32GtS();
+  f.select();
+}
+
+/**
+ * `body(4)` for channel byte offsets cgB in [0, cB & ~63) step 64, then `body(1)` up to cB step 16 (cB % 16 == 0):
+ * groups of 16 channels, then of 4.
+ */
+function channelGroups(f: FnBuilder, cgB: Local, cB: Local, end64: Local, body: (vectors: number) => void): void {
+  f.get(cB).i32Const(-64).i32And().set(end64);
+  f.forRange(cgB, () => f.i32Const(0), () => f.get(end64), () => body(4), 64);
+  f.forRange(cgB, () => f.get(end64), () => f.get(cB), () => body(1), 16);
+}
+
+/** acc[g] += load(p + 16g) · load(q + 16g) for g < vectors */
+function macc(f: FnBuilder, acc: Local[], vectors: number, p: Local, q: Local): void {
+  for (let g = 0; g < vectors; g++) {
+    f.get(acc[g]!).get(p).v128Load(16 * g).get(q).v128Load(16 * g).f32x4Mul().f32x4Add().set(acc[g]!);
+  }
+}
+
+/**
+ * dw_fwd(x, wt, out, n, h, w, c, oh, ow, kh, kw, sh, sw, top, left): DepthwiseConv2dNative forward,
+ *   out[b, y, xc, ch] = Σ_i Σ_j x[b, y·sh − top + i, xc·sw − left + j, ch] · wt[i, j, ch]
+ * taps outside x skipped, summed in (i, j) order.
+ */
+const dwForward: FnSpec = {
+  name: 'dw_fwd',
+  nParams: 15,
+  build(f) {
+    const [x, wt, out, n, h, w, c, oh, ow, kh, kw, sh, sw, top, left] = paramList(f, 15) as [
+      Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local,
+    ];
+    const [b, y, xc, i, j, cgB, cB, end64, rowB, r0, c0, iFrom, iTo, jFrom, jTo, xbase, xp, wp, op] = Array.from({ length: 19 }, () => f.i32());
+    const acc = [f.v128(), f.v128(), f.v128(), f.v128()];
+    f.get(c).i32Const(2).i32Shl().set(cB!);
+    f.get(w).get(cB!).i32Mul().set(rowB!);
+    f.get(out).set(op!);
+    f.forRange(b!, () => f.i32Const(0), () => f.get(n), () => {
+      f.forRange(y!, () => f.i32Const(0), () => f.get(oh), () => {
+        f.get(y!).get(sh).i32Mul().get(top).i32Sub().set(r0!);
+        maxI(f, () => f.i32Const(0), () => f.i32Const(0).get(r0!).i32Sub());
+        f.set(iFrom!);
+        minI(f, () => f.get(kh), () => f.get(h).get(r0!).i32Sub());
+        f.set(iTo!);
+        f.forRange(xc!, () => f.i32Const(0), () => f.get(ow), () => {
+          f.get(xc!).get(sw).i32Mul().get(left).i32Sub().set(c0!);
+          maxI(f, () => f.i32Const(0), () => f.i32Const(0).get(c0!).i32Sub());
+          f.set(jFrom!);
+          minI(f, () => f.get(kw), () => f.get(w).get(c0!).i32Sub());
+          f.set(jTo!);
+          // xbase = x + ((b·h + r0)·w + c0)·cB (wraps below x when r0 or c0 < 0; only in-range taps are read)
+          f.get(x).get(b!).get(h).i32Mul().get(r0!).i32Add().get(w).i32Mul().get(c0!).i32Add().get(cB!).i32Mul().i32Add().set(xbase!);
+          channelGroups(f, cgB!, cB!, end64!, (vectors) => {
+            for (let g = 0; g < vectors; g++) f.f32Const(0).f32x4Splat().set(acc[g]!);
+            f.forRange(i!, () => f.get(iFrom!), () => f.get(iTo!), () => {
+              f.get(xbase!).get(i!).get(rowB!).i32Mul().i32Add().get(jFrom!).get(cB!).i32Mul().i32Add().get(cgB!).i32Add().set(xp!);
+              f.get(wt).get(i!).get(kw).i32Mul().get(jFrom!).i32Add().get(cB!).i32Mul().i32Add().get(cgB!).i32Add().set(wp!);
+              f.forRange(j!, () => f.get(jFrom!), () => f.get(jTo!), () => {
+                macc(f, acc, vectors, xp!, wp!);
+                f.get(xp!).get(cB!).i32Add().set(xp!);
+                f.get(wp!).get(cB!).i32Add().set(wp!);
+              });
+            });
+            for (let g = 0; g < vectors; g++) f.get(op!).get(cgB!).i32Add().get(acc[g]!).v128Store(16 * g);
+          });
+          f.get(op!).get(cB!).i32Add().set(op!);
+        });
+      });
+    });
+  },
+};
+
+/**
+ * dw_bpi(dy, wt, dx, n, h, w, c, oh, ow, kh, kw, sh, sw, top, left): DepthwiseConv2dNativeBackpropInput,
+ *   dx[b, r, col, ch] = Σ_{y, xc} dy[b, y, xc, ch] · wt[r + top − y·sh, col + left − xc·sw, ch]
+ * over the (y, xc) whose window covers (r, col), summed in (y, xc) order (taps i, j descending). Input positions
+ * no window covers get 0.
+ */
+const dwBackpropInput: FnSpec = {
+  name: 'dw_bpi',
+  nParams: 15,
+  build(f) {
+    const [dy, wt, dx, n, h, w, c, oh, ow, kh, kw, sh, sw, top, left] = paramList(f, 15) as [
+      Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local,
+    ];
+    const [b, r, col, y, xc, cgB, cB, end64, swB, a, yFrom, yTo, xFrom, xTo, dp, wp, op] = Array.from({ length: 17 }, () => f.i32());
+    const acc = [f.v128(), f.v128(), f.v128(), f.v128()];
+    f.get(c).i32Const(2).i32Shl().set(cB!);
+    f.get(sw).get(cB!).i32Mul().set(swB!);
+    f.get(dx).set(op!);
+    f.forRange(b!, () => f.i32Const(0), () => f.get(n), () => {
+      f.forRange(r!, () => f.i32Const(0), () => f.get(h), () => {
+        // yFrom = ceil((r + top − kh + 1) / sh) (≥ 0), yTo = min(oh, floor((r + top) / sh) + 1)
+        f.get(r!).get(top).i32Add().get(kh).i32Sub().i32Const(1).i32Add().set(a!);
+        ceilDivOrZero(f, a!, sh);
+        f.set(yFrom!);
+        minI(f, () => f.get(oh), () => f.get(r!).get(top).i32Add().get(sh).i32DivS().i32Const(1).i32Add());
+        f.set(yTo!);
+        f.forRange(col!, () => f.i32Const(0), () => f.get(w), () => {
+          f.get(col!).get(left).i32Add().get(kw).i32Sub().i32Const(1).i32Add().set(a!);
+          ceilDivOrZero(f, a!, sw);
+          f.set(xFrom!);
+          minI(f, () => f.get(ow), () => f.get(col!).get(left).i32Add().get(sw).i32DivS().i32Const(1).i32Add());
+          f.set(xTo!);
+          channelGroups(f, cgB!, cB!, end64!, (vectors) => {
+            for (let g = 0; g < vectors; g++) f.f32Const(0).f32x4Splat().set(acc[g]!);
+            f.forRange(y!, () => f.get(yFrom!), () => f.get(yTo!), () => {
+              // dp = dy + ((b·oh + y)·ow + xFrom)·cB + cgB
+              f.get(dy).get(b!).get(oh).i32Mul().get(y!).i32Add().get(ow).i32Mul().get(xFrom!).i32Add().get(cB!).i32Mul().i32Add();
+              f.get(cgB!).i32Add().set(dp!);
+              // wp = wt + ((r + top − y·sh)·kw + col + left − xFrom·sw)·cB + cgB
+              f.get(wt).get(r!).get(top).i32Add().get(y!).get(sh).i32Mul().i32Sub().get(kw).i32Mul();
+              f.get(col!).i32Add().get(left).i32Add().get(xFrom!).get(sw).i32Mul().i32Sub().get(cB!).i32Mul().i32Add();
+              f.get(cgB!).i32Add().set(wp!);
+              f.forRange(xc!, () => f.get(xFrom!), () => f.get(xTo!), () => {
+                macc(f, acc, vectors, dp!, wp!);
+                f.get(dp!).get(cB!).i32Add().set(dp!);
+                f.get(wp!).get(swB!).i32Sub().set(wp!);
+              });
+            });
+            for (let g = 0; g < vectors; g++) f.get(op!).get(cgB!).i32Add().get(acc[g]!).v128Store(16 * g);
+          });
+          f.get(op!).get(cB!).i32Add().set(op!);
+        });
+      });
+    });
+  },
+};
+
+/**
+ * dw_bpf(x, dy, out, n, h, w, c, oh, ow, kh, kw, sh, sw, top, left): DepthwiseConv2dNativeBackpropFilter,
+ *   out[i, j, ch] = Σ_{b, y, xc} x[b, y·sh − top + i, xc·sw − left + j, ch] · dy[b, y, xc, ch]
+ * positions outside x skipped, summed in (b, y, xc) order (out is zeroed here, then accumulated per dy row).
+ */
+const dwBackpropFilter: FnSpec = {
+  name: 'dw_bpf',
+  nParams: 15,
+  build(f) {
+    const [x, dy, out, n, h, w, c, oh, ow, kh, kw, sh, sw, top, left] = paramList(f, 15) as [
+      Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local,
+    ];
+    const [b, y, i, j, xc, cgB, cB, end64, swB, xr, a, xFrom, xTo, dyRow, xp, dp, op] = Array.from({ length: 17 }, () => f.i32());
+    const acc = [f.v128(), f.v128(), f.v128(), f.v128()];
+    f.get(c).i32Const(2).i32Shl().set(cB!);
+    f.get(sw).get(cB!).i32Mul().set(swB!);
+    f.get(out).i32Const(0).get(kh).get(kw).i32Mul().get(cB!).i32Mul().memoryFill();
+    f.forRange(b!, () => f.i32Const(0), () => f.get(n), () => {
+      f.forRange(y!, () => f.i32Const(0), () => f.get(oh), () => {
+        f.get(dy).get(b!).get(oh).i32Mul().get(y!).i32Add().get(ow).i32Mul().get(cB!).i32Mul().i32Add().set(dyRow!);
+        f.forRange(i!, () => f.i32Const(0), () => f.get(kh), () => {
+          f.get(y!).get(sh).i32Mul().get(top).i32Sub().get(i!).i32Add().set(xr!);
+          f.get(xr!).get(h).i32LtU();
+          f.ifThen(() => {
+            f.forRange(j!, () => f.i32Const(0), () => f.get(kw), () => {
+              // xFrom = ceil((left − j) / sw) (≥ 0); xTo = min(ow, floor((w − 1 + left − j) / sw) + 1) (0 if negative)
+              f.get(left).get(j!).i32Sub().set(a!);
+              ceilDivOrZero(f, a!, sw);
+              f.set(xFrom!);
+              f.get(w).i32Const(1).i32Sub().get(left).i32Add().get(j!).i32Sub().set(a!);
+              minI(f, () => f.get(ow), () => f.get(a!).get(sw).i32DivS().i32Const(1).i32Add());
+              f.i32Const(0);
+              f.get(a!).i32Const(0).i32GeS();
+              f.select();
+              f.set(xTo!);
+              channelGroups(f, cgB!, cB!, end64!, (vectors) => {
+                f.get(out).get(i!).get(kw).i32Mul().get(j!).i32Add().get(cB!).i32Mul().i32Add().get(cgB!).i32Add().set(op!);
+                for (let g = 0; g < vectors; g++) f.get(op!).v128Load(16 * g).set(acc[g]!);
+                // xp = x + ((b·h + xr)·w + xFrom·sw − left + j)·cB + cgB; dp = dyRow + xFrom·cB + cgB
+                f.get(x).get(b!).get(h).i32Mul().get(xr!).i32Add().get(w).i32Mul();
+                f.get(xFrom!).get(sw).i32Mul().i32Add().get(left).i32Sub().get(j!).i32Add().get(cB!).i32Mul().i32Add();
+                f.get(cgB!).i32Add().set(xp!);
+                f.get(dyRow!).get(xFrom!).get(cB!).i32Mul().i32Add().get(cgB!).i32Add().set(dp!);
+                f.forRange(xc!, () => f.get(xFrom!), () => f.get(xTo!), () => {
+                  macc(f, acc, vectors, xp!, dp!);
+                  f.get(xp!).get(swB!).i32Add().set(xp!);
+                  f.get(dp!).get(cB!).i32Add().set(dp!);
+                });
+                for (let g = 0; g < vectors; g++) f.get(op!).get(acc[g]!).v128Store(16 * g);
+              });
+            });
+          });
+        });
+      });
+    });
+  },
+};
+
 export const PROGRAMS: FnSpec[] = [
   gemm(4),
   gemm(1),
@@ -622,4 +841,7 @@ export const PROGRAMS: FnSpec[] = [
   convBpfDirect(1),
   convBpfDirect(2),
   ...ADAM_PROGRAMS,
+  dwForward,
+  dwBackpropInput,
+  dwBackpropFilter,
 ];
