@@ -14,7 +14,7 @@ import { drawItem, resolveAugment, sampleWindow } from '../src/data/augment.js';
 import { imageHeaderSize } from '../src/data/decode.js';
 import { IMAGENET_STATS, preprocessingMismatch, resolvePreprocessing } from '../src/data/preprocess.js';
 import { resolvePlan } from '../src/plan/index.js';
-import { openSession, type Session } from '../src/phases/setup.js';
+import { openSession, type Session } from '../src/phases/session.js';
 import { fitOneCycle } from '../src/phases/fit.js';
 import { StopSignal } from '../src/engine/events.js';
 
