@@ -10,9 +10,9 @@ import pngjs from 'pngjs';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Batcher, loadDataset, type DataPlan, type Dataset } from '../src/data/index.js';
-import { drawItem, resolveAugment, sampleWindow } from '../src/data/augment.js';
+import { cropBox, drawItem, resolveAugment, sampleWindow } from '../src/data/augment.js';
 import { imageHeaderSize } from '../src/data/decode.js';
-import { IMAGENET_STATS, preprocessingMismatch, resolvePreprocessing } from '../src/data/preprocess.js';
+import { IMAGENET_STATS, preprocessingMismatch, recordedPreprocessing, resolvePreprocessing } from '../src/data/preprocess.js';
 import { resolvePlan } from '../src/plan/index.js';
 import { openSession, type Session } from '../src/phases/session.js';
 import { fitOneCycle } from '../src/phases/fit.js';
@@ -124,7 +124,7 @@ describe('data.images.scale and normalize', () => {
     const inet = await load({ normalize: 'imagenet' });
     const { mean, std } = IMAGENET_STATS;
     [0, 128, 255, 255, 64, 0].forEach((p, i) => expect(inet.train.x[i]).toBeCloseTo((p / 255 - mean[i % 3]!) / std[i % 3]!, 5));
-    expect(inet.preprocessing).toEqual({ scale: [0, 1], normalize: { name: 'imagenet', mean: [...mean], std: [...std] } });
+    expect(inet.preprocessing).toEqual({ scale: [0, 1], normalize: { name: 'imagenet', mean: [...mean], std: [...std] }, resize: 'squash', size: [1, 2], channels: 3 });
     const both = await load({ scale: [-1, 1], normalize: { mean: [0.5], std: [2] } });
     [0, 128, 255].forEach((p, i) => expect(both.train.x[i]).toBeCloseTo((-1 + (2 * p) / 255 - 0.5) / 2, 5));
     await expect(load({ normalize: { mean: [0.1, 0.2], std: [1, 1] } })).rejects.toThrow(/normalize\.mean has 2 values for 3 channels/);
@@ -139,6 +139,12 @@ describe('data.images.scale and normalize', () => {
     expect(preprocessingMismatch('m', undefined, data)).toBeNull();
     const inet = resolvePreprocessing({ normalize: 'imagenet' }, 3);
     expect(preprocessingMismatch('m', { fastlr: { preprocessing: data } }, inet)).toMatch(/normalize imagenet/);
+    // the geometry is recorded and read back; only scale/normalize decide a mismatch
+    const rec = resolvePreprocessing({ scale: [-1, 1] }, 3, { resize: 'crop', size: [224, 224], channels: 3 });
+    expect(rec).toEqual({ scale: [-1, 1], normalize: null, resize: 'crop', size: [224, 224], channels: 3 });
+    expect(recordedPreprocessing(JSON.parse(JSON.stringify({ fastlr: { preprocessing: rec } })))).toEqual(rec);
+    expect(recordedPreprocessing({ fastlr: { preprocessing: { ...rec, resize: 'stretch', size: [0, 2], channels: 2 } } })).toEqual({ scale: [-1, 1], normalize: null });
+    expect(preprocessingMismatch('m', { fastlr: { preprocessing: { ...rec, size: [28, 28] } } }, rec)).toBeNull();
   });
 });
 
@@ -163,6 +169,25 @@ describe('data.images.resize and augment', () => {
     expect(same(t0, batchValues(ds, 'train', 0))).toBe(true);
     const squash = await loadDataset(plan({ path: root, size: [4, 4], channels: 1 }));
     expect(Array.from(squash.valid.x.subarray(0, 4)).map((v) => Math.round(v * 255))).toEqual([15, 75, 135, 195]);
+  });
+
+  it("cropBox: fastai's floor((stored − window) · pct), centre without a draw, pure in (seed, epoch, row)", () => {
+    expect(cropBox(4, 8, 4, 4, null)).toEqual({ top: 0, left: 2, height: 4, width: 4 });
+    expect(cropBox(300, 224, 224, 224, null)).toEqual({ top: 38, left: 0, height: 224, width: 224 });
+    expect(cropBox(300, 400, 224, 224, { cropX: 0.999, cropY: 0 })).toEqual({ top: 0, left: 175, height: 224, width: 224 });
+    expect(cropBox(224, 224, 224, 224, { cropX: 0.7, cropY: 0.3 })).toEqual({ top: 0, left: 0, height: 224, width: 224 });
+    expect(() => cropBox(100, 300, 224, 224, null)).toThrow(RangeError);
+    // every box lies inside the image, the same draw gives the same box, other rows/epochs spread over the range
+    const lefts = new Set<number>();
+    for (let r = 0; r < 100; r++) {
+      const d = drawItem(7, 2, r, null);
+      const b = cropBox(256, 341, 224, 224, d);
+      expect(b).toEqual(cropBox(256, 341, 224, 224, drawItem(7, 2, r, null)));
+      expect(b.top >= 0 && b.top <= 32 && b.left >= 0 && b.left <= 117).toBe(true);
+      lefts.add(b.left);
+    }
+    expect(lefts.size).toBeGreaterThan(50);
+    expect(drawItem(7, 3, 0, null).cropX).not.toBe(drawItem(7, 2, 0, null).cropX);
   });
 
   it('augment: same seed → identical batches, another epoch or seed differs, the valid split is untouched', async () => {
@@ -273,7 +298,9 @@ model:
   it('a fit stopped mid-epoch and resumed ends with bit-identical weights; the saved model records the preprocessing', async () => {
     root = gradientFolder(6);
     const whole = await session();
-    expect(whole.learner.model.getUserDefinedMetadata()).toEqual({ fastlr: { preprocessing: { scale: [-1, 1], normalize: null } } });
+    expect(whole.learner.model.getUserDefinedMetadata()).toEqual({
+      fastlr: { preprocessing: { scale: [-1, 1], normalize: null, resize: 'crop', size: [6, 6], channels: 3 } },
+    });
     await fitOneCycle(whole.learner, c, {});
     for (const k of [4, 7]) {
       const cut = await session();

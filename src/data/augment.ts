@@ -101,6 +101,24 @@ export function drawItem(seed: number, epoch: number, row: number, spec: Augment
   return { cropX: u[0]!, cropY: u[1]!, matrix, identity, brightness, contrast, lighting: bOn || cOn };
 }
 
+/**
+ * The h × w window cut from a stored sh × sw image (`resize: crop`): top-left = floor((stored − window) · pct), as
+ * fastai's Resize/RandomCrop (`pcts` random on the training split, 0.5 = the centre on valid and when `draw` is null).
+ * Pure; `resize: squash` stores the image at the window's size, so the box is the whole image.
+ */
+export function cropBox(
+  sh: number,
+  sw: number,
+  h: number,
+  w: number,
+  draw: Pick<ItemDraw, 'cropX' | 'cropY'> | null,
+): { top: number; left: number; height: number; width: number } {
+  if (sh < h || sw < w) throw new RangeError(`a ${h}×${w} window does not fit in a stored ${sh}×${sw} image`);
+  const px = draw ? draw.cropX : 0.5;
+  const py = draw ? draw.cropY : 0.5;
+  return { top: Math.floor(py * (sh - h)), left: Math.floor(px * (sw - w)), height: h, width: w };
+}
+
 /** PyTorch's reflect_coordinates for align_corners (reflect about pixel 0 and size − 1), then clipped. */
 function reflect(p: number, size: number): number {
   if (size <= 1) return 0;

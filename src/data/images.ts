@@ -16,7 +16,7 @@ import { readFileSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { FastlrError } from '../errors.js';
-import { applyLighting, drawItem, resolveAugment, sampleWindow, type AugmentSpec } from './augment.js';
+import { applyLighting, cropBox, drawItem, resolveAugment, sampleWindow, type AugmentSpec } from './augment.js';
 import { decodeImage, imageHeaderSize, toBytes } from './decode.js';
 import { channelAffine, resolvePreprocessing } from './preprocess.js';
 import { randomSplit } from './split.js';
@@ -192,12 +192,9 @@ function imageSplit(items: Decoded[], c: SplitContext, train: boolean, spec: Aug
     if (!it) throw new RangeError(`row ${row} is out of range (${items.length} images)`);
     const px = pixelsOf(it);
     const draw = random && (spec || c.resize === 'crop') ? drawItem(c.seed, epoch, row, spec) : null;
-    const px0 = draw ? draw.cropX : 0.5;
-    const py0 = draw ? draw.cropY : 0.5;
-    const oy = Math.floor(py0 * (it.sh - h));
-    const ox = Math.floor(px0 * (it.sw - w));
+    const box = cropBox(it.sh, it.sw, h, w, draw);
     const aug = draw && spec ? draw : null;
-    sampleWindow(px, it.sw, ch, oy, ox, h, w, aug ?? IDENTITY, out, offset);
+    sampleWindow(px, it.sw, ch, box.top, box.left, h, w, aug ?? IDENTITY, out, offset);
     if (aug?.lighting) applyLighting(out, offset, rowSize, aug);
     const { mul, add } = c;
     for (let i = 0; i < rowSize; i += ch) {
@@ -243,7 +240,7 @@ export async function loadImages(o: ImagesLoadOptions): Promise<Dataset> {
   if (resize !== 'squash' && resize !== 'crop') throw new FastlrError(`data.images.resize must be squash or crop, got ${String(resize)}`);
   const maxPixels = o.images.max_pixels ?? DEFAULT_MAX_PIXELS;
   const cacheMb = o.images.cache_mb ?? DEFAULT_CACHE_MB;
-  const preprocessing = resolvePreprocessing(o.images, channels);
+  const preprocessing = resolvePreprocessing(o.images, channels, { resize, size: hw, channels });
   const spec = resolveAugment(o.images.augment);
   try {
     if (!(await stat(root)).isDirectory()) throw new FastlrError(`data.images.path is not a folder: ${root}`);

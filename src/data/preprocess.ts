@@ -23,18 +23,32 @@ export interface Preprocessing {
   scale: [number, number];
   /** null: none; otherwise per-channel statistics (`name: imagenet` when they are fastai's imagenet_stats) */
   normalize: null | { name?: 'imagenet'; mean: number[]; std: number[] };
+  /** how images were brought to `size` (absent in records written before it was kept) */
+  resize?: 'squash' | 'crop';
+  /** [height, width] the images were resized to */
+  size?: [number, number];
+  channels?: number;
+}
+
+/** The input geometry recorded next to scale/normalize (data.images.resize, size, channels). */
+export interface InputGeometry {
+  resize: 'squash' | 'crop';
+  size: readonly [number, number];
+  channels: number;
 }
 
 export function resolvePreprocessing(
   o: { scale?: readonly number[] | null; normalize?: NormalizeOption },
   channels: number,
+  geometry?: InputGeometry,
 ): Preprocessing {
+  const geo = geometry ? { resize: geometry.resize, size: [geometry.size[0], geometry.size[1]] as [number, number], channels: geometry.channels } : {};
   const scale = o.scale ?? [0, 1];
   if (scale.length !== 2 || !scale.every(Number.isFinite) || !(scale[0]! < scale[1]!)) {
     throw new FastlrError(`data.images.scale must be [lo, hi] with lo < hi, got [${scale.join(', ')}]`);
   }
   const n = o.normalize ?? null;
-  if (n === null) return { scale: [scale[0]!, scale[1]!], normalize: null };
+  if (n === null) return { scale: [scale[0]!, scale[1]!], normalize: null, ...geo };
   const stats = n === 'imagenet' ? IMAGENET_STATS : n;
   const fit = (v: readonly number[], what: string): number[] => {
     if (v.length === channels) return [...v];
@@ -45,7 +59,7 @@ export function resolvePreprocessing(
   const mean = fit(stats.mean, 'mean');
   const std = fit(stats.std, 'std');
   if (!std.every((s) => s > 0)) throw new FastlrError('data.images.normalize.std values must be positive');
-  return { scale: [scale[0]!, scale[1]!], normalize: n === 'imagenet' ? { name: 'imagenet', mean, std } : { mean, std } };
+  return { scale: [scale[0]!, scale[1]!], normalize: n === 'imagenet' ? { name: 'imagenet', mean, std } : { mean, std }, ...geo };
 }
 
 /** Per-channel x = v · mul[c] + add[c] for v in [0, 1] (see the header). */
@@ -62,7 +76,7 @@ export function channelAffine(p: Preprocessing, channels: number): { mul: Float3
   return { mul, add };
 }
 
-/** One line for humans: `scale [0, 1]`, `scale [0, 1], normalize imagenet`, `scale [-1, 1], normalize mean [..] std [..]`. */
+/** One line for humans: `scale [0, 1]`, `scale [0, 1], normalize imagenet`, `scale [-1, 1], normalize mean [..] std [..]` (the values; geometry is not part of it). */
 export function describePreprocessing(p: Preprocessing): string {
   const s = `scale [${p.scale.join(', ')}]`;
   if (!p.normalize) return s;
@@ -76,17 +90,22 @@ function close(a: readonly number[], b: readonly number[]): boolean {
 /** Read a checkpoint's recorded preprocessing (`userDefinedMetadata.fastlr.preprocessing`); undefined when absent or malformed. */
 export function recordedPreprocessing(meta: unknown): Preprocessing | undefined {
   const p = (meta as { fastlr?: { preprocessing?: unknown } } | null | undefined)?.fastlr?.preprocessing as
-    | { scale?: unknown; normalize?: unknown }
+    | { scale?: unknown; normalize?: unknown; resize?: unknown; size?: unknown; channels?: unknown }
     | undefined;
   if (!p || !Array.isArray(p.scale) || p.scale.length !== 2 || !p.scale.every((v) => typeof v === 'number')) return undefined;
+  const geo: Pick<Preprocessing, 'resize' | 'size' | 'channels'> = {};
+  if (p.resize === 'squash' || p.resize === 'crop') geo.resize = p.resize;
+  if (Array.isArray(p.size) && p.size.length === 2 && p.size.every((v) => Number.isInteger(v) && v > 0)) geo.size = [p.size[0], p.size[1]];
+  if (p.channels === 1 || p.channels === 3) geo.channels = p.channels;
   const n = p.normalize as { mean?: unknown; std?: unknown; name?: unknown } | null | undefined;
-  if (n == null) return { scale: [p.scale[0], p.scale[1]], normalize: null };
+  if (n == null) return { scale: [p.scale[0], p.scale[1]], normalize: null, ...geo };
   if (!Array.isArray(n.mean) || !Array.isArray(n.std)) return undefined;
   const normalize: NonNullable<Preprocessing['normalize']> = { mean: n.mean.map(Number), std: n.std.map(Number) };
   if (n.name === 'imagenet') normalize.name = 'imagenet';
-  return { scale: [p.scale[0], p.scale[1]], normalize };
+  return { scale: [p.scale[0], p.scale[1]], normalize, ...geo };
 }
 
+/** Same values in (scale, normalize); the geometry is checked by the model's input shape instead. */
 export function samePreprocessing(a: Preprocessing, b: Preprocessing): boolean {
   if (!close(a.scale, b.scale)) return false;
   if (!a.normalize || !b.normalize) return !a.normalize && !b.normalize;
