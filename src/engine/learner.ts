@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { Batcher, batchCount, epochOrder, type Dataset } from '../data/index.js';
-import { modelInputShape, type ParamGroup } from '../model/index.js';
+import { applyBnFreeze, leafLayers, modelInputShape, type ParamGroup } from '../model/index.js';
 import { FastOptimizer, type OptimizerConfig, type OptimizerState } from '../optim/index.js';
 import { SmoothLoss, type SmoothLossState } from '../schedule/index.js';
 import { finishMetric, lossTensor, metricSums, type LossName, type MetricName } from './loss.js';
@@ -20,6 +20,8 @@ export interface LearnerOptions {
   seed: number;
   /** keep normalisation layers of frozen groups training (fastai's train_bn) */
   trainBn: boolean;
+  /** BatchNorm layers of frozen groups run in inference mode, running statistics untouched (fastai's BnFreeze) */
+  bnFreeze?: boolean;
 }
 
 /** Everything `find` must put back: weights (every model weight, by stable key), optimizer state, RNG, freeze. */
@@ -112,7 +114,7 @@ export class Learner {
     const xShape = modelInputShape(o.model);
     this.trainBatcher = new Batcher(o.data.train, o.data, o.batchSize, xShape);
     this.validBatcher = new Batcher(o.data.valid, o.data, o.batchSize, xShape);
-    this.hasDropout = o.model.layers.some((l) => l.getClassName() === 'Dropout');
+    this.hasDropout = leafLayers(o.model).some((l) => l.getClassName() === 'Dropout');
     this.setTrainable();
   }
 
@@ -153,6 +155,7 @@ export class Learner {
   private setTrainable(): void {
     this.opt.freezeTo(this.frozen, { trainBn: this.o.trainBn });
     this.trainVars = this.opt.trainableVariables();
+    applyBnFreeze(this.model, this.groups, this.frozen, this.o.bnFreeze ?? false);
   }
 
   snapshot(): LearnerSnapshot {

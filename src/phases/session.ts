@@ -68,8 +68,10 @@ export async function openSession(plan: Plan, opts: { modelDir?: string } = {}):
   } else if (plan.model.from) {
     // a model folder, a run folder, or a run base folder (its newest completed fit): see model/from.ts
     modelFrom = resolveModelFrom(plan.model.from).dir;
-    const loaded = await loadModelDir(modelFrom);
-    const mismatch = preprocessingMismatch(modelFrom, loaded.getUserDefinedMetadata(), data.preprocessing);
+    // model.reinit: the architecture only (no weights read, none needed); buildFinetuneModel seeds every weight
+    const loaded = await loadModelDir(modelFrom, { topologyOnly: plan.model.reinit });
+    // fresh weights learned nothing: the checkpoint's preprocessing matters only when its weights are used
+    const mismatch = plan.model.reinit ? null : preprocessingMismatch(modelFrom, loaded.getUserDefinedMetadata(), data.preprocessing);
     if (mismatch) (data.warnings ??= []).push(mismatch);
     model = buildFinetuneModel(loaded, plan, data);
   } else {
@@ -90,6 +92,7 @@ export async function openSession(plan: Plan, opts: { modelDir?: string } = {}):
     dropLast: plan.data.drop_last,
     seed: plan.seed,
     trainBn: plan.model.train_bn,
+    bnFreeze: plan.model.bn_freeze,
   });
   return {
     plan,

@@ -95,6 +95,15 @@ export const layerVariants = {
     activation: activationSchema.describe('the activation function'),
     name: layerName,
   }),
+  global_avgpool: z
+    .strictObject({ type: z.literal('global_avgpool'), name: layerName })
+    .describe('average over height and width: [h, w, c] → [c]'),
+  global_maxpool: z
+    .strictObject({ type: z.literal('global_maxpool'), name: layerName })
+    .describe('maximum over height and width: [h, w, c] → [c]'),
+  concat_pool: z
+    .strictObject({ type: z.literal('concat_pool'), name: layerName })
+    .describe("fastai's AdaptiveConcatPool: global max and average pools concatenated, [h, w, c] → [2c] (model.head only)"),
 } as const;
 
 const v = layerVariants;
@@ -107,6 +116,9 @@ export const normalizedLayerSchema = z.discriminatedUnion('type', [
   v.dropout,
   v.batchnorm,
   v.activation,
+  v.global_avgpool,
+  v.global_maxpool,
+  v.concat_pool,
 ]);
 /** One layer item of `model.layers` / `model.head`, in any YAML form (see layers.ts). */
 export const layerSchema = z.preprocess(normalizeLayerInput, normalizedLayerSchema);
@@ -217,7 +229,10 @@ const modelSchema = z.strictObject({
   input: z.array(posInt).min(1).optional().describe('shape of one sample, e.g. [28, 28, 1]; default: from the data'),
   layers: z.array(layerSchema).min(1).optional().describe('the layers, in order (or use from)'),
   from: z.string().min(1).optional().describe('a saved tfjs model to fine-tune (instead of layers): a model folder, a run folder, or a run base folder such as runs/<name> (its newest completed fit run)'),
-  cut: z.int().default(-1).describe('with from: keep the saved layers [0, cut) (negative counts from the end)'),
+  cut: z
+    .union([z.int(), z.string().min(1)], { error: 'expected a layer index or a layer name' })
+    .default(-1)
+    .describe('with from and head: where the body ends: a layer name (the body is the model up to and including that layer, nested models searched too), or an index: keep the top-level layers [0, cut) (negative counts from the end)'),
   head: z.array(layerSchema).min(1).optional().describe('with from: new layers appended after the cut'),
   groups: z
     .array(
@@ -226,8 +241,23 @@ const modelSchema = z.strictObject({
       }),
     )
     .default([])
-    .describe('split points into parameter groups: layer index (negative: from the end) or name; []: one group (with from and head: body | head)'),
-  train_bn: z.boolean().default(true).describe('batchnorm layers stay trainable in frozen groups'),
+    .describe('split points into parameter groups: a layer index (negative: from the end) or a layer name or name prefix (the first layer, in topological order, whose name equals or starts with it opens a group); []: one group (with from and head: body | head)'),
+  train_bn: z.boolean().default(true).describe("batchnorm parameters of frozen groups keep training, their layers in training mode (fastai's train_bn)"),
+  bn_freeze: z
+    .boolean()
+    .default(false)
+    .describe("batchnorm layers of frozen groups run in inference mode: running statistics used, never updated (fastai's BnFreeze)"),
+  bn_momentum: z
+    .number()
+    .min(0)
+    .lt(1)
+    .nullable()
+    .default(0.9)
+    .describe('with from: momentum of the loaded batchnorm layers, keras-style (0.9 = PyTorch/fastai 0.1). Keras checkpoints save 0.99 or 0.999, which leaves the running statistics at the pretraining data through a short fine-tune; null keeps the saved value'),
+  reinit: z
+    .boolean()
+    .default(false)
+    .describe("with from: train the saved architecture from fresh weights seeded by seed (the from-scratch baseline); the saved weights are not read"),
 });
 
 export const LOSSES = ['cross_entropy', 'binary_cross_entropy', 'mse'] as const;
