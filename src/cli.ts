@@ -211,16 +211,20 @@ function buildProgram(io: Io, argv: readonly string[], done: (code: number) => v
     .option('--per-class <n>', 'training images per digit (default: every image not used for valid)', positiveInt)
     .option('--valid-per-class <n>', 'validation images per digit (default 100)', positiveInt)
     .option('--seed <n>', 'seed of the per-digit draw', nonNegativeInt, 42)
+    .option('--size <n>', 'side of the square images written (default 28; e.g. 224 for an ImageNet network: bilinear upscale)', positiveInt)
+    .addOption(new Option('--channels <n>', '1 (grey, default) or 3 (RGB)').choices(['1', '3']))
     .option('--force', 'replace a non-empty <dir>')
     .option('--quiet', 'print nothing')
     .addHelpText('after', example('fastlr export-digits data/digits-5-9 --digits 5,6,7,8,9 --per-class 20'))
-    .action(async (dir: string, raw: { digits?: number[]; perClass?: number; validPerClass?: number; seed: number; force?: boolean; quiet?: boolean }) => {
+    .action(async (dir: string, raw: { digits?: number[]; perClass?: number; validPerClass?: number; seed: number; size?: number; channels?: '1' | '3'; force?: boolean; quiet?: boolean }) => {
       await run(false, async () =>
         (await import('./commands/export-digits.js')).runExportDigits(dir, {
           ...(raw.digits !== undefined ? { digits: raw.digits } : {}),
           ...(raw.perClass !== undefined ? { perClass: raw.perClass } : {}),
           ...(raw.validPerClass !== undefined ? { validPerClass: raw.validPerClass } : {}),
           seed: raw.seed,
+          ...(raw.size !== undefined ? { size: raw.size } : {}),
+          ...(raw.channels !== undefined ? { channels: raw.channels === '3' ? 3 : 1 } : {}),
           force: Boolean(raw.force),
           quiet: Boolean(raw.quiet),
         }),

@@ -106,8 +106,9 @@ export function printJson(doc: unknown): void {
   process.stdout.write(JSON.stringify(doc, jsonReplacer, 2) + '\n');
 }
 
-/** Unreadable inputs the data loader skipped (images): a count and the first few by name, as a warning. */
+/** The data's warnings (a preprocessing that differs from the checkpoint's), then unreadable inputs the loader skipped (images): a count and the first few by name. */
 export function announceSkipped(data: Dataset, r: Reporter): void {
+  for (const w of data.warnings ?? []) r.warn(`warning: ${w}`);
   const skipped = data.skipped ?? [];
   if (skipped.length === 0) return;
   const shown = skipped.slice(0, 5).map((s) => `  ${s.path}: ${s.reason}`);

@@ -271,7 +271,7 @@ export class Learner {
           break outer;
         }
         const { lr, mom: wanted } = l.hypers(iter);
-        const { x, y } = this.trainBatcher.batch(order, b);
+        const { x, y } = this.trainBatcher.batch(order, b, epoch);
         let loss: number;
         try {
           loss = await this.trainStep(x, y, lr, wanted);

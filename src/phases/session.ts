@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendInfo, type BackendName } from '../backend/index.js';
-import { loadDataset, type Dataset } from '../data/index.js';
+import { decodeProgress, loadDataset, preprocessingMismatch, type Dataset } from '../data/index.js';
 import { buildModel, loadModelDir, buildFinetuneModel, paramGroups, resolveModelFrom } from '../model/index.js';
 import { Learner } from '../engine/learner.js';
 import { metricsFor } from '../engine/loss.js';
@@ -50,7 +50,7 @@ export async function openSession(plan: Plan, opts: { modelDir?: string } = {}):
   throwIssues(dataLimitIssues(plan));
   let data: Dataset;
   try {
-    data = await loadDataset(plan);
+    data = await loadDataset(plan, { onProgress: decodeProgress() });
   } catch (e) {
     // an allocation the limits did not foresee (many large images): a config problem, not a crash
     if (e instanceof RangeError && /array (buffer )?(length|allocation)/i.test(e.message)) {
@@ -69,10 +69,16 @@ export async function openSession(plan: Plan, opts: { modelDir?: string } = {}):
     // a model folder, a run folder, or a run base folder (its newest completed fit): see model/from.ts
     modelFrom = resolveModelFrom(plan.model.from).dir;
     // model.reinit: the architecture only (no weights read, none needed); buildFinetuneModel seeds every weight
-    model = buildFinetuneModel(await loadModelDir(modelFrom, { topologyOnly: plan.model.reinit }), plan, data);
+    const loaded = await loadModelDir(modelFrom, { topologyOnly: plan.model.reinit });
+    // fresh weights learned nothing: the checkpoint's preprocessing matters only when its weights are used
+    const mismatch = plan.model.reinit ? null : preprocessingMismatch(modelFrom, loaded.getUserDefinedMetadata(), data.preprocessing);
+    if (mismatch) (data.warnings ??= []).push(mismatch);
+    model = buildFinetuneModel(loaded, plan, data);
   } else {
     model = buildModel(plan, data);
   }
+  // a checkpoint's preprocessing belongs to it: saved models carry it in model.json's userDefinedMetadata
+  if (data.preprocessing) model.setUserDefinedMetadata({ fastlr: { preprocessing: data.preprocessing } });
   const groups = paramGroups(model, plan);
   const learner = new Learner({
     model,

@@ -166,6 +166,40 @@ const imagesSchema = z
     path: z.string().min(1).describe('folder with one sub-folder of images per class'),
     size: z.tuple([posInt, posInt]).default([64, 64]).describe('[height, width] images are resized to'),
     channels: z.literal([1, 3]).default(3).describe('1 (grey) or 3 (RGB)'),
+    scale: z
+      .tuple([z.number(), z.number()])
+      .refine(([lo, hi]) => lo < hi, { error: 'scale is [lo, hi] with lo < hi' })
+      .default([0, 1])
+      .describe('[lo, hi] that pixel bytes 0..255 map to linearly: v = p/255, s = lo + (hi − lo)·v ([0, 1]: nsfwjs, fastai; [-1, 1]: Keras/tfjs MobileNet, Teachable Machine)'),
+    normalize: z
+      .union([
+        z.literal('imagenet'),
+        z.strictObject({
+          mean: z.array(z.number()).min(1).max(3).describe('per channel (or one for all)'),
+          std: z.array(z.number().positive()).min(1).max(3).describe('per channel (or one for all)'),
+        }),
+      ], { error: 'expected imagenet or { mean: [...], std: [...] }' })
+      .nullable()
+      .default(null)
+      .describe('then x = (s − mean[c]) / std[c]; imagenet: fastai\'s imagenet_stats ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]), applied after ÷255 as fastai with the default scale; null: none'),
+    resize: z
+      .enum(['squash', 'crop'])
+      .default('squash')
+      .describe("squash: the whole image resized to size; crop: fastai's Resize (the largest box of size's aspect, random position on train, centre on valid, resized)"),
+    augment: z
+      .union([
+        z.boolean(),
+        z.strictObject({
+          flip: z.boolean().default(false).describe('horizontal flip, p 0.5'),
+          rotate: z.union([z.boolean(), z.number().min(0).max(180)]).default(false).describe('max degrees (true: 10), p 0.75'),
+          zoom: z.union([z.boolean(), z.number().min(1).max(4)]).default(false).describe('max zoom (true: 1.1), random centre, p 0.75'),
+          lighting: z.union([z.boolean(), z.number().min(0).lt(1)]).default(false).describe('max_lighting for brightness and contrast (true: 0.2), p 0.75 each'),
+        }),
+      ], { error: 'expected true/false or { flip, rotate, zoom, lighting }' })
+      .default(false)
+      .describe("seeded augmentation of the training split only (fastai's aug_transforms subset; true: all four with fastai's defaults); a pure function of (seed, epoch, image), so a resumed run redraws it exactly"),
+    max_pixels: posInt.default(40_000_000).describe("an image whose header claims more pixels is skipped before decoding (named, counted)"),
+    cache_mb: z.int().min(0).default(1024).describe('decoded pixels (uint8) kept in memory up to this many MiB; the rest are decoded again per batch'),
   })
   .describe('a folder of PNG/JPEG images, one sub-folder per class');
 
