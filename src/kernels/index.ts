@@ -7,6 +7,8 @@
  *         Add (bias fast path); Sum (leading axes fast path); FastlrReluGrad + the Relu gradient that uses it;
  *         FastlrAdamStep (FastOptimizer's whole Adam update of one parameter, one SIMD pass);
  *         DepthwiseConv2dNativeBackpropInput / ...Filter (missing in tfjs-backend-wasm; depthwise.ts).
+ *   both: FastlrBatchNormTrain + its two gradient kernels, with BatchNormalization's training branch patched to use
+ *         them (batch-norm.ts); FastlrClipGrad + the ClipByValue gradient that uses it (clip-grad.ts).
  *   cpu:  BatchMatMul, _FusedMatMul, Conv2D, FusedConv2D, Conv2DBackpropFilter and Conv2DBackpropInput on our
  *         SIMD gemm in a private wasm memory (cpu-simd.ts; im2col / col2im for the convolutions; NCHW falls back
  *         to the conv formulations); Sum (leading axes), bias Add, Relu, MaxPool and FastlrReluGrad as single JS
@@ -27,6 +29,11 @@ import { type Kernel, type MultiKernel, kernelFunc } from './kernel-context.js';
 import { cpuBiasAdd, cpuLeadingAxesSum, cpuMaxPool, cpuRelu, reluGradCpu } from './cpu-elementwise.js';
 import { cpuBatchMatMul, cpuConv2D, cpuConv2DBackpropFilter, cpuConv2DBackpropInput, cpuFusedConv2D, cpuFusedMatMul } from './cpu-simd.js';
 import { ADAM_STEP_KERNEL, adamStepCpu, adamStepWasm } from './adam-step.js';
+import {
+  BN_GRAD_INPUT_KERNEL, BN_GRAD_SUMS_KERNEL, BN_TRAIN_KERNEL, bnGradInputKernel, bnGradSumsKernel, bnTrainGradConfig, bnTrainKernel,
+  installBatchNormTraining, uninstallBatchNormTraining,
+} from './batch-norm.js';
+import { CLIP_GRAD_KERNEL, clipGradConfig, clipGradCpu, clipGradWasm } from './clip-grad.js';
 import { cpuDepthwiseConv2D, cpuFusedDepthwiseConv2D, depthwiseBackpropFilter, depthwiseBackpropInput } from './depthwise.js';
 
 interface Override {
@@ -63,6 +70,10 @@ const OVERRIDES: Record<string, Override[]> = {
     { kernelName: ADAM_STEP_KERNEL, make: () => adamStepWasm() },
     { kernelName: 'DepthwiseConv2dNativeBackpropInput', make: (b, stock) => depthwiseBackpropInput(b, stock) },
     { kernelName: 'DepthwiseConv2dNativeBackpropFilter', make: (b, stock) => depthwiseBackpropFilter(b, stock) },
+    { kernelName: BN_TRAIN_KERNEL, make: (b) => bnTrainKernel(b) },
+    { kernelName: BN_GRAD_SUMS_KERNEL, make: (b) => bnGradSumsKernel(b) },
+    { kernelName: BN_GRAD_INPUT_KERNEL, make: (b) => bnGradInputKernel(b) },
+    { kernelName: CLIP_GRAD_KERNEL, make: () => clipGradWasm() },
   ],
   cpu: [
     // Conv2D first: the Conv2DBackpropInput (and the backprop-filter fallback) built below call the Conv2D
@@ -90,23 +101,38 @@ const OVERRIDES: Record<string, Override[]> = {
     { kernelName: 'FusedDepthwiseConv2D', make: (b, stock) => cpuFusedDepthwiseConv2D(need(stock, 'FusedDepthwiseConv2D', b)) },
     { kernelName: 'DepthwiseConv2dNativeBackpropInput', make: (b, stock) => depthwiseBackpropInput(b, stock) },
     { kernelName: 'DepthwiseConv2dNativeBackpropFilter', make: (b, stock) => depthwiseBackpropFilter(b, stock) },
+    { kernelName: BN_TRAIN_KERNEL, make: (b) => bnTrainKernel(b) },
+    { kernelName: BN_GRAD_SUMS_KERNEL, make: (b) => bnGradSumsKernel(b) },
+    { kernelName: BN_GRAD_INPUT_KERNEL, make: (b) => bnGradInputKernel(b) },
+    { kernelName: CLIP_GRAD_KERNEL, make: () => clipGradCpu() },
   ],
 };
 
-/** the stock Relu gradient while ours is installed (undefined: ours is not installed) */
-let stockReluGradient: tf.GradConfig | null | undefined;
+/** Gradients we register (per kernel, for every backend: each uses our kernel only where it is registered). */
+const GRADIENTS: tf.GradConfig[] = [reluGradConfig, clipGradConfig, bnTrainGradConfig];
+
+/** the stock gradients while ours are installed (null: none existed; undefined map: ours are not installed) */
+let stockGradients: Map<string, tf.GradConfig | null> | undefined;
 
 function installGradients(): void {
-  if (stockReluGradient !== undefined) return;
-  stockReluGradient = tf.getGradient('Relu') ?? null;
-  tf.registerGradient(reluGradConfig);
+  if (stockGradients !== undefined) return;
+  stockGradients = new Map();
+  for (const g of GRADIENTS) {
+    stockGradients.set(g.kernelName, tf.getGradient(g.kernelName) ?? null);
+    tf.registerGradient(g);
+  }
+  // BatchNormalization's training branch on FastlrBatchNormTrain (inert where that kernel is not registered)
+  installBatchNormTraining();
 }
 
 function uninstallGradients(): void {
-  if (stockReluGradient === undefined || replaced.size > 0) return;
-  tf.unregisterGradient('Relu');
-  if (stockReluGradient) tf.registerGradient(stockReluGradient);
-  stockReluGradient = undefined;
+  if (stockGradients === undefined || replaced.size > 0) return;
+  for (const [name, stock] of stockGradients) {
+    tf.unregisterGradient(name);
+    if (stock) tf.registerGradient(stock);
+  }
+  stockGradients = undefined;
+  uninstallBatchNormTraining();
 }
 
 /** stock configs we replaced, per backend, to restore them (null: the kernel did not exist) */
