@@ -32,6 +32,7 @@ interface RawCommon {
   out?: string;
   backend?: string;
   seed?: number;
+  threads?: string;
   set?: string[];
   json?: boolean;
   quiet?: boolean;
@@ -44,6 +45,7 @@ function withCommon(cmd: Command): Command {
     .option('--out <dir>', 'base folder of the run folders (config: output; env: FASTLR_OUT)')
     .addOption(new Option('--backend <name>', 'tfjs backend (config: backend; env: FASTLR_BACKEND)').choices(BACKENDS))
     .option('--seed <n>', 'random seed (config: seed; env: FASTLR_SEED)', nonNegativeInt)
+    .option('--threads <n|auto>', 'threads for the kernels; auto: every core (config: threads; env: FASTLR_THREADS)')
     .option('--set <key.path=value>', 'override a config key, value in YAML (repeatable)', collect)
     .option('--json', 'print one JSON document on stdout (human output goes to stderr)')
     .option('--quiet', 'only errors and warnings')
@@ -64,6 +66,7 @@ Examples:
 
 Environment:
   FASTLR_BACKEND, FASTLR_OUT, FASTLR_SEED   defaults for --backend, --out, --seed (config < env < flags)
+  FASTLR_THREADS                            default for --threads (auto: every core)
   NO_COLOR                                  no colours;  FASTLR_DEBUG=1  stack traces of unexpected errors
 
 Exit codes:
@@ -81,6 +84,7 @@ function common(config: string, raw: RawCommon, io: Io, argv: readonly string[])
     ...(raw.out !== undefined ? { out: raw.out } : {}),
     ...(raw.backend !== undefined ? { backend: raw.backend } : {}),
     ...(raw.seed !== undefined ? { seed: raw.seed } : {}),
+    ...(raw.threads !== undefined ? { threads: raw.threads } : {}),
     set: raw.set ?? [],
     json: Boolean(raw.json),
     quiet: Boolean(raw.quiet),

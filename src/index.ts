@@ -38,7 +38,7 @@ export {
 export { loadPlan, planJsonSchema, type Plan } from './plan/index.js';
 
 // the engine and its phases
-export { openSession, type Session } from './phases/setup.js';
+export { openSession, type Session } from './phases/session.js';
 export { rangeTest, type RangeTestConfig, type RangeTestResult } from './phases/find.js';
 export { fitOneCycle, type OneCycleConfig } from './phases/fit.js';
 export { Learner, type LearnerSnapshot, type LoopOptions, type LoopResult } from './engine/learner.js';

@@ -11,7 +11,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolvePlan } from '../src/plan/index.js';
-import { openSession, type Session } from '../src/phases/setup.js';
+import { openSession, type Session } from '../src/phases/session.js';
 import { epochOrder } from '../src/data/index.js';
 
 interface VParam {

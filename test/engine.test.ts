@@ -1,7 +1,7 @@
 import { describe, expect, it, afterAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { resolvePlan } from '../src/plan/index.js';
-import { openSession, type Session } from '../src/phases/setup.js';
+import { openSession, type Session } from '../src/phases/session.js';
 import { rangeTest } from '../src/phases/find.js';
 import { fitOneCycle } from '../src/phases/fit.js';
 import { encodeState } from '../src/optim/index.js';

@@ -1,7 +1,7 @@
 /** find --repeats: the pure summary (log medians, spread, agreement, median curve) and the isolation of the repeats. */
 import { afterAll, describe, expect, it } from 'vitest';
 import { resolvePlan } from '../src/plan/index.js';
-import { openSession, type Session } from '../src/phases/setup.js';
+import { openSession, type Session } from '../src/phases/session.js';
 import { rangeTest } from '../src/phases/find.js';
 import { logMedian, repeatedRangeTest, repeatSeed, summarizeRepeats } from '../src/phases/repeats.js';
 

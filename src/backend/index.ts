@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { ExitCode, FastlrError } from '../errors.js';
 import { registerKernelOverrides } from '../kernels/index.js';
+import { resolveThreads, setThreads, threadCount } from '../kernels/simd/pool.js';
 import { AUTO_ORDER, BackendUnavailable, type BackendName, firstLine, LOADERS } from './loaders.js';
 import { silenceCpuBanner } from './quiet.js';
 
@@ -25,6 +26,13 @@ export interface BackendInfo {
   skipped: SkippedBackend[];
   /** kernels fastlr replaced or added on this backend (src/kernels) */
   kernels: string[];
+  /** threads fastlr's kernels split their work over (config `threads`, auto: the cores available) */
+  threads: number;
+}
+
+export interface BackendOptions {
+  /** `threads:` of the plan: auto (every available core) or a count; default auto */
+  threads?: 'auto' | number;
 }
 
 const results = new Map<string, Promise<BackendInfo>>();
@@ -53,7 +61,7 @@ async function init(requested: BackendName | 'auto'): Promise<BackendInfo> {
     if (reason === null) {
       silenceCpuBanner();
       const tfName = tf.getBackend();
-      return { name, skipped, kernels: registerKernelOverrides(tfName) };
+      return { name, skipped, kernels: registerKernelOverrides(tfName), threads: threadCount() };
     }
     if (requested !== 'auto') {
       throw new FastlrError(`backend ${name} cannot be used: ${reason}`, ExitCode.usage);
@@ -71,7 +79,14 @@ async function init(requested: BackendName | 'auto'): Promise<BackendInfo> {
  * Select the backend (idempotent per request: the same promise is returned again). Throws FastlrError (exit 2)
  * for an unknown name or a forced backend that cannot load.
  */
-export function initBackend(requested: BackendName | 'auto'): Promise<BackendInfo> {
+export function initBackend(requested: BackendName | 'auto', opts: BackendOptions = {}): Promise<BackendInfo> {
+  let threads: number;
+  try {
+    threads = resolveThreads(opts.threads ?? 'auto');
+  } catch (e) {
+    return Promise.reject(new FastlrError((e as Error).message, ExitCode.usage));
+  }
+  setThreads(threads);
   if (requested !== 'auto' && !AUTO_ORDER.includes(requested)) {
     return Promise.reject(
       new FastlrError(`unknown backend "${String(requested)}" (expected auto, ${AUTO_ORDER.join(', ')})`, ExitCode.usage),
@@ -83,7 +98,8 @@ export function initBackend(requested: BackendName | 'auto'): Promise<BackendInf
     results.set(requested, p);
     p.catch(() => results.delete(requested));
   }
-  return p.then((info) => {
+  return p.then((first) => {
+    const info = { ...first, threads };
     // Another request may have switched backends since: make this one current again.
     return tf.getBackend() === tfBackendOf(info.name) ? info : reselect(info);
   });

@@ -275,7 +275,7 @@ export async function runCheck(o: CheckOptions, io: Io = processIo()): Promise<n
   const located = resolvePlanLocated(text, o.config, {
     set: o.set,
     env: io.env,
-    overrides: { backend: o.backend, seed: o.seed, out: o.out },
+    overrides: { backend: o.backend, seed: o.seed, out: o.out, threads: o.threads },
   });
   const { plan, hash } = located;
   const { analysis, issues } = await analyzePlan(plan, { cwd: io.cwd });

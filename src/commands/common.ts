@@ -17,7 +17,7 @@ export async function planFor(o: CommonOptions, extraSet: string[] = []): Promis
   const { plan, hash } = await loadPlan(o.config, {
     set: [...o.set, ...extraSet],
     env: process.env,
-    overrides: { backend: o.backend, seed: o.seed, out: o.out },
+    overrides: { backend: o.backend, seed: o.seed, out: o.out, threads: o.threads },
   });
   return { plan, hash };
 }
@@ -86,6 +86,8 @@ export interface DocHeader {
   versions: ReturnType<typeof versions>;
   backend: BackendInfo['name'];
   backend_skipped: BackendInfo['skipped'];
+  /** threads the kernels ran on (plan `threads`, auto resolved to the cores available) */
+  threads: number;
   seed: number;
   config: string;
   config_hash: string;
@@ -97,6 +99,7 @@ export function docHeader(plan: Plan, config: string, hash: string, backend: Bac
     versions: versions(),
     backend: backend.name,
     backend_skipped: backend.skipped,
+    threads: backend.threads,
     seed: plan.seed,
     config,
     config_hash: hash,

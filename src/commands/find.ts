@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { ExitCode, FastlrError } from '../errors.js';
-import { openSession, type Session } from '../phases/setup.js';
+import { openSession, type Session } from '../phases/session.js';
 import { rangeTest, type RangeTestResult } from '../phases/find.js';
 import type { Plan } from '../plan/index.js';
 import { RunFolder } from '../report/run-folder.js';
@@ -24,6 +24,7 @@ export interface FindDoc {
   versions: ReturnType<typeof versions>;
   backend: string;
   backend_skipped: BackendInfo['skipped'];
+  threads: number;
   seed: number;
   config: string;
   config_hash: string;
@@ -191,7 +192,7 @@ export async function runFind(o: FindOptions): Promise<number> {
       r.info('range test with the body frozen (finetune stage 1); use --unfreeze after `fastlr finetune` for stage 2');
     }
     const run = await RunFolder.create(plan.output, 'find');
-    await run.writeJson('plan.json', { ...plan, backend_used: session.backend.name, config_hash: hash, argv: o.argv, git_commit: gitHead() });
+    await run.writeJson('plan.json', { ...plan, backend_used: session.backend.name, threads_used: session.backend.threads, config_hash: hash, argv: o.argv, git_commit: gitHead() });
     const base = { plan, hash, config: o.config, backend: session.backend, runDir: run.dir, unfrozen: o.unfreeze };
     let doc: FindDoc;
     let code: number;

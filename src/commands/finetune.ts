@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ExitCode, FastlrError } from '../errors.js';
-import { openSession, type Session } from '../phases/setup.js';
+import { openSession, type Session } from '../phases/session.js';
 import { loadCheckpoint } from '../phases/checkpoint.js';
 import type { Plan } from '../plan/index.js';
 import { fineTuneLrs, spreadLr, type LrSpec } from '../schedule/index.js';
@@ -162,7 +162,7 @@ export async function runFinetune(o: FinetuneOptions): Promise<number> {
     // the pretrained model this run started from: recorded by the run's first command (stage 2 loads stage 1's model)
     let modelFrom = session.modelFrom ?? null;
     if (!existsSync(run.path('plan.json'))) {
-      await run.writeJson('plan.json', { ...plan, backend_used: session.backend.name, config_hash: hash, model_from_resolved: modelFrom, argv: o.argv, git_commit: gitHead() });
+      await run.writeJson('plan.json', { ...plan, backend_used: session.backend.name, threads_used: session.backend.threads, config_hash: hash, model_from_resolved: modelFrom, argv: o.argv, git_commit: gitHead() });
     } else {
       const saved = JSON.parse(await readFile(run.path('plan.json'), 'utf8')) as { model_from_resolved?: unknown };
       if (typeof saved.model_from_resolved === 'string') modelFrom = saved.model_from_resolved;

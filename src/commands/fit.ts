@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { ExitCode, FastlrError } from '../errors.js';
-import { openSession, type Session } from '../phases/setup.js';
+import { openSession, type Session } from '../phases/session.js';
 import type { Plan } from '../plan/index.js';
 import { spreadLr, type LrSpec } from '../schedule/index.js';
 import { RunFolder } from '../report/run-folder.js';
@@ -118,7 +118,7 @@ export async function runFit(o: FitOptions): Promise<number> {
       source = saved.lr_source ?? { method: 'config', value: lr };
     } else {
       ({ lr, source } = await resolveLr(plan.fit.lr, { session, plan, hash, config: o.config, run, r, signal }));
-      await run.writeJson('plan.json', { ...plan, backend_used: session.backend.name, config_hash: hash, lr_source: source, lr_resolved: lr, argv: o.argv, git_commit: gitHead() });
+      await run.writeJson('plan.json', { ...plan, backend_used: session.backend.name, threads_used: session.backend.threads, config_hash: hash, lr_source: source, lr_resolved: lr, argv: o.argv, git_commit: gitHead() });
     }
     const lrMax = spreadLr(lr, session.learner.groups.length);
     const res = await runStage({

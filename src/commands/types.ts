@@ -4,6 +4,8 @@ export interface CommonOptions {
   out?: string;
   backend?: string;
   seed?: number;
+  /** `--threads`: `auto` or a count, as typed (the schema validates it) */
+  threads?: string;
   /** raw `--set key.path=value` strings, in order */
   set: string[];
   json: boolean;

@@ -14,7 +14,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { type Kernel, type KernelArgs, KernelContext, release } from './kernel-context.js';
-import { heapOutput, heapPtr, simdPrograms } from './simd/runtime.js';
+import { rawInput } from './raw-memory.js';
+import { heapGemm, heapOutput, heapPtr, privateHeap, simdPrograms } from './simd/runtime.js';
+import { MIN_PARALLEL_MACS } from './simd/tiles.js';
 
 function swapLastTwo(rank: number): number[] {
   const perm = Array.from({ length: rank }, (_, i) => i);
@@ -45,6 +47,24 @@ function simdMatMul(backend: tf.KernelBackend, a: tf.TensorInfo, b: tf.TensorInf
   if (!(batchA === 1 && batchB === 1) && !sameBatch) return null;
   const outShape = [...(ra >= rb ? a.shape : b.shape).slice(0, -2), m, n];
   const out = heapOutput(backend, outShape);
+  const heap = privateHeap();
+  if (heap !== null && heap.threads() > 1 && m * k * n >= MIN_PARALLEL_MACS) {
+    // tfjs-backend-wasm's heap is not shared with worker threads: the operands go through the private shared heap
+    const av = rawInput(backend, a);
+    const bv = rawInput(backend, b);
+    const cv = rawInput(backend, out);
+    const qb = 4 * m * k;
+    const qc = qb + 4 * k * n;
+    heap.reserve(qc + 4 * m * n);
+    for (let t = 0; t < batchA; t++) {
+      const f = heap.f32();
+      f.set(av.subarray(t * m * k, (t + 1) * m * k), 0);
+      f.set(bv.subarray(t * k * n, (t + 1) * k * n), qb / 4);
+      heapGemm(heap, 0, qb, qc, m, k, n);
+      cv.set(heap.f32().subarray(qc / 4, qc / 4 + m * n), t * m * n);
+    }
+    return out;
+  }
   const pa = heapPtr(backend, a);
   const pb = heapPtr(backend, b);
   const pc = heapPtr(backend, out);

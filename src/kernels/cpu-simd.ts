@@ -15,19 +15,16 @@ import * as tf from '@tensorflow/tfjs';
 import { type Kernel, type KernelArgs, kernelFunc, release } from './kernel-context.js';
 import { convInfo } from './kernel-attrs.js';
 import { rawInput } from './raw-memory.js';
-import { PrivateHeap } from './simd/runtime.js';
+import { heapGemm, type PrivateHeap, privateHeap } from './simd/runtime.js';
 
 
 interface CpuBackendLike {
   makeTensorInfo(shape: number[], dtype: tf.DataType, values?: Float32Array): tf.TensorInfo;
 }
 
-let heapCache: PrivateHeap | null | undefined;
-
-/** The shared private heap (null: no WebAssembly SIMD here). */
+/** The private heap (null: no WebAssembly SIMD here). */
 export function cpuHeap(): PrivateHeap | null {
-  if (heapCache === undefined) heapCache = PrivateHeap.create();
-  return heapCache;
+  return privateHeap();
 }
 
 const size = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
@@ -42,9 +39,7 @@ function output(backend: tf.KernelBackend, shape: number[], data: Float32Array):
  * zero), then copies C's first n columns into `out` from float index `outAt`.
  */
 function gemmOut(heap: PrivateHeap, pa: number, pb: number, pc: number, m: number, k: number, n: number, n8: number, out: Float32Array, outAt: number): void {
-  const m4 = m - (m % 4);
-  if (m4 > 0) heap.progs.gemm_r4(pa, pb, pc, m4, k, n8);
-  if (m4 < m) heap.progs.gemm_r1(pa + 4 * m4 * k, pb, pc + 4 * m4 * n8, m - m4, k, n8);
+  heapGemm(heap, pa, pb, pc, m, k, n8);
   const f = heap.f32();
   const c0 = pc / 4;
   if (n8 === n) {
@@ -376,9 +371,7 @@ export function cpuConv2DBackpropInput(fallback: Kernel): Kernel {
       const b1 = Math.min(nb, b0 + chunk);
       const m = (b1 - b0) * perImage;
       heap.f32().set(dyv.subarray(b0 * perImage * co, b1 * perImage * co), pa / 4);
-      const m4 = m - (m % 4);
-      if (m4 > 0) heap.progs.gemm_r4(pa, pb, pc, m4, co, k8);
-      if (m4 < m) heap.progs.gemm_r1(pa + 4 * m4 * co, pb, pc + 4 * m4 * k8, m - m4, co, k8);
+      heapGemm(heap, pa, pb, pc, m, co, k8);
       const f = heap.f32();
       let row = pc / 4;
       for (let b = b0; b < b1; b++) {

@@ -139,7 +139,7 @@ export function configMarkdown(): string {
     'Every key is optional unless marked required; unknown keys are errors. Override any key on the command line',
     'with `--set key.path=value` (the value is YAML: `--set fit.lr=1e-3`, `--set "fit.lr={lo: 1e-5, hi: 1e-3}"`,',
     '`--set data.mnist.digits=[0,1]`). Precedence: defaults < config file < `FASTLR_BACKEND` / `FASTLR_OUT` /',
-    '`FASTLR_SEED` < flags. `fastlr schema` prints the JSON Schema for editor completion.',
+    '`FASTLR_SEED` / `FASTLR_THREADS` < flags. `fastlr schema` prints the JSON Schema for editor completion.',
     '',
     'Learning rates (`fit.lr`, `finetune.lr`) take a number (every group), a list with one value per parameter',
     'group (`model.groups` split points + 1), or a range `{ lo, hi }` (geometric from the first group to the last)',

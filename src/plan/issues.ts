@@ -159,7 +159,7 @@ function describeIssue(issue: ZIssue, ctx: IssueContext, path: PropertyKey[]): D
 /** Place an issue: overrides are named by their flag, file issues get line:column. */
 export function placeIssue(ctx: IssueContext, path: readonly PropertyKey[], at: 'key' | 'value', message: string): ConfigIssue {
   const loc = ctx.locator.locate(path, at);
-  const o = overrideFor(ctx.overrides, loc.path);
+  const o = overrideFor(ctx.overrides, loc.path, loc.line === 0);
   const shown = formatPath(loc.path);
   if (o) return { file: o.origin, line: 0, col: 0, path: shown, message };
   if (loc.line === 0) return { file: ctx.file, line: 1, col: 1, path: shown, message };

@@ -33,11 +33,21 @@ function keyOf(p: Pair): string | undefined {
   return undefined;
 }
 
+/** Each map's pairs by key, the last of duplicates (as YAML keeps): built once per map, so a lookup is O(1). */
+const pairIndex = new WeakMap<object, Map<string, Pair>>();
+
 /** The last pair with this key (YAML keeps the last of duplicates). */
 function findPair(map: { items: Pair[] }, key: string): Pair | undefined {
-  let found: Pair | undefined;
-  for (const p of map.items) if (keyOf(p) === key) found = p;
-  return found;
+  let index = pairIndex.get(map);
+  if (index === undefined) {
+    index = new Map();
+    for (const p of map.items) {
+      const k = keyOf(p);
+      if (k !== undefined) index.set(k, p);
+    }
+    pairIndex.set(map, index);
+  }
+  return index.get(key);
 }
 
 function rangeStart(n: unknown): number | undefined {

@@ -262,6 +262,10 @@ const configShape = {
     .enum(['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'])
     .default('auto')
     .describe('tfjs backend; auto: the fastest available'),
+  threads: z
+    .union([z.literal('auto'), posInt], { error: 'expected "auto" or a positive integer' })
+    .default('auto')
+    .describe("threads fastlr's kernels run on (wasm and cpu backends); auto: the cores available (os.availableParallelism()). Results are bit-identical at any count"),
   data: dataSchema.prefault({}),
   model: modelSchema.prefault({}),
   loss: z.enum(LOSSES).default('cross_entropy').describe('loss function'),

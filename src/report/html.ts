@@ -355,7 +355,7 @@ function shellQuote(a: string): string {
   return /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`;
 }
 
-const PLAN_EXTRAS = ['backend_used', 'config_hash', 'lr_source', 'lr_resolved', 'argv', 'git_commit'];
+const PLAN_EXTRAS = ['backend_used', 'threads_used', 'config_hash', 'lr_source', 'lr_resolved', 'argv', 'git_commit'];
 
 function configSection(d: RunData): string {
   if (!d.plan) return '<section id="config">\n<h2>Resolved config</h2>\n<p class="muted">plan.json is missing.</p>\n</section>';

@@ -286,11 +286,18 @@ export interface FnSpec {
   build(f: FnBuilder): void;
 }
 
-/** A module of `fns` (each `(i32 × nParams) -> ()`), importing `env.memory` (non-shared, no maximum). */
-export function emitModule(fns: FnSpec[]): Uint8Array {
+/** Pages (64 KiB) a shared memory may grow to: shared memories must declare a maximum (here 2 GiB). */
+export const SHARED_MAX_PAGES = 32768;
+
+/**
+ * A module of `fns` (each `(i32 × nParams) -> ()`), importing `env.memory`: non-shared with no maximum, or with
+ * `shared` a shared memory of at most SHARED_MAX_PAGES (what worker threads instantiate the same programs against).
+ */
+export function emitModule(fns: FnSpec[], opts: { shared?: boolean } = {}): Uint8Array {
   const arities = [...new Set(fns.map((f) => f.nParams))];
   const types = arities.map((n) => [0x60, ...uleb(n), ...Array<number>(n).fill(I32), 0]);
-  const imports = [[...name('env'), ...name('memory'), 0x02, 0x00, ...uleb(1)]];
+  const limits = opts.shared ? [0x03, ...uleb(1), ...uleb(SHARED_MAX_PAGES)] : [0x00, ...uleb(1)];
+  const imports = [[...name('env'), ...name('memory'), 0x02, ...limits]];
   const funcs = fns.map((f) => uleb(arities.indexOf(f.nParams)));
   const exports = fns.map((f, i) => [...name(f.name), 0x00, ...uleb(i)]);
   const bodies = fns.map((spec) => {

@@ -4,8 +4,10 @@
  * a backend that is not tfjs-backend-wasm): callers then use their portable path.
  */
 import * as tf from '@tensorflow/tfjs';
-import { emitModule } from './emitter.js';
+import { emitModule, SHARED_MAX_PAGES } from './emitter.js';
 import { PROGRAMS } from './programs.js';
+import { type Call, ThreadPool, threadCount } from './pool.js';
+import { gemmCalls } from './tiles.js';
 
 type Fn = (...args: number[]) => void;
 
@@ -15,7 +17,7 @@ interface WasmMemory {
   grow(pages: number): number;
 }
 interface WasmApi {
-  Memory: new (descriptor: { initial: number }) => WasmMemory;
+  Memory: new (descriptor: { initial: number; maximum?: number; shared?: boolean }) => WasmMemory;
   Module: new (bytes: Uint8Array) => object;
   Instance: new (mod: object, imports: object) => { exports: Record<string, unknown> };
 }
@@ -53,19 +55,27 @@ interface WasmBackendShape {
 }
 
 const cache = new WeakMap<WasmMemory, SimdPrograms | null>();
-let moduleBytes: Uint8Array | null = null;
-let compiled: object | null | undefined;
+const modules: { plain?: { bytes: Uint8Array; mod: object | null }; shared?: { bytes: Uint8Array; mod: object | null } } = {};
+
+/** The programs compiled for a plain or a shared memory (null: no SIMD in this engine). */
+function compiled(shared: boolean): { bytes: Uint8Array; mod: object | null } {
+  const key = shared ? 'shared' : 'plain';
+  const have = modules[key];
+  if (have) return have;
+  const bytes = emitModule(PROGRAMS, { shared });
+  let mod: object | null = null;
+  if (WA !== undefined) {
+    try {
+      mod = new WA.Module(bytes);
+    } catch {
+      mod = null; // no SIMD (or no threads) support in this engine
+    }
+  }
+  return (modules[key] = { bytes, mod });
+}
 
 function compile(): object | null {
-  if (compiled !== undefined) return compiled;
-  if (WA === undefined) return (compiled = null);
-  try {
-    moduleBytes ??= emitModule(PROGRAMS);
-    compiled = new WA.Module(moduleBytes);
-  } catch {
-    compiled = null; // no SIMD support in this engine
-  }
-  return compiled;
+  return compiled(false).mod;
 }
 
 /** The wasm heap of a tfjs-backend-wasm instance, if `backend` is one with a plain (non-shared) memory. */
@@ -82,37 +92,40 @@ export function simdPrograms(backend: tf.KernelBackend): SimdPrograms | null {
   return programsFor(memory);
 }
 
+function bind(e: Record<string, Fn | undefined>): SimdPrograms {
+  return {
+    relu_grad: e['relu_grad'] as Fn,
+    bias_add: e['bias_add'] as Fn,
+    col_sum: e['col_sum'] as Fn,
+    max_pool_grad: e['max_pool_grad'] as Fn,
+    im2col_t: e['im2col_t'] as Fn,
+    conv_bpf_direct: e['conv_bpf_direct'] as Fn,
+    gemm_r4: e['gemm_r4'] as Fn,
+    gemm_r1: e['gemm_r1'] as Fn,
+    conv_bpf_direct2: e['conv_bpf_direct2'] as Fn,
+    adam_step: [
+      [e['adam_step'] as Fn, e['adam_step_decay'] as Fn],
+      [e['adam_step_first'] as Fn, e['adam_step_first_decay'] as Fn],
+    ],
+    dw_fwd: e['dw_fwd'] as Fn,
+    dw_bpi: e['dw_bpi'] as Fn,
+    dw_bpf: e['dw_bpf'] as Fn,
+    bn_sum: e['bn_sum'] as Fn,
+    bn_sqdev: e['bn_sqdev'] as Fn,
+    bn_grad_sums: e['bn_grad_sums'] as Fn,
+    bn_apply: e['bn_apply'] as Fn,
+    bn_grad_apply: e['bn_grad_apply'] as Fn,
+    clip_grad: e['clip_grad'] as Fn,
+  };
+}
+
 function programsFor(memory: WasmMemory): SimdPrograms | null {
   if (cache.has(memory)) return cache.get(memory) ?? null;
   const mod = compile();
   let progs: SimdPrograms | null = null;
   if (mod !== null && WA !== undefined) {
     const inst = new WA.Instance(mod, { env: { memory } });
-    const e = inst.exports as Record<string, Fn | undefined>;
-    progs = {
-      relu_grad: e['relu_grad'] as Fn,
-      bias_add: e['bias_add'] as Fn,
-      col_sum: e['col_sum'] as Fn,
-      max_pool_grad: e['max_pool_grad'] as Fn,
-      im2col_t: e['im2col_t'] as Fn,
-      conv_bpf_direct: e['conv_bpf_direct'] as Fn,
-      gemm_r4: e['gemm_r4'] as Fn,
-      gemm_r1: e['gemm_r1'] as Fn,
-      conv_bpf_direct2: e['conv_bpf_direct2'] as Fn,
-      adam_step: [
-        [e['adam_step'] as Fn, e['adam_step_decay'] as Fn],
-        [e['adam_step_first'] as Fn, e['adam_step_first_decay'] as Fn],
-      ],
-      dw_fwd: e['dw_fwd'] as Fn,
-      dw_bpi: e['dw_bpi'] as Fn,
-      dw_bpf: e['dw_bpf'] as Fn,
-      bn_sum: e['bn_sum'] as Fn,
-      bn_sqdev: e['bn_sqdev'] as Fn,
-      bn_grad_sums: e['bn_grad_sums'] as Fn,
-      bn_apply: e['bn_apply'] as Fn,
-      bn_grad_apply: e['bn_grad_apply'] as Fn,
-      clip_grad: e['clip_grad'] as Fn,
-    };
+    progs = bind(inst.exports as Record<string, Fn | undefined>);
   }
   cache.set(memory, progs);
   return progs;
@@ -131,22 +144,42 @@ export function heapOutput(backend: tf.KernelBackend, shape: number[]): tf.Tenso
 const PAGE = 65536;
 
 /**
- * The SIMD programs instantiated against a memory of their own, for backends whose tensors live in JS arrays (cpu):
- * callers copy inputs in, run a program, copy results out. Offsets are bytes from 0; `reserve` grows the memory,
- * which detaches earlier views (take `f32()` after it).
+ * The SIMD programs instantiated against a memory of their own, for backends whose tensors live in JS arrays (cpu)
+ * and for the wasm backend's threaded path: callers copy inputs in, run programs, copy results out. Offsets are
+ * bytes from 0; `reserve` grows the memory, which detaches earlier views (take `f32()` after it).
+ *
+ * Where SharedArrayBuffer and worker threads exist the memory is shared and `parallel(calls)` runs several program
+ * calls at once, one per thread (simd/pool.ts); otherwise `parallel` runs them one after another.
  */
 export class PrivateHeap {
+  private pool: ThreadPool | null = null;
+
   private constructor(
     private readonly memory: WasmMemory,
     readonly progs: SimdPrograms,
+    private readonly exports: Record<string, unknown>,
+    /** the module bytes the workers instantiate; null: not shared, no workers */
+    private readonly sharedBytes: Uint8Array | null,
   ) {}
 
   /** null when WebAssembly SIMD is unavailable */
   static create(): PrivateHeap | null {
     if (WA === undefined || compile() === null) return null;
+    const shared = typeof SharedArrayBuffer !== 'undefined' ? compiled(true) : null;
+    if (shared !== null && shared.mod !== null) {
+      try {
+        const memory = new WA.Memory({ initial: 16, maximum: SHARED_MAX_PAGES, shared: true });
+        const inst = new WA.Instance(shared.mod, { env: { memory } });
+        const e = inst.exports as Record<string, Fn | undefined>;
+        return new PrivateHeap(memory, bind(e), e, shared.bytes);
+      } catch {
+        // fall through: a plain memory, one thread
+      }
+    }
     const memory = new WA.Memory({ initial: 16 });
     const progs = programsFor(memory);
-    return progs === null ? null : new PrivateHeap(memory, progs);
+    if (progs === null) return null;
+    return new PrivateHeap(memory, progs, progs as unknown as Record<string, unknown>, null);
   }
 
   /** Makes at least `bytes` addressable. */
@@ -159,4 +192,44 @@ export class PrivateHeap {
   f32(): Float32Array {
     return new Float32Array(this.memory.buffer);
   }
+
+  /** Threads `parallel` can use now: the configured count (simd/pool.ts setThreads), 1 without shared memory. */
+  threads(): number {
+    return this.sharedBytes === null ? 1 : threadCount();
+  }
+
+  /** Runs the calls, each on its own thread when there are several (they must write disjoint memory). */
+  parallel(calls: readonly Call[]): void {
+    if (calls.length === 1 || this.sharedBytes === null) {
+      for (const c of calls) (this.exports[c.fn] as Fn)(...c.args);
+      return;
+    }
+    this.pool ??= new ThreadPool(this.memory, this.sharedBytes, this.exports, PROGRAMS.map((p) => p.name));
+    this.pool.run(calls);
+  }
+
+  /** Ends this heap's worker threads (tests). */
+  async closeThreads(): Promise<void> {
+    const p = this.pool;
+    this.pool = null;
+    if (p) await p.close();
+  }
+}
+
+let heapCache: PrivateHeap | null | undefined;
+
+/** The process's one private heap (cpu kernels, the wasm backend's threaded path); null: no WebAssembly SIMD. */
+export function privateHeap(): PrivateHeap | null {
+  if (heapCache === undefined) heapCache = PrivateHeap.create();
+  return heapCache;
+}
+
+/**
+ * C[m, n8] = A[m, k]·B[k, n8] on `heap` (byte offsets; n8 % 8 == 0), its rows split over the heap's threads
+ * (simd/tiles.ts gemmCalls): the same bits at any thread count.
+ */
+export function heapGemm(heap: PrivateHeap, pa: number, pb: number, pc: number, m: number, k: number, n8: number): void {
+  const { blocks, tail } = gemmCalls(pa, pb, pc, m, k, n8, heap.threads());
+  if (blocks.length > 0) heap.parallel(blocks);
+  if (tail !== null) heap.parallel([tail]);
 }

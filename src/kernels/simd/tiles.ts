@@ -1,0 +1,39 @@
+/**
+ * How kernels split their output over threads (pure arithmetic, no memory): contiguous row blocks of a gemm, one
+ * block per thread. gemm_r4 and gemm_r1 compute every element the same way (Σ_k in order, one f32x4 multiply and
+ * add per k), so which thread and which program computes a row never changes its bits.
+ */
+import type { Call } from './pool.js';
+
+/** Multiply-adds below which a gemm stays on one thread (waking a worker costs ~10-50 µs). */
+export const MIN_PARALLEL_MACS = 1 << 18;
+
+/** Row ranges [from, to) covering [0, rows): at most `parts`, each a multiple of `align` rows except the last. */
+export function rowBlocks(rows: number, parts: number, align = 4): [number, number][] {
+  const units = Math.ceil(rows / align);
+  const n = Math.max(1, Math.min(parts, units));
+  const out: [number, number][] = [];
+  let from = 0;
+  for (let p = 0; p < n; p++) {
+    const u = Math.floor(units / n) + (p < units % n ? 1 : 0);
+    const to = Math.min(rows, from + u * align);
+    if (to > from) out.push([from, to]);
+    from = to;
+  }
+  return out;
+}
+
+/**
+ * The calls of C[m, n8] = A[m, k]·B[k, n8] (byte offsets pa, pb, pc; n8 % 8 == 0) split over `threads`: one call
+ * per row block, gemm_r4 on blocks of whole 4-row groups and gemm_r1 on the last block's leftover rows (as its own
+ * call, run after the blocks).
+ */
+export function gemmCalls(pa: number, pb: number, pc: number, m: number, k: number, n8: number, threads: number): { blocks: Call[]; tail: Call | null } {
+  const m4 = m - (m % 4);
+  const parts = m * k * n8 < MIN_PARALLEL_MACS ? 1 : threads;
+  const blocks: Call[] = m4 > 0
+    ? rowBlocks(m4, parts).map(([r0, r1]) => ({ fn: 'gemm_r4', args: [pa + 4 * r0 * k, pb, pc + 4 * r0 * n8, r1 - r0, k, n8] }))
+    : [];
+  const tail = m4 < m ? { fn: 'gemm_r1', args: [pa + 4 * m4 * k, pb, pc + 4 * m4 * n8, m - m4, k, n8] } : null;
+  return { blocks, tail };
+}

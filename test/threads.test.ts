@@ -1,0 +1,195 @@
+/**
+ * Threads (config `threads`, --threads, FASTLR_THREADS; src/kernels/simd/pool.ts): every output element is computed
+ * by one thread in a fixed order, so results are BIT-IDENTICAL at 1, 2 or 3 threads — kernel by kernel on the wasm
+ * and cpu backends, and for a whole short `fastlr fit` (the saved weights, byte for byte). The setting is
+ * validated where it was written and recorded in every JSON document and in plan.json.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../src/backend/index.js';
+import { availableThreads, setThreads } from '../src/kernels/simd/pool.js';
+import { privateHeap } from '../src/kernels/simd/runtime.js';
+import { rowBlocks } from '../src/kernels/simd/tiles.js';
+import { runCli } from './helpers/cli.js';
+import { values } from './helpers/kernels.js';
+
+const size = (s: number[]): number => s.reduce((x, y) => x * y, 1);
+const t = (shape: number[], seed: number): tf.Tensor => tf.tensor(values(size(shape), seed), shape);
+const bytes = (a: Float32Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+
+interface Case {
+  name: string;
+  run(): tf.Tensor;
+}
+
+const CASES: Case[] = [
+  { name: 'matMul 64×784 · 784×256', run: () => tf.matMul(t([64, 784], 1), t([784, 256], 2)) },
+  { name: 'matMul 67×300 · 300×136 (rows % 4 = 3)', run: () => tf.matMul(t([67, 300], 3), t([300, 136], 4)) },
+  { name: 'matMul 784×64ᵀ · 64×256 (dW)', run: () => tf.matMul(t([64, 784], 5), t([64, 256], 6), true, false) },
+  { name: 'matMul batch 3 × 41×128 · 128×64', run: () => tf.matMul(t([3, 41, 128], 7), t([3, 128, 64], 8)) },
+  { name: 'dense 64×800 · 800×10 (+bias, relu)', run: () => tf.fused.matMul({ a: t([64, 800], 9), b: t([800, 10], 10), bias: t([10], 11), activation: 'relu' }) },
+  { name: 'conv2d 16×28×28×1 3×3×16', run: () => tf.conv2d(t([16, 28, 28, 1], 12) as tf.Tensor4D, t([3, 3, 1, 16], 13) as tf.Tensor4D, 1, 'valid') },
+  { name: 'conv2d 8×13×13×16 3×3×32 same stride 2', run: () => tf.conv2d(t([8, 13, 13, 16], 14) as tf.Tensor4D, t([3, 3, 16, 32], 15) as tf.Tensor4D, 2, 'same') },
+  {
+    name: 'conv2d gradients (filter and input) 16×13×13×16 → 32',
+    run: () => {
+      const x = t([16, 13, 13, 16], 16) as tf.Tensor4D;
+      const w = t([3, 3, 16, 32], 17) as tf.Tensor4D;
+      const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'valid').square().sum());
+      const [dx, dw] = g([x, w]);
+      return tf.concat([dx!.flatten(), dw!.flatten()]);
+    },
+  },
+];
+
+describe('threads: the tile split', () => {
+  it('rowBlocks covers every row once, in order, blocks aligned to 4', () => {
+    for (const rows of [1, 3, 4, 5, 64, 67, 784, 1001]) {
+      for (const parts of [1, 2, 3, 7]) {
+        const b = rowBlocks(rows, parts);
+        expect(b[0]![0]).toBe(0);
+        expect(b[b.length - 1]![1]).toBe(rows);
+        b.forEach(([from, to], i) => {
+          expect(to).toBeGreaterThan(from);
+          if (i > 0) expect(from).toBe(b[i - 1]![1]);
+          if (i < b.length - 1) expect((to - from) % 4).toBe(0);
+        });
+        expect(b.length).toBeLessThanOrEqual(parts);
+      }
+    }
+  });
+
+  it('auto is the cores available; bad counts are refused', async () => {
+    expect(availableThreads()).toBe(os.availableParallelism());
+    expect((await initBackend('cpu', { threads: 'auto' })).threads).toBe(os.availableParallelism());
+    expect((await initBackend('cpu', { threads: 3 })).threads).toBe(3);
+    await expect(initBackend('cpu', { threads: 0 })).rejects.toThrow(/positive integer/);
+  });
+});
+
+for (const backend of ['wasm', 'cpu'] as const) {
+  describe(`threads: kernels on ${backend} are bit-identical at 1, 2 and 3 threads`, () => {
+    afterAll(() => setThreads(1));
+    for (const c of CASES) {
+      it(c.name, async () => {
+        await initBackend(backend, { threads: 1 });
+        const got = [1, 2, 3].map((n) => {
+          setThreads(n);
+          const before = tf.memory().numTensors;
+          const out = tf.tidy(c.run);
+          const data = out.dataSync() as Float32Array;
+          out.dispose();
+          expect(tf.memory().numTensors).toBe(before);
+          return bytes(data.slice());
+        });
+        expect(got[1]!.equals(got[0]!)).toBe(true);
+        expect(got[2]!.equals(got[0]!)).toBe(true);
+      });
+    }
+  });
+}
+
+describe('threads: the worker pool', () => {
+  it('runs program calls on several threads over one shared memory', () => {
+    const heap = privateHeap();
+    expect(heap).not.toBeNull();
+    setThreads(3);
+    try {
+      expect(heap!.threads()).toBe(3);
+      // three relu_grad calls on disjoint quarters; the fourth quarter stays untouched
+      const n = 1024;
+      heap!.reserve(4 * 4 * n * 3);
+      const f = heap!.f32();
+      const y = values(4 * n, 1);
+      const dy = values(4 * n, 2);
+      f.set(y, 0);
+      f.set(dy, 4 * n);
+      f.fill(7, 8 * n, 12 * n);
+      heap!.parallel([0, 1, 2].map((q) => ({ fn: 'relu_grad', args: [4 * q * n, 4 * (4 * n + q * n), 4 * (8 * n + q * n), n] })));
+      const out = heap!.f32().subarray(8 * n, 12 * n);
+      for (let i = 0; i < 3 * n; i++) expect(out[i]).toBe(y[i]! > 0 ? dy[i] : 0);
+      for (let i = 3 * n; i < 4 * n; i++) expect(out[i]).toBe(7);
+    } finally {
+      setThreads(1);
+    }
+  });
+});
+
+/** Every weight file of a run folder, concatenated in name order. */
+function weightBytes(dir: string): Buffer {
+  const files: string[] = [];
+  const walk = (d: string): void => {
+    for (const e of readdirSync(d).sort()) {
+      const p = join(d, e);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (e.endsWith('.bin')) files.push(p);
+    }
+  };
+  walk(dir);
+  expect(files.length).toBeGreaterThan(0);
+  return Buffer.concat(files.map((f) => readFileSync(f)));
+}
+
+describe('threads: a whole fit', () => {
+  const dir = mkdtempSync(join(os.tmpdir(), 'fastlr-threads-'));
+  const cfg = join(dir, 'cnn.yaml');
+  writeFileSync(
+    cfg,
+    readFileSync('configs/mnist-cnn.yaml', 'utf8')
+      .replace('  source: mnist\n', '  source: mnist\n  mnist: { limit: 256 }\n')
+      .replace(/^expect:.*$/m, '')
+      .replace(/^fit: \{ epochs: 6,/m, 'fit: { epochs: 1,'),
+  );
+
+  for (const backend of ['wasm', 'cpu'] as const) {
+    it(`CNN on ${backend}: the saved weights are byte-equal at --threads 1, 2 and 3, and each document records its threads`, async () => {
+      const weights: Buffer[] = [];
+      for (const n of [1, 2, 3]) {
+        const res = await runCli(['fit', cfg, '--json', '--backend', backend, '--threads', String(n), '--out', join(dir, `runs-${backend}-${n}`)]);
+        expect(res.code, res.stderr).toBe(0);
+        const doc = JSON.parse(res.stdout) as { threads: number; backend: string; run_dir: string };
+        expect(doc.backend).toBe(backend);
+        expect(doc.threads).toBe(n);
+        const plan = JSON.parse(readFileSync(join(doc.run_dir, 'plan.json'), 'utf8')) as { threads: unknown; threads_used: number };
+        expect(plan.threads).toBe(n);
+        expect(plan.threads_used).toBe(n);
+        weights.push(weightBytes(doc.run_dir));
+      }
+      expect(weights[1]!.equals(weights[0]!)).toBe(true);
+      expect(weights[2]!.equals(weights[0]!)).toBe(true);
+    });
+  }
+});
+
+describe('threads: the setting', () => {
+  it('defaults to auto: every core, recorded in the find document', async () => {
+    const dir = mkdtempSync(join(os.tmpdir(), 'fastlr-threads-auto-'));
+    const res = await runCli(['find', 'configs/mnist-mlp.yaml', '--json', '--quiet', '--set', 'find.num_it=6', '--set', 'data.mnist.limit=300', '--out', dir], {
+      env: { FASTLR_THREADS: '' },
+    });
+    expect(res.code, res.stderr).toBe(0);
+    const doc = JSON.parse(res.stdout) as { threads: number; run_dir?: string };
+    expect(doc.threads).toBe(os.availableParallelism());
+  });
+
+  it('FASTLR_THREADS sets it, a flag wins over it, and bad values are errors naming where they came from', async () => {
+    const env = await runCli(['check', 'configs/mnist-mlp.yaml', '--json'], { env: { FASTLR_THREADS: 'many' } });
+    expect(env.code).toBe(2);
+    expect(env.stderr).toContain('FASTLR_THREADS=many');
+    expect(env.stderr).toMatch(/threads/);
+    const flag = await runCli(['check', 'configs/mnist-mlp.yaml', '--threads', '0'], { env: { FASTLR_THREADS: '2' } });
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toContain('--threads 0');
+    const fromEnv = await runCli(['check', 'configs/mnist-mlp.yaml', '--json'], { env: { FASTLR_THREADS: '2' } });
+    expect(fromEnv.code, fromEnv.stderr).toBe(0);
+    expect(JSON.stringify(JSON.parse(fromEnv.stdout))).toContain('"threads":2');
+    const cfg = join(mkdtempSync(join(os.tmpdir(), 'fastlr-threads-cfg-')), 'bad.yaml');
+    writeFileSync(cfg, `${readFileSync('configs/mnist-mlp.yaml', 'utf8')}\nthreads: -1\n`);
+    const file = await runCli(['check', cfg]);
+    expect(file.code).toBe(2);
+    expect(file.stderr).toMatch(/bad\.yaml:\d+:\d+.*threads/);
+  });
+});
