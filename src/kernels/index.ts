@@ -6,7 +6,10 @@
  *         the stock one also drops gradients of all-negative windows); Identity/Cast (share, don't copy);
  *         Add (bias fast path); Sum (leading axes fast path); FastlrReluGrad + the Relu gradient that uses it;
  *         FastlrAdamStep (FastOptimizer's whole Adam update of one parameter, one SIMD pass);
- *         DepthwiseConv2dNativeBackpropInput / ...Filter (missing in tfjs-backend-wasm; depthwise.ts).
+ *         DepthwiseConv2dNativeBackpropInput / ...Filter (missing in tfjs-backend-wasm; depthwise.ts);
+ *         Conv2D, FusedConv2D (no bias/activation) and Conv2DBackpropInput, when 1×1 stride 1 (MobileNet's
+ *         pointwise convolutions), as products through our BatchMatMul, threaded (pointwise.ts); Slice by
+ *         contiguous runs (slice.ts: ZeroPadding2D's gradient).
  *   both: FastlrBatchNormTrain + its two gradient kernels, with BatchNormalization's training branch patched to use
  *         them (batch-norm.ts); FastlrClipGrad + the ClipByValue gradient that uses it (clip-grad.ts).
  *   cpu:  BatchMatMul, _FusedMatMul, Conv2D, FusedConv2D, Conv2DBackpropFilter and Conv2DBackpropInput on our
@@ -34,6 +37,8 @@ import {
   installBatchNormTraining, uninstallBatchNormTraining,
 } from './batch-norm.js';
 import { CLIP_GRAD_KERNEL, clipGradConfig, clipGradCpu, clipGradWasm } from './clip-grad.js';
+import { pointwiseBackpropInput, pointwiseConv2D } from './pointwise.js';
+import { runSliceWasm } from './slice.js';
 import { cpuDepthwiseConv2D, cpuFusedDepthwiseConv2D, depthwiseBackpropFilter, depthwiseBackpropInput } from './depthwise.js';
 
 interface Override {
@@ -56,12 +61,16 @@ const OVERRIDES: Record<string, Override[]> = {
         return explicitTransposeBatchMatMul(stock, b);
       },
     },
+    // 1×1 convolutions as products through the BatchMatMul above (pointwise.ts); the rest as before
+    { kernelName: 'Conv2D', make: (b, stock) => pointwiseConv2D(b, need(stock, 'Conv2D', b)) },
+    { kernelName: 'FusedConv2D', make: (b, stock) => pointwiseConv2D(b, need(stock, 'FusedConv2D', b)) },
     {
       kernelName: 'Conv2DBackpropFilter',
       make: (b, stock) => convBackpropFilterIm2col(b, convBackpropFilterViaConv2D(b, stock)),
     },
-    { kernelName: 'Conv2DBackpropInput', make: (b, stock) => convBackpropInputViaConv2D(b, stock) },
+    { kernelName: 'Conv2DBackpropInput', make: (b, stock) => pointwiseBackpropInput(b, convBackpropInputViaConv2D(b, stock)) },
     { kernelName: 'MaxPoolGrad', make: () => maxPoolGradWasm() },
+    { kernelName: 'Slice', make: (b, stock) => runSliceWasm(need(stock, 'Slice', b)) },
     { kernelName: 'Identity', make: (b, stock) => sharingIdentity(need(stock, 'Identity', b)) },
     { kernelName: 'Cast', make: (b, stock) => sharingCast(need(stock, 'Cast', b)) },
     { kernelName: 'Add', make: (b, stock) => biasAdd(need(stock, 'Add', b)) },
