@@ -156,6 +156,7 @@ async function profile(backend, stage, batch, threads) {
   const tf = s.tf;
   const name = tf.getBackend();
   const by = new Map();
+  const detail = process.env.PROFILE_KERNEL ?? '';
   const configs = tf.getKernelsForBackend(name);
   for (const config of configs) {
     const f = config.kernelFunc;
@@ -171,6 +172,10 @@ async function profile(backend, stage, batch, threads) {
           const e = by.get(config.kernelName) ?? { ms: 0, n: 0 };
           e.ms += (c.user + c.system) / 1000;
           e.n += 1;
+          if (detail === config.kernelName) {
+            const shapes = Object.values(args.inputs).map((t) => t.shape.join('x')).join(' ');
+            console.log(`    ${config.kernelName} ${shapes} ${JSON.stringify(args.attrs?.inputShape ?? args.attrs?.filterShape ?? '')} ${((c.user + c.system) / 1000).toFixed(2)} ms`);
+          }
           by.set(config.kernelName, e);
         }
       },

@@ -1,6 +1,6 @@
 // Pointwise convolutions (src/kernels/pointwise.ts: 1×1 stride-1 Conv2D / FusedConv2D / Conv2DBackpropInput as
-// products through our BatchMatMul on wasm) and the run-copying Slice (src/kernels/slice.ts) against the stock cpu
-// kernels: forward value and both gradients on a table of shapes — MobileNetV2's own channel pairs scaled down,
+// products through our BatchMatMul on wasm), the col2im Conv2DBackpropInput wasm uses when strided or narrow,
+// and the run-copying Slice (src/kernels/slice.ts) against the stock cpu kernels: forward value and both gradients on a table of shapes — MobileNetV2's own channel pairs scaled down,
 // widths that take the SIMD gemm (% 8 == 0) and those that do not, a fused bias/activation (the stock path), 1×1
 // with stride 2 and with explicit padding (not pointwise: the fallback) — and ZeroPadding2D's gradient, slices
 // that cut inner, outer and several axes, int32, on cpu and wasm, at 1 and 2 threads. No tensor left behind.
@@ -17,6 +17,8 @@ interface Spec {
   stride?: number;
   pad?: 'same' | 'valid' | number;
   fused?: boolean;
+  /** filter size (default 1) */
+  k?: number;
 }
 
 const SPECS: Spec[] = [
@@ -32,15 +34,21 @@ const SPECS: Spec[] = [
   { x: [2, 9, 9, 16], co: 24, stride: 2, pad: 'same' }, // 1×1 stride 2 (ResNet shortcut): not pointwise
   { x: [2, 6, 6, 8], co: 16, pad: 1 }, // 1×1 with explicit padding: not pointwise
   { x: [1, 1, 1, 64], co: 32 }, // a single pixel
+  // not pointwise, backprop input by col2im on wasm (strided or < 8 input channels)
+  { x: [2, 16, 16, 3], co: 8, k: 3, stride: 2, pad: 'same' }, // MobileNetV2's Conv1, scaled down
+  { x: [2, 9, 9, 16], co: 8, k: 3, stride: 2, pad: 'valid' },
+  { x: [2, 7, 7, 5], co: 16, k: 3, pad: 'same' },
+  { x: [2, 8, 8, 12], co: 8, k: 3, pad: 'same' }, // stride 1, 12 channels: the conv formulation
 ];
 
 const size = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
-const name = (s: Spec): string => `x ${s.x.join('×')} → ${s.co}${s.stride ? ` stride ${s.stride}` : ''}${s.pad !== undefined ? ` pad ${s.pad}` : ''}${s.fused ? ' fused bias+relu' : ''}`;
+const name = (s: Spec): string => `x ${s.x.join('×')} k${s.k ?? 1} → ${s.co}${s.stride ? ` stride ${s.stride}` : ''}${s.pad !== undefined ? ` pad ${s.pad}` : ''}${s.fused ? ' fused bias+relu' : ''}`;
 
 function valueAndGrads(s: Spec, seed: number): Float32Array[] {
   return tf.tidy(() => {
     const x = tf.tensor(values(size(s.x), seed), s.x) as tf.Tensor4D;
-    const w = tf.tensor(values(s.x[3] * s.co, seed + 1), [1, 1, s.x[3], s.co]) as tf.Tensor4D;
+    const k = s.k ?? 1;
+    const w = tf.tensor(values(k * k * s.x[3] * s.co, seed + 1), [k, k, s.x[3], s.co]) as tf.Tensor4D;
     const bias = tf.tensor(values(s.co, seed + 2));
     const stride = s.stride ?? 1;
     const pad = s.pad ?? 'same';

@@ -9,7 +9,8 @@
  *         DepthwiseConv2dNativeBackpropInput / ...Filter (missing in tfjs-backend-wasm; depthwise.ts);
  *         Conv2D, FusedConv2D (no bias/activation) and Conv2DBackpropInput, when 1×1 stride 1 (MobileNet's
  *         pointwise convolutions), as products through our BatchMatMul, threaded (pointwise.ts); Slice by
- *         contiguous runs (slice.ts: ZeroPadding2D's gradient).
+ *         contiguous runs (slice.ts: ZeroPadding2D's gradient); strided or narrow (< 8 channels) Conv2DBackpropInput
+ *         by col2im on the gemm (cpu-simd.ts's, conv2d-backprop-input.ts convBackpropInputChoose).
  *   both: FastlrBatchNormTrain + its two gradient kernels, with BatchNormalization's training branch patched to use
  *         them (batch-norm.ts); FastlrClipGrad + the ClipByValue gradient that uses it (clip-grad.ts).
  *   cpu:  BatchMatMul, _FusedMatMul, Conv2D, FusedConv2D, Conv2DBackpropFilter and Conv2DBackpropInput on our
@@ -23,7 +24,7 @@ import * as tf from '@tensorflow/tfjs';
 import { explicitTransposeBatchMatMul } from './batch-matmul.js';
 import { biasAdd } from './bias-add.js';
 import { convBackpropFilterIm2col, convBackpropFilterViaConv2D } from './conv2d-backprop-filter.js';
-import { convBackpropInputViaConv2D } from './conv2d-backprop-input.js';
+import { convBackpropInputChoose, convBackpropInputViaConv2D } from './conv2d-backprop-input.js';
 import { leadingAxesSum } from './leading-sum.js';
 import { maxPoolGradRaw, maxPoolGradWasm } from './max-pool-grad.js';
 import { RELU_GRAD_KERNEL, reluGradConfig, reluGradWasm } from './relu-grad.js';
@@ -68,7 +69,13 @@ const OVERRIDES: Record<string, Override[]> = {
       kernelName: 'Conv2DBackpropFilter',
       make: (b, stock) => convBackpropFilterIm2col(b, convBackpropFilterViaConv2D(b, stock)),
     },
-    { kernelName: 'Conv2DBackpropInput', make: (b, stock) => pointwiseBackpropInput(b, convBackpropInputViaConv2D(b, stock)) },
+    {
+      kernelName: 'Conv2DBackpropInput',
+      make: (b, stock) => {
+        const viaConv = convBackpropInputViaConv2D(b, stock);
+        return pointwiseBackpropInput(b, convBackpropInputChoose(cpuConv2DBackpropInput(viaConv), viaConv));
+      },
+    },
     { kernelName: 'MaxPoolGrad', make: () => maxPoolGradWasm() },
     { kernelName: 'Slice', make: (b, stock) => runSliceWasm(need(stock, 'Slice', b)) },
     { kernelName: 'Identity', make: (b, stock) => sharingIdentity(need(stock, 'Identity', b)) },
