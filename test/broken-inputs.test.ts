@@ -158,6 +158,25 @@ describe('fit --resume: a damaged checkpoint or run file', () => {
     }
   }, 60_000);
 
+  it('hand-edited positions a stage cannot reach (epoch 99, batch 1e9, more frozen groups than exist) are refused', async () => {
+    const state = (run: string): string => join(run, 'ckpt', 'last', 'state.json');
+    const edit = (f: (m: Record<string, any>) => void) => (run: string): void => {
+      const m = JSON.parse(readFileSync(state(run), 'utf8')) as Record<string, any>;
+      f(m);
+      writeFileSync(state(run), JSON.stringify(m));
+    };
+    const cases: [string, (run: string) => void, RegExp][] = [
+      ['pos-epoch', edit((m) => (m.position.epoch = 99)), /position\.epoch is 99, but this stage has 3 epochs/],
+      ['pos-batch', edit((m) => (m.position.batch = 1e9)), /position\.batch is 1000000000, but an epoch has \d+ batches/],
+      ['pos-frozen', edit((m) => (m.frozen_groups = 7)), /frozen_groups is 7, but the model has 1 parameter group/],
+      ['pos-history', edit((m) => (m.history = [])), /history has 0 epoch summaries, position\.epoch says 1/],
+    ];
+    for (const [name, damage, why] of cases) {
+      const r = await resumeDamaged(name, damage);
+      expectNamed(r, state(r.run), why);
+    }
+  }, 60_000);
+
   it('plan.json or schedule.csv damaged', async () => {
     const p = await resumeDamaged('plan-garbage', (run) => writeFileSync(join(run, 'plan.json'), 'garbage'));
     expectNamed(p, join(p.run, 'plan.json'), /not valid JSON/);

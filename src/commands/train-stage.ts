@@ -83,7 +83,7 @@ export async function runStage(o: StageOptions): Promise<StageResult> {
     if (ck.meta.phase !== o.phase) throw new FastlrError(`${o.resumeFrom} is a ${ck.meta.phase} checkpoint, not ${o.phase}`, ExitCode.usage);
     // a checkpoint at the very end (killed before the final model was written): the loop runs no batch and the
     // stage is finished below (model, tables), as the uninterrupted run would have
-    applyCheckpoint(learner, ck);
+    applyCheckpoint(learner, ck, { epochs: o.oneCycle.epochs });
     resume = ck.meta.position;
     history = ck.meta.history;
     best = (ck.meta.extra.best as StageResult['best']) ?? null;

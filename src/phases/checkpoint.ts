@@ -136,8 +136,42 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
   return { dir, meta, snapshot: { weights, optimizer, frozenGroups: meta.frozen_groups } };
 }
 
-/** Put a loaded checkpoint into a learner (weights, optimizer, freeze; the RNG comes with the loop position). */
-export function applyCheckpoint(learner: Learner, c: LoadedCheckpoint): void {
+/** The positions a checkpoint of a stage can hold: `epochs` of `batchesPerEpoch` batches, `groups` parameter groups. */
+export interface StageBounds {
+  epochs: number;
+  batchesPerEpoch: number;
+  groups: number;
+}
+
+/**
+ * What makes a checkpoint's position impossible for this stage ('' when none): an epoch past the last, a batch
+ * past the end of an epoch, more frozen groups than the model has, a history that does not match the epoch. The
+ * one position past the end allowed is `{ epoch: epochs, batch: 0 }` (killed after the last epoch's checkpoint).
+ */
+export function positionProblem(meta: Pick<CheckpointMeta, 'position' | 'frozen_groups' | 'history'>, b: StageBounds): string {
+  const { epoch, batch } = meta.position;
+  if (epoch > b.epochs) return `position.epoch is ${epoch}, but this stage has ${b.epochs} epoch${b.epochs === 1 ? '' : 's'} (0..${b.epochs - 1})`;
+  if (batch >= b.batchesPerEpoch) return `position.batch is ${batch}, but an epoch has ${b.batchesPerEpoch} batch${b.batchesPerEpoch === 1 ? '' : 'es'} (0..${b.batchesPerEpoch - 1})`;
+  if (epoch === b.epochs && batch !== 0) return `position is batch ${batch} of epoch ${epoch}, past the last epoch`;
+  if (meta.frozen_groups > b.groups) return `frozen_groups is ${meta.frozen_groups}, but the model has ${b.groups} parameter group${b.groups === 1 ? '' : 's'}`;
+  if (meta.history.length !== epoch) return `history has ${meta.history.length} epoch summaries, position.epoch says ${epoch} epochs are done`;
+  for (const [i, h] of meta.history.entries()) {
+    if (!isObj(h) || h.epoch !== i || typeof h.train_loss !== 'number' || typeof h.seconds !== 'number' || !isObj(h.metrics)) {
+      return `history entry ${i} is malformed`;
+    }
+  }
+  return '';
+}
+
+/**
+ * Put a loaded checkpoint into a learner (weights, optimizer, freeze; the RNG comes with the loop position). With
+ * `stage`, its position is range-checked first: an impossible one (a hand-edited `epoch: 99`) is exit 2.
+ */
+export function applyCheckpoint(learner: Learner, c: LoadedCheckpoint, stage?: { epochs: number }): void {
+  if (stage) {
+    const problem = positionProblem(c.meta, { epochs: stage.epochs, batchesPerEpoch: learner.batchesPerEpoch, groups: learner.groups.length });
+    if (problem) throw new FastlrError(`checkpoint ${join(c.dir, 'state.json')}: ${problem}`, ExitCode.usage);
+  }
   try {
     learner.restore({ ...c.snapshot, rng: c.meta.position.epochRng });
   } catch (e) {
