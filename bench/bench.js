@@ -2,7 +2,7 @@
 // `npm run bench`: fastlr's engine against plain PyTorch on this machine, side by side at equal thread counts.
 //
 //   node bench/bench.js [--json] [--quick] [--threads 1,all] [--backends wasm[,cpu]] [--python PATH] [--rounds N]
-//                       [--repeats N] [--no-torch]
+//                       [--repeats N] [--no-torch] [--no-cli] [--rows ID,...|--no-rows]
 //
 // --threads: the thread counts both sides run at (default `1,all`: one thread, then every available core,
 // os.availableParallelism()); fastlr gets `threads: N`, PyTorch torch.set_num_threads(N) + OMP/OpenBLAS N.
@@ -22,10 +22,11 @@
 // The machine may be shared: --rounds (default 2) alternate the fastlr and PyTorch runs, and every figure is the
 // best over rounds and --repeats (default 3) timed runs inside each.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fmt, table } from './format.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
@@ -36,7 +37,7 @@ const MODELS = [
 ];
 
 function parseArgs(argv) {
-  const a = { json: false, backends: ['wasm'], python: null, repeats: 3, rounds: 2, torch: true, worker: null, threads: null, quick: false };
+  const a = { json: false, backends: ['wasm'], python: null, repeats: 3, rounds: 2, torch: true, worker: null, threads: null, quick: false, rows: null, cli: true };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const next = () => {
@@ -51,10 +52,13 @@ function parseArgs(argv) {
     else if (k === '--rounds') a.rounds = Math.max(1, Number(next()) | 0);
     else if (k === '--no-torch') a.torch = false;
     else if (k === '--quick') a.quick = true;
+    else if (k === '--rows') a.rows = next().split(',').filter(Boolean);
+    else if (k === '--no-rows') a.rows = [];
+    else if (k === '--no-cli') a.cli = false;
     else if (k === '--threads') a.threads = next();
     else if (k === '--worker') a.worker = { backend: next(), model: next(), threads: Number(next()), quick: false };
     else if (k === '--help' || k === '-h') {
-      console.log('usage: node bench/bench.js [--json] [--quick] [--threads 1,all] [--backends wasm[,cpu]] [--python PATH] [--rounds N] [--repeats N] [--no-torch]');
+      console.log('usage: node bench/bench.js [--json] [--quick] [--threads 1,all] [--backends wasm[,cpu]] [--python PATH] [--rounds N] [--repeats N] [--no-torch] [--no-cli] [--rows ID,...|--no-rows]');
       process.exit(0);
     } else throw new Error(`unknown argument ${k}`);
   }
@@ -228,16 +232,66 @@ function mergeTorch(a, b) {
   };
 }
 
-const fmt = (x, d = 1) => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(d) : '—');
 
-function table(rows) {
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => String(r[c]).length)));
-  return rows
-    .map((r, i) => {
-      const line = r.map((cell, c) => (c === 0 ? String(cell).padEnd(widths[c]) : String(cell).padStart(widths[c]))).join('   ');
-      return i === 0 ? `${line}\n${widths.map((w) => '-'.repeat(w)).join('   ')}` : line;
-    })
-    .join('\n');
+/** `fastlr find CONFIG --threads N --json` as a user runs it: the process's wall time and the document's own timing. */
+function runCliFind(model, backend, threads) {
+  const spec = MODELS.find((m) => m.id === model);
+  const out = mkdtempSync(path.join(os.tmpdir(), 'fastlr-bench-cli-'));
+  try {
+    const t0 = performance.now();
+    const r = spawnSync(process.execPath, [path.join(root, 'bin/fastlr.js'), 'find', spec.config, '--out', out, '--backend', backend, '--threads', String(threads), '--json', '--quiet'], {
+      cwd: root,
+      encoding: 'utf8',
+      env: { ...process.env, FASTLR_BACKEND: '', FASTLR_THREADS: '' },
+      maxBuffer: 64 << 20,
+    });
+    const wall = (performance.now() - t0) / 1000;
+    if (r.status !== 0) return { model, backend, threads, error: (r.stderr || '').trim().split('\n').slice(-2).join(' | ') || `exit ${r.status}` };
+    const doc = JSON.parse(r.stdout);
+    return { model, backend: doc.backend, threads: doc.threads, iterations: doc.lrs.length, seconds: doc.seconds, process_seconds: wall };
+  } catch (e) {
+    return { model, backend, threads, error: e instanceof Error ? e.message : String(e) };
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+}
+
+/** fastai's own lr_find on the same models (bench/fastai_find.py), when `python` imports fastai; else a reason. */
+async function runFastai(python, threads) {
+  const { loadMnist, writeMnistBin } = await import('./mnist-data.js');
+  const probe = spawnSync(python, ['-c', 'import fastai; print(fastai.__version__)'], { encoding: 'utf8' });
+  if (probe.status !== 0) return { note: `fastai is not importable in ${python} (${(probe.stderr || '').trim().split('\n').pop()}): its lr_find was not timed.` };
+  const data = loadMnist();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'fastlr-bench-fastai-'));
+  const file = path.join(dir, 'mnist.bin');
+  let r;
+  try {
+    writeMnistBin(file, data);
+    r = spawnSync(python, [path.join(here, 'fastai_find.py'), file, String(data.n), '--threads', String(threads)], {
+      encoding: 'utf8',
+      env: { ...process.env, ...blasEnv(), ...threadEnv(threads) },
+      maxBuffer: 16 << 20,
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const line = (r.stdout || '').trim().split('\n').filter((l) => l.startsWith('{')).pop();
+  if (r.status !== 0 || !line) return { note: `fastai lr_find failed: ${(r.stderr || '').trim().split('\n').slice(-2).join(' | ')}` };
+  return { version: probe.stdout.trim(), ...JSON.parse(line) };
+}
+
+/** Row modules in bench/rows/ (see bench/rows/README.md), in file-name order; `only`: ids to keep (null: all). */
+async function discoverRows(only) {
+  const dir = path.join(here, 'rows');
+  const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.js')).sort() : [];
+  const rows = [];
+  for (const f of files) {
+    const m = await import(pathToFileURL(path.join(dir, f)).href);
+    if (typeof m.run !== 'function') continue;
+    const id = m.id ?? f.replace(/\.js$/, '');
+    if (only === null || only.includes(id)) rows.push({ id, run: m.run });
+  }
+  return rows;
 }
 
 async function main() {
@@ -288,6 +342,39 @@ async function main() {
     }
     rounds.push(fastlr);
   }
+  // find through the CLI, as a user runs it (one run each: a fresh process, cold by nature)
+  const cli = [];
+  if (args.cli) {
+    for (const threads of threadList) {
+      for (const m of MODELS) {
+        for (const b of args.backends) {
+          if (!args.json) process.stderr.write(`  fastlr find ${m.config} --threads ${threads} (CLI, ${b}) ...\n`);
+          cli.push(runCliFind(m.id, b, threads));
+        }
+      }
+    }
+  }
+  // fastai's lr_find, when the PyTorch interpreter has fastai
+  const fastaiBy = new Map();
+  if (found?.python) {
+    for (const threads of threadList) {
+      if (!args.json) process.stderr.write(`  fastai lr_find, ${threads} thread(s) ...\n`);
+      const res = await runFastai(found.python, threads);
+      fastaiBy.set(threads, res);
+      if (res.note) break;
+    }
+  }
+  const fastaiNote = [...fastaiBy.values()].find((r) => r.note)?.note ?? (found?.python ? null : 'fastai not timed: no PyTorch interpreter.');
+  // rows from bench/rows/ (MobileNetV2, ...)
+  const extra = [];
+  for (const row of await discoverRows(args.rows)) {
+    if (!args.json) process.stderr.write(`  row ${row.id} ...\n`);
+    try {
+      extra.push({ id: row.id, ...(await row.run({ threadList, backends: args.backends, python: found?.python ?? null, quick: args.quick, rounds: args.rounds, log: (l) => args.json || process.stderr.write(`${l}\n`) })) });
+    } catch (e) {
+      extra.push({ id: row.id, title: row.id, note: `failed: ${e instanceof Error ? e.message : String(e)}` });
+    }
+  }
   if (torchNote !== null && torchNote.startsWith('PyTorch run failed')) torchBy.clear();
   const fastlr = mergeFastlr(rounds);
   const anyTorch = torchBy.values().next().value ?? null;
@@ -320,6 +407,9 @@ async function main() {
       torch_note: torchNote,
       blas_note: blasNote,
       results,
+      cli_find: cli,
+      fastai: { note: fastaiNote, runs: [...fastaiBy].filter(([, r]) => !r.note).map(([threads, r]) => ({ threads, ...r })) },
+      rows: extra,
       find: threadList.flatMap((threads) =>
         MODELS.map((m) => ({
           model: m.id,
@@ -386,6 +476,37 @@ async function main() {
   }
   console.log(table(frows));
   console.log('');
+  if (cli.length > 0) {
+    console.log('find through the CLI (`fastlr find CONFIG --threads N --json`, one fresh process each): it/s = iterations over');
+    console.log("the document's seconds (the range test, first iterations cold); process = the whole command, start to exit.");
+    const crows = [['model', 'backend', 'threads', 'iterations', 'seconds', 'it/s', 'process']];
+    for (const c of cli) {
+      const label = MODELS.find((m) => m.id === c.model).label;
+      if (c.error) crows.push([label, c.backend, String(c.threads), `failed: ${c.error.slice(0, 60)}`, '', '', '']);
+      else crows.push([label, c.backend, String(c.threads), String(c.iterations), `${fmt(c.seconds, 3)} s`, fmt(c.iterations / c.seconds), `${fmt(c.process_seconds, 2)} s`]);
+    }
+    console.log(table(crows));
+    console.log('');
+  }
+  const fastaiRuns = [...fastaiBy].filter(([, r]) => !r.note);
+  if (fastaiRuns.length > 0) {
+    console.log(`fastai ${fastaiRuns[0][1].version} lr_find (in process, warm; same models, data, batch 64, Adam):`);
+    const arows = [['model', 'threads', 'fastai lr_find', 'fastlr warm', 'ratio']];
+    for (const [threads, r] of fastaiRuns) {
+      for (const m of MODELS) {
+        const ours = results.find((x) => x.model === m.id && x.threads === threads && x.find);
+        const theirs = r[m.id];
+        arows.push([m.label, String(threads), theirs ? `${fmt(theirs.seconds, 3)} s (${theirs.iters} it)` : '—', ours ? `${fmt(ours.find.warm_seconds, 3)} s` : '—', theirs && ours ? `${(theirs.seconds / ours.find.warm_seconds).toFixed(2)}×` : '—']);
+      }
+    }
+    console.log(table(arows));
+  } else console.log(fastaiNote);
+  console.log('');
+  for (const e of extra) {
+    console.log(e.title);
+    console.log(e.text ?? e.note);
+    console.log('');
+  }
   console.log(`load average ${machineAfter.join(' ')} after the run (${machine.cores} cores; above ~1 the timings are shared with other work)`);
 }
 
