@@ -9,10 +9,10 @@ export const BIN = process.env.FASTLR_TEST_BIN ? resolve(process.env.FASTLR_TEST
 /**
  * What a CLI run from this test process must record: stock kernels and the op-path optimizer under
  * FASTLR_KERNELS=stock (npm run test:stock) or through the stand-in tfjs-node (FASTLR_TEST_BACKEND=tensorflow,
- * a backend fastlr has no overrides for); fastlr's kernels and the fused Adam step otherwise.
+ * or tensorflow-gpu in scripts/gpu-smoke.sh: backends fastlr has no overrides for); fastlr's kernels and the fused Adam step otherwise.
  */
 export function expectedRuntime(): { backend: string | undefined; kernels: string; optimizer_path: string } {
-  const stock = process.env.FASTLR_KERNELS === 'stock' || process.env.FASTLR_TEST_BACKEND === 'tensorflow';
+  const stock = process.env.FASTLR_KERNELS === 'stock' || process.env.FASTLR_TEST_BACKEND === 'tensorflow' || process.env.FASTLR_TEST_BACKEND === 'tensorflow-gpu';
   return {
     backend: process.env.FASTLR_TEST_BACKEND || undefined,
     kernels: stock ? 'stock' : 'fastlr',
