@@ -28,9 +28,9 @@ export function stagesToRun(stages: readonly StagePlan[], which: readonly StageI
 }
 
 export async function fineTune(learner: Learner, o: FineTuneRun): Promise<StageResult[]> {
-  const todo = stagesToRun(o.stages, o.run);
+  const pending = stagesToRun(o.stages, o.run);
   const results: StageResult[] = [];
-  for (const [k, stage] of todo.entries()) {
+  for (const [k, stage] of pending.entries()) {
     if (k === 0 && stage.id === 'unfrozen' && o.carryRng) learner.rng.restore(o.carryRng);
     const { stages: _s, run: _r, carryRng: _c, record, afterStage, ...loop } = o;
     const res = await runStage({
@@ -50,7 +50,7 @@ export async function fineTune(learner: Learner, o: FineTuneRun): Promise<StageR
         : {}),
     });
     results.push(res);
-    const last = k === todo.length - 1;
+    const last = k === pending.length - 1;
     await afterStage?.(res, last);
     if (res.stop.reason !== 'completed') break;
   }
