@@ -6,7 +6,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { createLearner, FastlrError, type LrFindResult } from '../src/index.js';
-import { readVectors, type TorchLinearWeights } from './helpers/fastai-fixture.js';
+import { readVectors, smoothLossErrors, type TorchLinearWeights } from './helpers/fastai-fixture.js';
 import { fastaiMlp, fastaiTensors, rel, tensorRel, transpose } from './helpers/library-fixture.js';
 
 interface RunVector {
@@ -37,16 +37,7 @@ function expectFindMatches(r: LrFindResult, ref: RunVector): { before: number; a
   expect(r.stop.reason).toBe(ref.stop_reason.startsWith('divergence') ? 'diverged' : 'num_it');
   expect(r.rawLosses).toHaveLength(r.lrs.length);
   r.lrs.forEach((lr, i) => expect(rel(lr, ref.recorded_lrs[i]!)).toBeLessThan(1e-12));
-  const L = ref.recorded_smooth_losses;
-  const upto = L.length - 5;
-  const argmin = L.slice(0, upto).reduce((m, v, i) => (v < L[m]! ? i : m), 0);
-  let before = 0;
-  let after = 0;
-  for (let i = 0; i < upto; i++) {
-    const e = rel(r.losses[i]!, L[i]!);
-    if (i <= argmin) before = Math.max(before, e);
-    else after = Math.max(after, e);
-  }
+  const { before, after } = smoothLossErrors(r.losses, ref.recorded_smooth_losses);
   expect(before).toBeLessThan(1e-5);
   expect(after).toBeLessThan(1e-3);
   for (const m of ['valley', 'slide', 'steep', 'minimum'] as const) {
