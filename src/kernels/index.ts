@@ -11,7 +11,8 @@
  *         pointwise convolutions), as products through our BatchMatMul, threaded (pointwise.ts); Slice by
  *         contiguous runs (slice.ts: ZeroPadding2D's gradient); strided or narrow (< 8 channels) Conv2DBackpropInput
  *         by col2im on the gemm (cpu-simd.ts's, conv2d-backprop-input.ts convBackpropInputChoose).
- *   both: FastlrBatchNormTrain + its two gradient kernels, with BatchNormalization's training branch patched to use
+ *   both: FastlrDense (a Dense layer's matmul + bias + relu as one op, its gradient lazy per input; dense.ts);
+ *         FastlrBatchNormTrain + its two gradient kernels, with BatchNormalization's training branch patched to use
  *         them (batch-norm.ts); FastlrClipGrad + the ClipByValue gradient that uses it (clip-grad.ts).
  *   cpu:  BatchMatMul, _FusedMatMul, Conv2D, FusedConv2D, Conv2DBackpropFilter and Conv2DBackpropInput on our
  *         SIMD gemm in a private wasm memory (cpu-simd.ts; im2col / col2im for the convolutions; NCHW falls back
@@ -40,6 +41,7 @@ import {
 import { CLIP_GRAD_KERNEL, clipGradConfig, clipGradCpu, clipGradWasm } from './clip-grad.js';
 import { pointwiseBackpropInput, pointwiseConv2D } from './pointwise.js';
 import { runSliceWasm } from './slice.js';
+import { DENSE_KERNEL, denseGradConfig, denseKernel, installDenseLayer, uninstallDenseLayer } from './dense.js';
 import { cpuDepthwiseConv2D, cpuFusedDepthwiseConv2D, depthwiseBackpropFilter, depthwiseBackpropInput } from './depthwise.js';
 
 interface Override {
@@ -90,6 +92,7 @@ const OVERRIDES: Record<string, Override[]> = {
     { kernelName: BN_GRAD_SUMS_KERNEL, make: (b) => bnGradSumsKernel(b) },
     { kernelName: BN_GRAD_INPUT_KERNEL, make: (b) => bnGradInputKernel(b) },
     { kernelName: CLIP_GRAD_KERNEL, make: () => clipGradWasm() },
+    { kernelName: DENSE_KERNEL, make: (b) => denseKernel(b) },
   ],
   cpu: [
     // Conv2D first: the Conv2DBackpropInput (and the backprop-filter fallback) built below call the Conv2D
@@ -121,11 +124,12 @@ const OVERRIDES: Record<string, Override[]> = {
     { kernelName: BN_GRAD_SUMS_KERNEL, make: (b) => bnGradSumsKernel(b) },
     { kernelName: BN_GRAD_INPUT_KERNEL, make: (b) => bnGradInputKernel(b) },
     { kernelName: CLIP_GRAD_KERNEL, make: () => clipGradCpu() },
+    { kernelName: DENSE_KERNEL, make: (b) => denseKernel(b) },
   ],
 };
 
 /** Gradients we register (per kernel, for every backend: each uses our kernel only where it is registered). */
-const GRADIENTS: tf.GradConfig[] = [reluGradConfig, clipGradConfig, bnTrainGradConfig];
+const GRADIENTS: tf.GradConfig[] = [reluGradConfig, clipGradConfig, bnTrainGradConfig, denseGradConfig];
 
 /** the stock gradients while ours are installed (null: none existed; undefined map: ours are not installed) */
 let stockGradients: Map<string, tf.GradConfig | null> | undefined;
@@ -139,6 +143,8 @@ function installGradients(): void {
   }
   // BatchNormalization's training branch on FastlrBatchNormTrain (inert where that kernel is not registered)
   installBatchNormTraining();
+  // Dense layers as one op with a lazy gradient (dense.ts; inert where FastlrDense is not registered)
+  installDenseLayer();
 }
 
 function uninstallGradients(): void {
@@ -149,6 +155,7 @@ function uninstallGradients(): void {
   }
   stockGradients = undefined;
   uninstallBatchNormTraining();
+  uninstallDenseLayer();
 }
 
 /** stock configs we replaced, per backend, to restore them (null: the kernel did not exist) */
