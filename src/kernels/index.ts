@@ -10,7 +10,8 @@
  *         Conv2D, FusedConv2D (no bias/activation) and Conv2DBackpropInput, when 1×1 stride 1 (MobileNet's
  *         pointwise convolutions), as products through our BatchMatMul, threaded (pointwise.ts); Slice by
  *         contiguous runs (slice.ts: ZeroPadding2D's gradient); strided or narrow (< 8 channels) Conv2DBackpropInput
- *         by col2im on the gemm (cpu-simd.ts's, conv2d-backprop-input.ts convBackpropInputChoose).
+ *         by col2im on the gemm (cpu-simd.ts's, conv2d-backprop-input.ts convBackpropInputChoose), the others (stride
+ *         1, Ci % 4 == 0) by our gemm + col2im_nhwc in place on the heap (wasm-conv-bpi.ts).
  *   both: FastlrDense (a Dense layer's matmul + bias + relu as one op, its gradient lazy per input; dense.ts);
  *         FastlrCrossEntropy + FastlrCrossEntropyGrad (the loss and its gradient, one kernel each; cross-entropy.ts);
  *         FastlrBatchNormTrain + its two gradient kernels, with BatchNormalization's training branch patched to use
@@ -42,6 +43,7 @@ import {
 import { CLIP_GRAD_KERNEL, clipGradConfig, clipGradCpu, clipGradWasm } from './clip-grad.js';
 import { pointwiseBackpropInput, pointwiseConv2D } from './pointwise.js';
 import { runSliceWasm } from './slice.js';
+import { wasmConvBackpropInput } from './wasm-conv-bpi.js';
 import { CROSS_ENTROPY_GRAD_KERNEL, CROSS_ENTROPY_KERNEL, crossEntropyGradConfig, crossEntropyGradKernel, crossEntropyKernel } from './cross-entropy.js';
 import { DENSE_KERNEL, denseGradConfig, denseKernel, installDenseLayer, uninstallDenseLayer } from './dense.js';
 import { cpuDepthwiseConv2D, cpuFusedDepthwiseConv2D, depthwiseBackpropFilter, depthwiseBackpropInput } from './depthwise.js';
@@ -77,7 +79,7 @@ const OVERRIDES: Record<string, Override[]> = {
       kernelName: 'Conv2DBackpropInput',
       make: (b, stock) => {
         const viaConv = convBackpropInputViaConv2D(b, stock);
-        return pointwiseBackpropInput(b, convBackpropInputChoose(cpuConv2DBackpropInput(viaConv), viaConv));
+        return pointwiseBackpropInput(b, convBackpropInputChoose(cpuConv2DBackpropInput(viaConv), wasmConvBackpropInput(viaConv)));
       },
     },
     { kernelName: 'MaxPoolGrad', make: () => maxPoolGradWasm() },

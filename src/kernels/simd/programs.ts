@@ -3,6 +3,7 @@
  * element counts. Each program's contract is stated above it; the JS side checks shapes before calling.
  */
 import { type FnBuilder, type FnSpec, type Local } from './emitter.js';
+import { COL2IM_PROGRAMS } from './col2im-programs.js';
 
 /** `for (off = 0; off < bytes; off += 16) body(off)` then a 4-byte scalar tail `tail(off)` up to `bytes`. */
 function vectorLoop(f: FnBuilder, off: Local, end16: Local, bytes: () => void, body: () => void, tail: () => void): void {
@@ -1043,4 +1044,5 @@ export const PROGRAMS: FnSpec[] = [
   bnApply,
   bnGradApply,
   clipGrad,
+  ...COL2IM_PROGRAMS,
 ];
