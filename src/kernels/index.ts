@@ -14,6 +14,7 @@
  *         1, Ci % 4 == 0) by our gemm + col2im_nhwc in place on the heap (wasm-conv-bpi.ts).
  *   both: FastlrDense (a Dense layer's matmul + bias + relu as one op, its gradient lazy per input; dense.ts);
  *         FastlrCrossEntropy + FastlrCrossEntropyGrad (the loss and its gradient, one kernel each; cross-entropy.ts);
+ *         FastlrBiasAct (a Conv2D layer's bias + relu while training, one op, one SIMD pass on wasm; bias-act.ts);
  *         FastlrBatchNormTrain + its two gradient kernels, with BatchNormalization's training branch patched to use
  *         them (batch-norm.ts); FastlrClipGrad + the ClipByValue gradient that uses it (clip-grad.ts).
  *   cpu:  BatchMatMul, _FusedMatMul, Conv2D, FusedConv2D, Conv2DBackpropFilter and Conv2DBackpropInput on our
@@ -44,6 +45,7 @@ import { CLIP_GRAD_KERNEL, clipGradConfig, clipGradCpu, clipGradWasm } from './c
 import { pointwiseBackpropInput, pointwiseConv2D } from './pointwise.js';
 import { runSliceWasm } from './slice.js';
 import { wasmConvBackpropInput } from './wasm-conv-bpi.js';
+import { BIAS_ACT_KERNEL, biasActGradConfig, biasActKernel, installConvLayer, uninstallConvLayer } from './bias-act.js';
 import { CROSS_ENTROPY_GRAD_KERNEL, CROSS_ENTROPY_KERNEL, crossEntropyGradConfig, crossEntropyGradKernel, crossEntropyKernel } from './cross-entropy.js';
 import { DENSE_KERNEL, denseGradConfig, denseKernel, installDenseLayer, uninstallDenseLayer } from './dense.js';
 import { cpuDepthwiseConv2D, cpuFusedDepthwiseConv2D, depthwiseBackpropFilter, depthwiseBackpropInput } from './depthwise.js';
@@ -99,6 +101,7 @@ const OVERRIDES: Record<string, Override[]> = {
     { kernelName: DENSE_KERNEL, make: (b) => denseKernel(b) },
     { kernelName: CROSS_ENTROPY_KERNEL, make: () => crossEntropyKernel() },
     { kernelName: CROSS_ENTROPY_GRAD_KERNEL, make: () => crossEntropyGradKernel() },
+    { kernelName: BIAS_ACT_KERNEL, make: (b) => biasActKernel(b) },
   ],
   cpu: [
     // Conv2D first: the Conv2DBackpropInput (and the backprop-filter fallback) built below call the Conv2D
@@ -133,11 +136,12 @@ const OVERRIDES: Record<string, Override[]> = {
     { kernelName: DENSE_KERNEL, make: (b) => denseKernel(b) },
     { kernelName: CROSS_ENTROPY_KERNEL, make: () => crossEntropyKernel() },
     { kernelName: CROSS_ENTROPY_GRAD_KERNEL, make: () => crossEntropyGradKernel() },
+    { kernelName: BIAS_ACT_KERNEL, make: (b) => biasActKernel(b) },
   ],
 };
 
 /** Gradients we register (per kernel, for every backend: each uses our kernel only where it is registered). */
-const GRADIENTS: tf.GradConfig[] = [reluGradConfig, clipGradConfig, bnTrainGradConfig, denseGradConfig, crossEntropyGradConfig];
+const GRADIENTS: tf.GradConfig[] = [reluGradConfig, clipGradConfig, bnTrainGradConfig, denseGradConfig, crossEntropyGradConfig, biasActGradConfig];
 
 /** the stock gradients while ours are installed (null: none existed; undefined map: ours are not installed) */
 let stockGradients: Map<string, tf.GradConfig | null> | undefined;
@@ -153,6 +157,8 @@ function installGradients(): void {
   installBatchNormTraining();
   // Dense layers as one op with a lazy gradient (dense.ts; inert where FastlrDense is not registered)
   installDenseLayer();
+  // Conv2D's bias + relu as one op while training (bias-act.ts; inert where FastlrBiasAct is not registered)
+  installConvLayer();
 }
 
 function uninstallGradients(): void {
@@ -164,6 +170,7 @@ function uninstallGradients(): void {
   stockGradients = undefined;
   uninstallBatchNormTraining();
   uninstallDenseLayer();
+  uninstallConvLayer();
 }
 
 /** stock configs we replaced, per backend, to restore them (null: the kernel did not exist) */

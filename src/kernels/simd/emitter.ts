@@ -226,6 +226,10 @@ export class FnBuilder {
   f32x4Add(): this {
     return this.simd(0xe4);
   }
+  /** f32x4.pmax(a, b) = a < b ? b : a, lane-wise (XNNPACK's clamp on x86: pmax(0, x) is 0 for NaN and −0) */
+  f32x4Pmax(): this {
+    return this.simd(0xeb);
+  }
   f32x4Sub(): this {
     return this.simd(0xe5);
   }

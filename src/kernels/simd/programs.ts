@@ -4,6 +4,7 @@
  */
 import { type FnBuilder, type FnSpec, type Local } from './emitter.js';
 import { COL2IM_PROGRAMS } from './col2im-programs.js';
+import { EPILOGUE_PROGRAMS } from './epilogue-programs.js';
 
 /** `for (off = 0; off < bytes; off += 16) body(off)` then a 4-byte scalar tail `tail(off)` up to `bytes`. */
 function vectorLoop(f: FnBuilder, off: Local, end16: Local, bytes: () => void, body: () => void, tail: () => void): void {
@@ -1045,4 +1046,5 @@ export const PROGRAMS: FnSpec[] = [
   bnGradApply,
   clipGrad,
   ...COL2IM_PROGRAMS,
+  ...EPILOGUE_PROGRAMS,
 ];
