@@ -333,7 +333,7 @@ export function assertRunFolder(dir: string): string {
   if (!looksLikeRunFolder(abs)) {
     const runs = readdirSync(abs)
       .filter((n) => /^(find|fit|finetune)-\d{8}-\d{6}/.test(n) && looksLikeRunFolder(join(abs, n)))
-      .sort();
+      .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
     const hint = runs.length ? `; it holds ${runs.length} run folder(s), the newest is ${join(dir, runs[runs.length - 1]!)}` : '';
     throw new FastlrError(
       `${dir}: not a fastlr run folder (none of ${RUN_FILES.filter((f) => f.endsWith('.json') || f.endsWith('.csv')).join(', ')})${hint}`,
