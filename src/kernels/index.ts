@@ -10,8 +10,11 @@
  *         Conv2D, FusedConv2D (no bias/activation) and Conv2DBackpropInput, when 1×1 stride 1 (MobileNet's
  *         pointwise convolutions), as products through our BatchMatMul, threaded (pointwise.ts); Slice by
  *         contiguous runs (slice.ts: ZeroPadding2D's gradient); strided or narrow (< 8 channels) Conv2DBackpropInput
- *         by col2im on the gemm (cpu-simd.ts's, conv2d-backprop-input.ts convBackpropInputChoose).
- *   both: FastlrBatchNormTrain + its two gradient kernels, with BatchNormalization's training branch patched to use
+ *         by col2im on the gemm (cpu-simd.ts's, conv2d-backprop-input.ts convBackpropInputChoose), the others (stride
+ *         1, Ci % 4 == 0) by our gemm + col2im_nhwc in place on the heap (wasm-conv-bpi.ts).
+ *   both: FastlrDense (a Dense layer's matmul + bias + relu as one op, its gradient lazy per input; dense.ts);
+ *         FastlrCrossEntropy + FastlrCrossEntropyGrad (the loss and its gradient, one kernel each; cross-entropy.ts);
+ *         FastlrBatchNormTrain + its two gradient kernels, with BatchNormalization's training branch patched to use
  *         them (batch-norm.ts); FastlrClipGrad + the ClipByValue gradient that uses it (clip-grad.ts).
  *   cpu:  BatchMatMul, _FusedMatMul, Conv2D, FusedConv2D, Conv2DBackpropFilter and Conv2DBackpropInput on our
  *         SIMD gemm in a private wasm memory (cpu-simd.ts; im2col / col2im for the convolutions; NCHW falls back
@@ -40,6 +43,9 @@ import {
 import { CLIP_GRAD_KERNEL, clipGradConfig, clipGradCpu, clipGradWasm } from './clip-grad.js';
 import { pointwiseBackpropInput, pointwiseConv2D } from './pointwise.js';
 import { runSliceWasm } from './slice.js';
+import { wasmConvBackpropInput } from './wasm-conv-bpi.js';
+import { CROSS_ENTROPY_GRAD_KERNEL, CROSS_ENTROPY_KERNEL, crossEntropyGradConfig, crossEntropyGradKernel, crossEntropyKernel } from './cross-entropy.js';
+import { DENSE_KERNEL, denseGradConfig, denseKernel, installDenseLayer, uninstallDenseLayer } from './dense.js';
 import { cpuDepthwiseConv2D, cpuFusedDepthwiseConv2D, depthwiseBackpropFilter, depthwiseBackpropInput } from './depthwise.js';
 
 interface Override {
@@ -73,7 +79,7 @@ const OVERRIDES: Record<string, Override[]> = {
       kernelName: 'Conv2DBackpropInput',
       make: (b, stock) => {
         const viaConv = convBackpropInputViaConv2D(b, stock);
-        return pointwiseBackpropInput(b, convBackpropInputChoose(cpuConv2DBackpropInput(viaConv), viaConv));
+        return pointwiseBackpropInput(b, convBackpropInputChoose(cpuConv2DBackpropInput(viaConv), wasmConvBackpropInput(viaConv)));
       },
     },
     { kernelName: 'MaxPoolGrad', make: () => maxPoolGradWasm() },
@@ -90,6 +96,9 @@ const OVERRIDES: Record<string, Override[]> = {
     { kernelName: BN_GRAD_SUMS_KERNEL, make: (b) => bnGradSumsKernel(b) },
     { kernelName: BN_GRAD_INPUT_KERNEL, make: (b) => bnGradInputKernel(b) },
     { kernelName: CLIP_GRAD_KERNEL, make: () => clipGradWasm() },
+    { kernelName: DENSE_KERNEL, make: (b) => denseKernel(b) },
+    { kernelName: CROSS_ENTROPY_KERNEL, make: () => crossEntropyKernel() },
+    { kernelName: CROSS_ENTROPY_GRAD_KERNEL, make: () => crossEntropyGradKernel() },
   ],
   cpu: [
     // Conv2D first: the Conv2DBackpropInput (and the backprop-filter fallback) built below call the Conv2D
@@ -121,11 +130,14 @@ const OVERRIDES: Record<string, Override[]> = {
     { kernelName: BN_GRAD_SUMS_KERNEL, make: (b) => bnGradSumsKernel(b) },
     { kernelName: BN_GRAD_INPUT_KERNEL, make: (b) => bnGradInputKernel(b) },
     { kernelName: CLIP_GRAD_KERNEL, make: () => clipGradCpu() },
+    { kernelName: DENSE_KERNEL, make: (b) => denseKernel(b) },
+    { kernelName: CROSS_ENTROPY_KERNEL, make: () => crossEntropyKernel() },
+    { kernelName: CROSS_ENTROPY_GRAD_KERNEL, make: () => crossEntropyGradKernel() },
   ],
 };
 
 /** Gradients we register (per kernel, for every backend: each uses our kernel only where it is registered). */
-const GRADIENTS: tf.GradConfig[] = [reluGradConfig, clipGradConfig, bnTrainGradConfig];
+const GRADIENTS: tf.GradConfig[] = [reluGradConfig, clipGradConfig, bnTrainGradConfig, denseGradConfig, crossEntropyGradConfig];
 
 /** the stock gradients while ours are installed (null: none existed; undefined map: ours are not installed) */
 let stockGradients: Map<string, tf.GradConfig | null> | undefined;
@@ -139,6 +151,8 @@ function installGradients(): void {
   }
   // BatchNormalization's training branch on FastlrBatchNormTrain (inert where that kernel is not registered)
   installBatchNormTraining();
+  // Dense layers as one op with a lazy gradient (dense.ts; inert where FastlrDense is not registered)
+  installDenseLayer();
 }
 
 function uninstallGradients(): void {
@@ -149,6 +163,7 @@ function uninstallGradients(): void {
   }
   stockGradients = undefined;
   uninstallBatchNormTraining();
+  uninstallDenseLayer();
 }
 
 /** stock configs we replaced, per backend, to restore them (null: the kernel did not exist) */

@@ -191,6 +191,10 @@ export class FnBuilder {
   v128Load(offset = 0): this {
     return this.simd(0x00, 0, ...uleb(offset));
   }
+  /** v128.load32_splat: one f32 (4 bytes at addr + offset) into all four lanes */
+  v128Load32Splat(offset = 0): this {
+    return this.simd(0x09, 2, ...uleb(offset));
+  }
   v128Store(offset = 0): this {
     return this.simd(0x0b, 0, ...uleb(offset));
   }

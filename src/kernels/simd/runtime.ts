@@ -47,6 +47,8 @@ export interface SimdPrograms {
   bn_grad_apply: Fn;
   /** ClipByValue's gradient (see programs.ts clip_grad) */
   clip_grad: Fn;
+  /** Conv2DBackpropInput's col2im, gathered per input position (col2im-programs.ts) */
+  col2im_nhwc: Fn;
 }
 
 interface WasmBackendShape {
@@ -116,6 +118,7 @@ function bind(e: Record<string, Fn | undefined>): SimdPrograms {
     bn_apply: e['bn_apply'] as Fn,
     bn_grad_apply: e['bn_grad_apply'] as Fn,
     clip_grad: e['clip_grad'] as Fn,
+    col2im_nhwc: e['col2im_nhwc'] as Fn,
   };
 }
 
