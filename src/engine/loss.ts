@@ -77,5 +77,6 @@ export function finishMetric(name: MetricName, sum: number, n: number): number {
 
 export function metricsFor(loss: LossName, requested: MetricName[]): MetricName[] {
   const ok = loss === 'mse' ? ['mae', 'rmse'] : ['accuracy', 'error_rate'];
-  return requested.filter((m) => ok.includes(m));
+  // each once (a library caller's [accuracy, accuracy]): one column per name in metrics.csv and the epoch table
+  return requested.filter((m, i) => ok.includes(m) && requested.indexOf(m) === i);
 }
