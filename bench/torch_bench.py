@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch baseline for `npm run bench` (bench/bench.js writes the data file and reads our JSON line).
 
-Same models, data, batch size, loss and Adam loop as fastlr's side of the bench, single thread:
+Same models, data, batch size, loss and Adam loop as fastlr's side of the bench, at --threads N (default 1):
   MLP  784-256-10 (relu)
   CNN  conv16(3x3 valid)-relu-maxpool2-conv32(3x3 valid)-relu-maxpool2-flatten-dense10
 Every step reads the loss back (loss.item()), as an LR finder must to smooth and record it.
@@ -16,9 +16,12 @@ import os
 import sys
 import time
 
-os.environ.setdefault('OMP_NUM_THREADS', '1')
-os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
-os.environ.setdefault('MKL_NUM_THREADS', '1')
+# --threads N (default 1): read before torch is imported, so OpenMP/OpenBLAS start with that many threads
+THREADS = 1
+if '--threads' in sys.argv[1:]:
+    THREADS = max(1, int(sys.argv[sys.argv.index('--threads') + 1]))
+for _v in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
+    os.environ[_v] = str(THREADS)
 
 try:
     import numpy as np
@@ -28,7 +31,7 @@ except ImportError as e:  # the bench checks for this before running us
     print(json.dumps({'error': f'import failed: {e}'}))
     sys.exit(3)
 
-torch.set_num_threads(1)
+torch.set_num_threads(THREADS)
 try:
     torch.set_num_interop_threads(1)
 except RuntimeError:
@@ -142,6 +145,7 @@ def main() -> None:
     ap.add_argument('--find-iters', type=int, default=100)
     ap.add_argument('--seed', type=int, default=42)
     ap.add_argument('--repeats', type=int, default=1, help='best of this many timed runs')
+    ap.add_argument('--threads', type=int, default=1, help='intra-op threads (OMP/OpenBLAS/torch)')
     a = ap.parse_args()
 
     raw = np.fromfile(a.data, dtype='<f4', count=a.n * 784)

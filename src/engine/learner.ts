@@ -5,7 +5,10 @@ import { FastOptimizer, type OptimizerConfig, type OptimizerState } from '../opt
 import { SmoothLoss, type SmoothLossState } from '../schedule/index.js';
 import { finishMetric, lossTensor, metricSums, type LossName, type MetricName } from './loss.js';
 import { Rng, type RngState } from './rng.js';
-import { StopSignal, type EventSink, type StopReason } from './events.js';
+import { StopSignal, type BatchEvent, type EventSink, type StopReason } from './events.js';
+
+/** Let Node run its event loop (signal handlers, progress redraws, timers) between two batches. */
+const yieldToEventLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 export interface LearnerOptions {
   model: tf.LayersModel;
@@ -50,6 +53,8 @@ export interface LoopOptions {
   validate: boolean;
   signal?: StopSignal;
   onEvent?: EventSink;
+  /** awaited after every training batch (the library's onBatchEnd) */
+  afterBatch?: (e: BatchEvent) => Promise<void> | void;
   /** called after each epoch's validation (checkpoints) */
   afterEpoch?: (epoch: number, summary: EpochSummary, at: LoopPosition) => Promise<void> | void;
   /** continue mid-run from a saved position (resume after an interrupt) */
@@ -100,7 +105,7 @@ export class Learner {
   private readonly validBatcher: Batcher;
   private frozen = 0;
   private trainVars: tf.Variable[] = [];
-  /** iterations run by every loop of this learner (the optimizer's notion of time is its own) */
+  /** dropout layers draw from the seeded RNG (Math.random is swapped in during their steps) */
   private hasDropout: boolean;
 
   constructor(o: LearnerOptions) {
@@ -219,6 +224,7 @@ export class Learner {
       x.dispose();
       y.dispose();
       for (let i = 0; i < acc.length; i++) acc[i]! += vals[i] ?? NaN;
+      await yieldToEventLoop();
     }
     const metrics: Record<string, number> = {};
     this.o.metrics.forEach((m, i) => (metrics[m] = finishMetric(m, acc[i + 1]!, n)));
@@ -258,6 +264,12 @@ export class Learner {
         resumeRng = undefined;
       }
       for (; b < bpe; ) {
+        // a signal that arrived during validation or the epoch's checkpoints: stop before the next batch
+        const pending = l.signal?.requested ?? null;
+        if (pending) {
+          reason = pending;
+          break outer;
+        }
         const { lr, mom: wanted } = l.hypers(iter);
         const { x, y } = this.trainBatcher.batch(order, b, epoch);
         let loss: number;
@@ -269,11 +281,15 @@ export class Learner {
         }
         const sm = smooth.add(loss);
         const mom = this.opt.hypers?.mom ?? wanted ?? NaN;
-        emit({ type: 'batch', iter, epoch, batch: b, batchesPerEpoch: bpe, lr, mom, loss, smooth: sm });
+        const ev: BatchEvent = { type: 'batch', iter, epoch, batch: b, batchesPerEpoch: bpe, lr, mom, loss, smooth: sm };
+        emit(ev);
         const why = l.rule?.({ iter: ran, loss, smooth: sm }) ?? null;
         iter++;
         ran++;
         b++;
+        await l.afterBatch?.(ev);
+        // SIGINT/SIGTERM handlers only run when the loop gives Node a turn: honoured within one batch
+        await yieldToEventLoop();
         const stop = why ?? (Number.isFinite(loss) ? null : 'non_finite') ?? l.signal?.requested ?? null;
         if (stop) {
           reason = stop;

@@ -156,19 +156,37 @@ export function rebuildGraph(model: tf.LayersModel, opts: RebuildOptions = {}): 
     const path = opts.upTo;
     for (let k = 0; k < path.length - 1; k++) {
       const c = path[k] as tf.LayersModel;
-      const nodeIndex = applicationNode(parent, c);
-      const node = c.inboundNodes[nodeIndex] as unknown as NodeInternals;
-      const ins = node.inputTensors.map((x) => resolve(scope, x));
-      scope = { inputs: new Map(c.inputs.map((t, i) => [sym(t).id, ins[i]!])), memo: new Map() };
+      // a model that is the first layer of a Sequential is not applied in it: the Sequential starts from that model's
+      // own inputs, so its graph runs through the inner layers directly and the scope stays the same
+      if (!sharesInputs(parent, c)) {
+        const nodeIndex = applicationNode(parent, c);
+        const node = c.inboundNodes[nodeIndex] as unknown as NodeInternals;
+        const ins = node.inputTensors.map((x) => resolve(scope, x));
+        scope = { inputs: new Map(c.inputs.map((t, i) => [sym(t).id, ins[i]!])), memo: new Map() };
+      }
       parent = c;
     }
     const target = path[path.length - 1]!;
-    const nodeIndex = applicationNode(parent, target);
-    outputs = target.inboundNodes[nodeIndex]!.outputTensors.map((t) => resolve(scope, t as unknown as Sym));
+    if (isContainer(target) && sharesInputs(parent, target)) {
+      outputs = target.outputs.map((t) => resolve(scope, t));
+    } else {
+      const nodeIndex = applicationNode(parent, target);
+      outputs = target.inboundNodes[nodeIndex]!.outputTensors.map((t) => resolve(scope, t as unknown as Sym));
+    }
   } else {
     outputs = model.outputs.map((t) => resolve(top, t));
   }
   return { inputs: newInputs, outputs, layers: built };
+}
+
+/** True when `inner` (a layer of `parent`) is where `parent`'s graph starts: the same input tensors, never applied in it. */
+function sharesInputs(parent: tf.LayersModel, inner: tf.LayersModel): boolean {
+  return (
+    parent instanceof tf.Sequential &&
+    parent.layers[0] === inner &&
+    inner.inputs.length === parent.inputs.length &&
+    inner.inputs.every((t, i) => sym(t).id === sym(parent.inputs[i]!).id)
+  );
 }
 
 /** Index of the node through which `layer` takes part in `parent`'s graph. */

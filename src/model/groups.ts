@@ -14,7 +14,7 @@ import { didYouMean } from '../plan/did-you-mean.js';
 import { abbreviate, ModelKeyError } from './key-error.js';
 import { leafLayers } from './graph.js';
 import { headSpecLayers } from './head.js';
-import { splitIndex } from './split.js';
+import { splitCandidates, splitIndex } from './split.js';
 import type { ModelPlan } from './types.js';
 
 export interface ParamInfo {
@@ -56,7 +56,7 @@ export function resolveSplitPoints(model: tf.LayersModel, points: readonly (numb
   const out = points.map((p, k) => {
     const r = splitIndex(names, p);
     if ('error' in r) {
-      const hint = typeof p === 'string' ? didYouMean(p, names) || ` (layers: ${abbreviate(names)})` : '';
+      const hint = typeof p === 'string' ? didYouMean(p, splitCandidates(names)) || ` (layers: ${abbreviate(names)})` : '';
       throw new ModelKeyError(['model', 'groups', k], `model.groups: ${r.error}${hint}`);
     }
     return r.index;

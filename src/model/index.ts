@@ -27,3 +27,4 @@ export {
   type ParamInfo,
   type ParamGroup,
 } from './groups.js';
+export { inspectFinetune, type Inspected, type InspectedGroup } from './inspect.js';

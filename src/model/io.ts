@@ -66,14 +66,19 @@ export interface ModelJsonFile {
  * Read and check `dir/model.json` without touching the weight files: the folder, the JSON, the layers-model format,
  * the manifest's shape and paths (nothing may leave the folder), and every layer class tfjs-layers can build.
  */
-export async function readModelJson(dir: string): Promise<ModelJsonFile> {
+export async function readModelJson(where: string): Promise<ModelJsonFile> {
+  let isFile = false;
   try {
-    if (!(await stat(dir)).isDirectory()) throw fail(dir, 'not a folder (a saved model is a folder with model.json)');
+    const st = await stat(where);
+    isFile = st.isFile() && where.toLowerCase().endsWith('.json');
+    if (!st.isDirectory() && !isFile) throw fail(where, 'not a folder (a saved model is a folder with model.json)');
   } catch (e) {
     if (e instanceof FastlrError) throw e;
-    throw fail(dir, 'model folder not found');
+    throw fail(where, 'model folder not found');
   }
-  const jsonPath = path.join(dir, MODEL_JSON);
+  // a folder holding model.json, or the model.json file itself (any name ending .json): weights are found beside it
+  const dir = isFile ? path.dirname(where) : where;
+  const jsonPath = isFile ? where : path.join(dir, MODEL_JSON);
   let text: string;
   try {
     text = await readFile(jsonPath, 'utf8');

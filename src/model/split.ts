@@ -27,3 +27,16 @@ export function splitIndex(names: readonly string[], point: number | string): Sp
   if (i === 0) return { error: `"${point}" matches the first layer (${names[0]}): a split point before it would leave an empty group` };
   return { index: i };
 }
+
+/**
+ * What a split point may be, for a "did you mean": every layer name and every prefix of one that ends before a `_`
+ * (`block_2` of `block_2_expand`), in order, without repeats.
+ */
+export function splitCandidates(names: readonly string[]): string[] {
+  const out = new Set<string>();
+  for (const n of names) {
+    for (let i = n.indexOf('_'); i > 0; i = n.indexOf('_', i + 1)) out.add(n.slice(0, i));
+    out.add(n);
+  }
+  return [...out];
+}

@@ -46,7 +46,7 @@ function throwIssues(issues: readonly RawIssueLike[]): void {
  * the engine around them. `modelDir` loads a specific saved model instead (finetune's stage 2).
  */
 export async function openSession(plan: Plan, opts: { modelDir?: string } = {}): Promise<Session> {
-  const backend = await initBackend(plan.backend as BackendName | 'auto', { threads: plan.threads });
+  const backend = await initBackend(plan.backend as BackendName | 'auto', { threads: plan.threads, precision: plan.precision });
   throwIssues(dataLimitIssues(plan));
   let data: Dataset;
   try {

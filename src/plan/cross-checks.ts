@@ -5,7 +5,7 @@
  */
 import type { z } from 'zod';
 import { didYouMean } from './did-you-mean.js';
-import { findSplitLayer } from '../model/split.js';
+import { findSplitLayer, splitCandidates } from '../model/split.js';
 import { abbreviate } from '../model/key-error.js';
 import type { RawIssue } from './issues.js';
 import { configSchema, type LayerSpec, type LossName, type MetricName } from './schema.js';
@@ -71,7 +71,7 @@ export function resolveSplitPoints(
     if (!names) return undefined;
     const idx = findSplitLayer(names, g);
     if (idx < 0) {
-      issues.push({ path, message: `no layer named "${g}" or starting with it${didYouMean(g, names) || ` (layers: ${abbreviate(names)})`}` });
+      issues.push({ path, message: `no layer named "${g}" or starting with it${didYouMean(g, splitCandidates(names)) || ` (layers: ${abbreviate(names)})`}` });
       return undefined;
     }
     if (idx === 0) {

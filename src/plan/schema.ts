@@ -330,6 +330,10 @@ const configShape = {
     .union([z.literal('auto'), posInt], { error: 'expected "auto" or a positive integer' })
     .default('auto')
     .describe("threads fastlr's kernels run on (wasm and cpu backends); auto: the cores available (os.availableParallelism()). Results are bit-identical at any count"),
+  precision: z
+    .enum(['fp32', 'tf32'])
+    .default('fp32')
+    .describe('float precision of matmuls/convolutions on tensorflow-gpu: fp32 sets NVIDIA_TF32_OVERRIDE=0 before tfjs-node-gpu loads (TF32 on Ampere and newer GPUs changes results at the 1e-4 level); tf32 leaves TF32 on (faster)'),
   data: dataSchema.prefault({}),
   model: modelSchema.prefault({}),
   loss: z.enum(LOSSES).default('cross_entropy').describe('loss function'),

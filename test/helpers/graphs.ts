@@ -124,3 +124,116 @@ export function teachableMachineLike(classes = 3): tf.LayersModel {
   });
   return tf.sequential({ name: 'sequential_4', layers: [body, head] });
 }
+
+// ------------------------------------------------------------------------------------------------ saved-file forms
+type Json = Record<string, unknown>;
+
+/**
+ * A tfjs-written model.json rewritten the way Keras 3 (TF ≥ 2.16, tensorflowjs_converter) writes it: InputLayer
+ * `batch_shape` (not `batch_input_shape`), dtypes as DTypePolicy objects, `module`/`registered_name` on every layer,
+ * inbound nodes as `{ args, kwargs }` of `__keras_tensor__`s, single input/output endpoints unwrapped.
+ */
+export function toKeras3(modelJson: Json): Json {
+  const j = JSON.parse(JSON.stringify(modelJson)) as Json;
+  const topo = j['modelTopology'] as Json;
+  topo['keras_version'] = '3.3.3';
+  const cfg = topo['config'] as Json;
+  const policy = { module: 'keras', class_name: 'DTypePolicy', config: { name: 'float32' }, registered_name: null };
+  const shapes = new Map<string, unknown>();
+  for (const l of cfg['layers'] as Json[]) {
+    const c = l['config'] as Json;
+    l['module'] = 'keras.layers';
+    l['registered_name'] = null;
+    c['dtype'] = policy;
+    if (l['class_name'] === 'InputLayer') {
+      c['batch_shape'] = c['batch_input_shape'];
+      delete c['batch_input_shape'];
+      shapes.set(String(c['name']), c['batch_shape']);
+    }
+    const tensor = (ref: unknown[]) => ({ class_name: '__keras_tensor__', config: { shape: shapes.get(String(ref[0])) ?? null, dtype: 'float32', keras_history: [ref[0], ref[1], ref[2]] } });
+    l['inbound_nodes'] = (l['inbound_nodes'] as unknown[][][]).map((node) => ({
+      args: node.length === 1 ? [tensor(node[0]!)] : [node.map(tensor)],
+      kwargs: {},
+    }));
+  }
+  for (const k of ['input_layers', 'output_layers']) {
+    const v = cfg[k] as unknown[][];
+    if (v.length === 1) cfg[k] = v[0];
+  }
+  return j;
+}
+
+export type QuantDtype = 'uint8' | 'uint16' | 'float16';
+
+/** float32 → IEEE half bits (round to nearest even; no NaN/Inf/subnormal inputs in these tests' weights). */
+function toHalf(x: number): number {
+  const f = new Float32Array([x]);
+  const b = new Uint32Array(f.buffer)[0]!;
+  const sign = (b >>> 16) & 0x8000;
+  const exp = ((b >>> 23) & 0xff) - 127 + 15;
+  let mant = b & 0x7fffff;
+  if (exp <= 0) return sign; // tiny: zero
+  const round = mant & 0x1fff;
+  mant >>>= 13;
+  let h = sign | (exp << 10) | mant;
+  if (round > 0x1000 || (round === 0x1000 && (mant & 1))) h++;
+  return h;
+}
+
+/**
+ * Rewrite the float32 weights of a saved model folder as tfjs-converter's quantised forms
+ * (`--quantize_uint8/uint16/float16`): weights.bin holds the codes, the manifest a `quantization` entry per weight.
+ * Returns the values tfjs must dequantise them to (uint: min + q·scale; float16: the half's value) by weight name,
+ * computed here independently of tfjs.
+ */
+export function quantiseFolder(dir: string, dtype: QuantDtype, fs: { readFileSync: (p: string) => Buffer; writeFileSync: (p: string, d: string | Uint8Array) => void }): Map<string, Float32Array> {
+  const jsonPath = `${dir}/model.json`;
+  const j = JSON.parse(fs.readFileSync(jsonPath).toString('utf8')) as { weightsManifest: { paths: string[]; weights: (Json & { name: string; shape: number[] })[] }[] };
+  const group = j.weightsManifest[0]!;
+  const raw = fs.readFileSync(`${dir}/${group.paths[0]}`);
+  const all = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
+  const out: Uint8Array[] = [];
+  const expected = new Map<string, Float32Array>();
+  let off = 0;
+  for (const w of group.weights) {
+    const n = w.shape.reduce((a, b) => a * b, 1);
+    const v = all.subarray(off, off + n);
+    off += n;
+    const want = new Float32Array(n);
+    if (dtype === 'float16') {
+      const codes = new Uint16Array(n);
+      for (let i = 0; i < n; i++) codes[i] = toHalf(v[i]!);
+      const h = new Uint16Array(1);
+      for (let i = 0; i < n; i++) {
+        h[0] = codes[i]!;
+        const e = (h[0] >> 10) & 0x1f;
+        const m = h[0] & 0x3ff;
+        const s = h[0] & 0x8000 ? -1 : 1;
+        want[i] = e === 0 ? 0 : s * 2 ** (e - 15) * (1 + m / 1024);
+      }
+      w['quantization'] = { dtype: 'float16' };
+      out.push(new Uint8Array(codes.buffer));
+    } else {
+      const levels = dtype === 'uint8' ? 255 : 65535;
+      let min = Infinity;
+      let max = -Infinity;
+      for (const x of v) {
+        min = Math.min(min, x);
+        max = Math.max(max, x);
+      }
+      const scale = max > min ? (max - min) / levels : 1;
+      const codes = dtype === 'uint8' ? new Uint8Array(n) : new Uint16Array(n);
+      for (let i = 0; i < n; i++) {
+        codes[i] = Math.round((v[i]! - min) / scale);
+        want[i] = Math.fround(codes[i]! * scale + min);
+      }
+      w['quantization'] = { dtype, scale, min };
+      out.push(new Uint8Array(codes.buffer));
+    }
+    expected.set(w.name, want);
+  }
+  const bytes = Buffer.concat(out);
+  fs.writeFileSync(`${dir}/${group.paths[0]}`, bytes);
+  fs.writeFileSync(jsonPath, JSON.stringify(j));
+  return expected;
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+// Per-kernel profile of fastlr's training step (tf.profile): node bench/tools/profile.js [mlp|cnn] [backend] [threads] [steps]
+// Prints, per kernel name, calls per step and ms per step (kernel wall time as tfjs measures it), and the
+// process CPU time per step. A development tool, not part of the bench table.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const [model = 'cnn', backend = 'wasm', threads = '1', stepsArg = '30'] = process.argv.slice(2);
+const steps = Number(stepsArg);
+const { loadPlan, openSession, rangeTest } = await import('../../dist/index.js');
+const tf = await import('@tensorflow/tfjs');
+const { plan } = await loadPlan(path.join(root, `configs/mnist-${model}.yaml`), { env: {}, overrides: { backend, threads: Number(threads) } });
+const session = await openSession(plan);
+const quiet = { start_lr: 1e-7, end_lr: 1e-5, num_it: steps, stop_div: true, suggest: 'valley' };
+await rangeTest(session.learner, { ...quiet, num_it: 10 });
+const c0 = process.cpuUsage();
+const t0 = performance.now();
+const res = await rangeTest(session.learner, quiet);
+const wall = performance.now() - t0;
+const c = process.cpuUsage(c0);
+const info = await tf.profile(async () => {
+  await rangeTest(session.learner, quiet);
+});
+const by = new Map();
+for (const k of info.kernels) {
+  const e = by.get(k.name) ?? { calls: 0, ms: 0 };
+  e.calls++;
+  e.ms += typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
+  by.set(k.name, e);
+}
+const rows = [...by].sort((a, b) => b[1].ms - a[1].ms);
+const total = rows.reduce((s, [, e]) => s + e.ms, 0);
+console.log(`${model} on ${session.backend.name}, ${session.backend.threads} thread(s): ${(res.lrs.length / (wall / 1000)).toFixed(1)} steps/s wall, ${((c.user + c.system) / 1000 / res.lrs.length).toFixed(2)} ms CPU/step, ${(info.kernels.length / steps).toFixed(1)} kernels/step, kernel sum ${(total / steps).toFixed(2)} ms/step`);
+for (const [name, e] of rows) console.log(`${name.padEnd(36)} ${(e.calls / steps).toFixed(1).padStart(6)} ×  ${(e.ms / steps).toFixed(3).padStart(8)} ms`);
+session.dispose();
