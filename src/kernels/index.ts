@@ -12,7 +12,7 @@
  *         contiguous runs (slice.ts: ZeroPadding2D's gradient); strided or narrow (< 8 channels) Conv2DBackpropInput
  *         by col2im on the gemm (cpu-simd.ts's, conv2d-backprop-input.ts convBackpropInputChoose).
  *   both: FastlrBatchNormTrain + its two gradient kernels, with BatchNormalization's training branch patched to use
- *         them (batch-norm.ts); FastlrClipGrad + the ClipByValue gradient that uses it (clip-grad.ts).
+ *         them, and FusedBatchNorm (inference mode) + its gradient on the same programs (batch-norm.ts); FastlrClipGrad + the ClipByValue gradient that uses it (clip-grad.ts).
  *   cpu:  BatchMatMul, _FusedMatMul, Conv2D, FusedConv2D, Conv2DBackpropFilter and Conv2DBackpropInput on our
  *         SIMD gemm in a private wasm memory (cpu-simd.ts; im2col / col2im for the convolutions; NCHW falls back
  *         to the conv formulations); Sum (leading axes), bias Add, Relu, MaxPool and FastlrReluGrad as single JS
@@ -34,7 +34,7 @@ import { cpuBiasAdd, cpuLeadingAxesSum, cpuMaxPool, cpuRelu, reluGradCpu } from 
 import { cpuBatchMatMul, cpuConv2D, cpuConv2DBackpropFilter, cpuConv2DBackpropInput, cpuFusedConv2D, cpuFusedMatMul } from './cpu-simd.js';
 import { ADAM_STEP_KERNEL, adamStepCpu, adamStepWasm } from './adam-step.js';
 import {
-  BN_GRAD_INPUT_KERNEL, BN_GRAD_SUMS_KERNEL, BN_TRAIN_KERNEL, bnGradInputKernel, bnGradSumsKernel, bnTrainGradConfig, bnTrainKernel,
+  BN_GRAD_INPUT_KERNEL, BN_GRAD_SUMS_KERNEL, BN_TRAIN_KERNEL, bnGradInputKernel, bnGradSumsKernel, bnInferenceGradConfig, bnInferenceKernel, bnTrainGradConfig, bnTrainKernel,
   installBatchNormTraining, uninstallBatchNormTraining,
 } from './batch-norm.js';
 import { CLIP_GRAD_KERNEL, clipGradConfig, clipGradCpu, clipGradWasm } from './clip-grad.js';
@@ -89,6 +89,7 @@ const OVERRIDES: Record<string, Override[]> = {
     { kernelName: BN_TRAIN_KERNEL, make: (b) => bnTrainKernel(b) },
     { kernelName: BN_GRAD_SUMS_KERNEL, make: (b) => bnGradSumsKernel(b) },
     { kernelName: BN_GRAD_INPUT_KERNEL, make: (b) => bnGradInputKernel(b) },
+    { kernelName: 'FusedBatchNorm', make: (b, stock) => bnInferenceKernel(b, need(stock, 'FusedBatchNorm', b)) },
     { kernelName: CLIP_GRAD_KERNEL, make: () => clipGradWasm() },
   ],
   cpu: [
@@ -120,12 +121,13 @@ const OVERRIDES: Record<string, Override[]> = {
     { kernelName: BN_TRAIN_KERNEL, make: (b) => bnTrainKernel(b) },
     { kernelName: BN_GRAD_SUMS_KERNEL, make: (b) => bnGradSumsKernel(b) },
     { kernelName: BN_GRAD_INPUT_KERNEL, make: (b) => bnGradInputKernel(b) },
+    { kernelName: 'FusedBatchNorm', make: (b, stock) => bnInferenceKernel(b, need(stock, 'FusedBatchNorm', b)) },
     { kernelName: CLIP_GRAD_KERNEL, make: () => clipGradCpu() },
   ],
 };
 
 /** Gradients we register (per kernel, for every backend: each uses our kernel only where it is registered). */
-const GRADIENTS: tf.GradConfig[] = [reluGradConfig, clipGradConfig, bnTrainGradConfig];
+const GRADIENTS: tf.GradConfig[] = [reluGradConfig, clipGradConfig, bnTrainGradConfig, bnInferenceGradConfig];
 
 /** the stock gradients while ours are installed (null: none existed; undefined map: ours are not installed) */
 let stockGradients: Map<string, tf.GradConfig | null> | undefined;
