@@ -16,7 +16,7 @@
  *         FastlrCrossEntropy + FastlrCrossEntropyGrad (the loss and its gradient, one kernel each; cross-entropy.ts);
  *         FastlrBiasAct (a Conv2D layer's bias + relu while training, one op, one SIMD pass on wasm; bias-act.ts);
  *         FastlrBatchNormTrain + its two gradient kernels, with BatchNormalization's training branch patched to use
- *         them (batch-norm.ts); FastlrClipGrad + the ClipByValue gradient that uses it (clip-grad.ts).
+ *         them, and FusedBatchNorm (inference mode) + its gradient on the same programs (batch-norm.ts); FastlrClipGrad + the ClipByValue gradient that uses it (clip-grad.ts).
  *   cpu:  BatchMatMul, _FusedMatMul, Conv2D, FusedConv2D, Conv2DBackpropFilter and Conv2DBackpropInput on our
  *         SIMD gemm in a private wasm memory (cpu-simd.ts; im2col / col2im for the convolutions; NCHW falls back
  *         to the conv formulations); Sum (leading axes), bias Add, Relu, MaxPool and FastlrReluGrad as single JS
@@ -38,7 +38,7 @@ import { cpuBiasAdd, cpuLeadingAxesSum, cpuMaxPool, cpuRelu, reluGradCpu } from 
 import { cpuBatchMatMul, cpuConv2D, cpuConv2DBackpropFilter, cpuConv2DBackpropInput, cpuFusedConv2D, cpuFusedMatMul } from './cpu-simd.js';
 import { ADAM_STEP_KERNEL, adamStepCpu, adamStepWasm } from './adam-step.js';
 import {
-  BN_GRAD_INPUT_KERNEL, BN_GRAD_SUMS_KERNEL, BN_TRAIN_KERNEL, bnGradInputKernel, bnGradSumsKernel, bnTrainGradConfig, bnTrainKernel,
+  BN_GRAD_INPUT_KERNEL, BN_GRAD_SUMS_KERNEL, BN_TRAIN_KERNEL, bnGradInputKernel, bnGradSumsKernel, bnInferenceGradConfig, bnInferenceKernel, bnTrainGradConfig, bnTrainKernel,
   installBatchNormTraining, uninstallBatchNormTraining,
 } from './batch-norm.js';
 import { CLIP_GRAD_KERNEL, clipGradConfig, clipGradCpu, clipGradWasm } from './clip-grad.js';
@@ -97,6 +97,7 @@ const OVERRIDES: Record<string, Override[]> = {
     { kernelName: BN_TRAIN_KERNEL, make: (b) => bnTrainKernel(b) },
     { kernelName: BN_GRAD_SUMS_KERNEL, make: (b) => bnGradSumsKernel(b) },
     { kernelName: BN_GRAD_INPUT_KERNEL, make: (b) => bnGradInputKernel(b) },
+    { kernelName: 'FusedBatchNorm', make: (b, stock) => bnInferenceKernel(b, need(stock, 'FusedBatchNorm', b)) },
     { kernelName: CLIP_GRAD_KERNEL, make: () => clipGradWasm() },
     { kernelName: DENSE_KERNEL, make: (b) => denseKernel(b) },
     { kernelName: CROSS_ENTROPY_KERNEL, make: () => crossEntropyKernel() },
@@ -132,6 +133,7 @@ const OVERRIDES: Record<string, Override[]> = {
     { kernelName: BN_TRAIN_KERNEL, make: (b) => bnTrainKernel(b) },
     { kernelName: BN_GRAD_SUMS_KERNEL, make: (b) => bnGradSumsKernel(b) },
     { kernelName: BN_GRAD_INPUT_KERNEL, make: (b) => bnGradInputKernel(b) },
+    { kernelName: 'FusedBatchNorm', make: (b, stock) => bnInferenceKernel(b, need(stock, 'FusedBatchNorm', b)) },
     { kernelName: CLIP_GRAD_KERNEL, make: () => clipGradCpu() },
     { kernelName: DENSE_KERNEL, make: (b) => denseKernel(b) },
     { kernelName: CROSS_ENTROPY_KERNEL, make: () => crossEntropyKernel() },
@@ -141,7 +143,7 @@ const OVERRIDES: Record<string, Override[]> = {
 };
 
 /** Gradients we register (per kernel, for every backend: each uses our kernel only where it is registered). */
-const GRADIENTS: tf.GradConfig[] = [reluGradConfig, clipGradConfig, bnTrainGradConfig, denseGradConfig, crossEntropyGradConfig, biasActGradConfig];
+const GRADIENTS: tf.GradConfig[] = [reluGradConfig, clipGradConfig, bnTrainGradConfig, bnInferenceGradConfig, denseGradConfig, crossEntropyGradConfig, biasActGradConfig];
 
 /** the stock gradients while ours are installed (null: none existed; undefined map: ours are not installed) */
 let stockGradients: Map<string, tf.GradConfig | null> | undefined;
