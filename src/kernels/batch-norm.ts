@@ -29,6 +29,7 @@ import { type Kernel, type KernelArgs, type MultiKernel, release } from './kerne
 import { rawInput } from './raw-memory.js';
 import { heapPtr, simdPrograms, type SimdPrograms } from './simd/runtime.js';
 import { cpuHeap } from './cpu-simd.js';
+import { layerPatch, type LayerCall } from './layer-patch.js';
 
 export const BN_TRAIN_KERNEL = 'FastlrBatchNormTrain';
 export const BN_GRAD_SUMS_KERNEL = 'FastlrBatchNormGradSums';
@@ -383,15 +384,6 @@ interface BnLayer {
   movingMean: tf.LayerVariable;
   movingVariance: tf.LayerVariable;
 }
-type CallFn = (this: unknown, inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>) => tf.Tensor | tf.Tensor[];
-
-let original: CallFn | null = null;
-let proto: { call: CallFn } | null = null;
-
-function bnPrototype(): { call: CallFn } {
-  return Object.getPrototypeOf(tf.layers.batchNormalization({})) as { call: CallFn };
-}
-
 function fusedCall(layer: BnLayer, inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor | null {
   if (kwargs['training'] !== true) return null;
   const input = Array.isArray(inputs) ? (inputs.length === 1 ? inputs[0] : undefined) : inputs;
@@ -415,20 +407,14 @@ function fusedCall(layer: BnLayer, inputs: tf.Tensor | tf.Tensor[], kwargs: Reco
   });
 }
 
+const patch = layerPatch<BnLayer>(() => Object.getPrototypeOf(tf.layers.batchNormalization({})) as { call: LayerCall }, fusedCall);
+
 /** Patch BatchNormalization.prototype.call (idempotent). */
 export function installBatchNormTraining(): void {
-  if (original !== null) return;
-  proto = bnPrototype();
-  const orig = proto.call;
-  original = orig;
-  proto.call = function (this: unknown, inputs, kwargs) {
-    return fusedCall(this as BnLayer, inputs, kwargs ?? {}) ?? orig.call(this, inputs, kwargs);
-  };
+  patch.install();
 }
 
 /** Put the original call back. */
 export function uninstallBatchNormTraining(): void {
-  if (original === null || proto === null) return;
-  proto.call = original;
-  original = null;
+  patch.uninstall();
 }

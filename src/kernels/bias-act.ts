@@ -16,6 +16,7 @@ import { type Kernel, type KernelArgs, kernelFunc, release } from './kernel-cont
 import { biasAddCase } from './kernel-attrs.js';
 import { RELU_GRAD_KERNEL } from './relu-grad.js';
 import { heapOutput, heapPtr, simdPrograms } from './simd/runtime.js';
+import { layerPatch, type LayerCall } from './layer-patch.js';
 
 export const BIAS_ACT_KERNEL = 'FastlrBiasAct';
 
@@ -80,11 +81,6 @@ interface ConvLayer {
   dataFormat: string;
   dilationRate: number | number[];
 }
-type CallFn = (this: unknown, inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>) => tf.Tensor | tf.Tensor[];
-
-let original: CallFn | null = null;
-let proto: { call: CallFn } | null = null;
-
 function recording(): boolean {
   const state = (tf.engine() as unknown as { state?: { gradientDepth?: number } }).state;
   return (state?.gradientDepth ?? 0) > 0;
@@ -108,19 +104,14 @@ function fusedCall(layer: ConvLayer, inputs: tf.Tensor | tf.Tensor[], _kwargs: R
   });
 }
 
+const patch = layerPatch<ConvLayer>(() => Object.getPrototypeOf(tf.layers.conv2d({ filters: 1, kernelSize: 1 })) as { call: LayerCall }, fusedCall);
+
 /** Patch Conv2D.prototype.call (idempotent). */
 export function installConvLayer(): void {
-  if (original !== null) return;
-  proto = Object.getPrototypeOf(tf.layers.conv2d({ filters: 1, kernelSize: 1 })) as { call: CallFn };
-  const orig = proto.call;
-  original = orig;
-  proto.call = function (this: unknown, inputs, kwargs) {
-    return fusedCall(this as ConvLayer, inputs, kwargs ?? {}) ?? orig.call(this, inputs, kwargs);
-  };
+  patch.install();
 }
 
+/** Put the original call back. */
 export function uninstallConvLayer(): void {
-  if (original === null || proto === null) return;
-  proto.call = original;
-  original = null;
+  patch.uninstall();
 }

@@ -21,6 +21,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { type Kernel, type KernelArgs, kernelFunc, release } from './kernel-context.js';
 import { RELU_GRAD_KERNEL } from './relu-grad.js';
+import { layerPatch, type LayerCall } from './layer-patch.js';
 
 export const DENSE_KERNEL = 'FastlrDense';
 
@@ -82,15 +83,6 @@ interface DenseLayer {
   activation: { getClassName(): string };
   invokeCallHook(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): void;
 }
-type CallFn = (this: unknown, inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>) => tf.Tensor | tf.Tensor[];
-
-let original: CallFn | null = null;
-let proto: { call: CallFn } | null = null;
-
-function densePrototype(): { call: CallFn } {
-  return Object.getPrototypeOf(tf.layers.dense({ units: 1 })) as { call: CallFn };
-}
-
 function fusedCall(layer: DenseLayer, inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor | null {
   const input = Array.isArray(inputs) ? (inputs.length === 1 ? inputs[0] : undefined) : inputs;
   if (input === undefined || input.dtype !== 'float32' || input.rank < 2) return null;
@@ -108,20 +100,14 @@ function fusedCall(layer: DenseLayer, inputs: tf.Tensor | tf.Tensor[], kwargs: R
   });
 }
 
+const patch = layerPatch<DenseLayer>(() => Object.getPrototypeOf(tf.layers.dense({ units: 1 })) as { call: LayerCall }, fusedCall);
+
 /** Patch Dense.prototype.call (idempotent). */
 export function installDenseLayer(): void {
-  if (original !== null) return;
-  proto = densePrototype();
-  const orig = proto.call;
-  original = orig;
-  proto.call = function (this: unknown, inputs, kwargs) {
-    return fusedCall(this as DenseLayer, inputs, kwargs ?? {}) ?? orig.call(this, inputs, kwargs);
-  };
+  patch.install();
 }
 
 /** Put the original call back. */
 export function uninstallDenseLayer(): void {
-  if (original === null || proto === null) return;
-  proto.call = original;
-  original = null;
+  patch.uninstall();
 }

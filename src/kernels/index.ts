@@ -61,6 +61,20 @@ function need(stock: Kernel | null, name: string, backendName: string): Kernel {
   return stock;
 }
 
+/** Kernels whose override is the same on wasm and cpu (each picks its backend's programs itself). */
+const BOTH_BACKENDS: Override[] = [
+    { kernelName: 'DepthwiseConv2dNativeBackpropInput', make: (b, stock) => depthwiseBackpropInput(b, stock) },
+    { kernelName: 'DepthwiseConv2dNativeBackpropFilter', make: (b, stock) => depthwiseBackpropFilter(b, stock) },
+    { kernelName: BN_TRAIN_KERNEL, make: (b) => bnTrainKernel(b) },
+    { kernelName: BN_GRAD_SUMS_KERNEL, make: (b) => bnGradSumsKernel(b) },
+    { kernelName: BN_GRAD_INPUT_KERNEL, make: (b) => bnGradInputKernel(b) },
+    { kernelName: 'FusedBatchNorm', make: (b, stock) => bnInferenceKernel(b, need(stock, 'FusedBatchNorm', b)) },
+    { kernelName: DENSE_KERNEL, make: (b) => denseKernel(b) },
+    { kernelName: CROSS_ENTROPY_KERNEL, make: () => crossEntropyKernel() },
+    { kernelName: CROSS_ENTROPY_GRAD_KERNEL, make: () => crossEntropyGradKernel() },
+    { kernelName: BIAS_ACT_KERNEL, make: (b) => biasActKernel(b) },
+];
+
 const OVERRIDES: Record<string, Override[]> = {
   wasm: [
     {
@@ -92,17 +106,8 @@ const OVERRIDES: Record<string, Override[]> = {
     { kernelName: 'Sum', make: (b, stock) => leadingAxesSum(need(stock, 'Sum', b)) },
     { kernelName: RELU_GRAD_KERNEL, make: () => reluGradWasm() },
     { kernelName: ADAM_STEP_KERNEL, make: () => adamStepWasm() },
-    { kernelName: 'DepthwiseConv2dNativeBackpropInput', make: (b, stock) => depthwiseBackpropInput(b, stock) },
-    { kernelName: 'DepthwiseConv2dNativeBackpropFilter', make: (b, stock) => depthwiseBackpropFilter(b, stock) },
-    { kernelName: BN_TRAIN_KERNEL, make: (b) => bnTrainKernel(b) },
-    { kernelName: BN_GRAD_SUMS_KERNEL, make: (b) => bnGradSumsKernel(b) },
-    { kernelName: BN_GRAD_INPUT_KERNEL, make: (b) => bnGradInputKernel(b) },
-    { kernelName: 'FusedBatchNorm', make: (b, stock) => bnInferenceKernel(b, need(stock, 'FusedBatchNorm', b)) },
     { kernelName: CLIP_GRAD_KERNEL, make: () => clipGradWasm() },
-    { kernelName: DENSE_KERNEL, make: (b) => denseKernel(b) },
-    { kernelName: CROSS_ENTROPY_KERNEL, make: () => crossEntropyKernel() },
-    { kernelName: CROSS_ENTROPY_GRAD_KERNEL, make: () => crossEntropyGradKernel() },
-    { kernelName: BIAS_ACT_KERNEL, make: (b) => biasActKernel(b) },
+    ...BOTH_BACKENDS,
   ],
   cpu: [
     // Conv2D first: the Conv2DBackpropInput (and the backprop-filter fallback) built below call the Conv2D
@@ -128,17 +133,8 @@ const OVERRIDES: Record<string, Override[]> = {
     { kernelName: ADAM_STEP_KERNEL, make: () => adamStepCpu() },
     { kernelName: 'DepthwiseConv2dNative', make: (b, stock) => cpuDepthwiseConv2D(need(stock, 'DepthwiseConv2dNative', b)) },
     { kernelName: 'FusedDepthwiseConv2D', make: (b, stock) => cpuFusedDepthwiseConv2D(need(stock, 'FusedDepthwiseConv2D', b)) },
-    { kernelName: 'DepthwiseConv2dNativeBackpropInput', make: (b, stock) => depthwiseBackpropInput(b, stock) },
-    { kernelName: 'DepthwiseConv2dNativeBackpropFilter', make: (b, stock) => depthwiseBackpropFilter(b, stock) },
-    { kernelName: BN_TRAIN_KERNEL, make: (b) => bnTrainKernel(b) },
-    { kernelName: BN_GRAD_SUMS_KERNEL, make: (b) => bnGradSumsKernel(b) },
-    { kernelName: BN_GRAD_INPUT_KERNEL, make: (b) => bnGradInputKernel(b) },
-    { kernelName: 'FusedBatchNorm', make: (b, stock) => bnInferenceKernel(b, need(stock, 'FusedBatchNorm', b)) },
     { kernelName: CLIP_GRAD_KERNEL, make: () => clipGradCpu() },
-    { kernelName: DENSE_KERNEL, make: (b) => denseKernel(b) },
-    { kernelName: CROSS_ENTROPY_KERNEL, make: () => crossEntropyKernel() },
-    { kernelName: CROSS_ENTROPY_GRAD_KERNEL, make: () => crossEntropyGradKernel() },
-    { kernelName: BIAS_ACT_KERNEL, make: (b) => biasActKernel(b) },
+    ...BOTH_BACKENDS,
   ],
 };
 
