@@ -13,7 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { describeFsError, NAME_MAX, outputFolderProblem, pathLengthProblem, virtualLocation, type OutputFs } from '../src/plan/output-folder.js';
 import { FastlrError } from '../src/errors.js';
 import { RunFolder } from '../src/report/run-folder.js';
-import { runCli } from './helpers/cli.js';
+import { runCli, tinyConfigYaml } from './helpers/cli.js';
 
 const work = mkdtempSync(join(tmpdir(), 'fastlr-out-'));
 const mounts: string[] = [];
@@ -149,19 +149,7 @@ describe('errno mapping (injected errors)', () => {
 });
 
 // ------------------------------------------------------------------------------------------------ the real binary
-const CONFIG = (out: string | null, name = 'out') => `name: ${name}
-seed: 1
-backend: cpu
-data:
-  source: synthetic
-  batch_size: 16
-  synthetic: { task: classification, n: 96, features: 4, classes: 3 }
-model:
-  input: [4]
-  layers: [{ dense: 3 }]
-fit: { epochs: 1, lr: 1.0e-2 }
-find: { num_it: 10 }
-${out === null ? '' : `output: ${out}\n`}`;
+const CONFIG = (out: string | null, name = 'out') => tinyConfigYaml(name, out === null ? '' : `output: ${out}\n`);
 
 function config(dir: string, text: string, file = 'c.yaml'): string {
   mkdirSync(dir, { recursive: true });

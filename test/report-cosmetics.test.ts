@@ -10,26 +10,12 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { epochRowsCsv } from '../src/report/documents.js';
 import { readRunFolder } from '../src/report/report-data.js';
 import { metricsFor } from '../src/engine/loss.js';
-import { runCli } from './helpers/cli.js';
+import { runCli, tinyConfigYaml } from './helpers/cli.js';
 
 const work = mkdtempSync(join(tmpdir(), 'fastlr-cosmetic-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-const CONFIG = (metrics: string) => `name: cos
-seed: 1
-backend: cpu
-data:
-  source: synthetic
-  batch_size: 16
-  synthetic: { task: classification, n: 96, features: 4, classes: 3 }
-model:
-  input: [4]
-  layers: [{ dense: 3 }]
-${metrics}
-fit: { epochs: 1, lr: 1.0e-2 }
-find: { num_it: 10 }
-output: runs
-`;
+const CONFIG = (metrics: string) => tinyConfigYaml('cos', `${metrics}\noutput: runs\n`);
 
 describe('report on a folder with only plan.json', () => {
   it('fills config and versions from plan.json', async () => {

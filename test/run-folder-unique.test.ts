@@ -9,7 +9,7 @@ import { basename, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RunFolder } from '../src/report/run-folder.js';
 import { byRunName, latestRun } from '../src/report/run-index.js';
-import { runCli } from './helpers/cli.js';
+import { runCli, tinyConfigYaml } from './helpers/cli.js';
 
 const work = mkdtempSync(join(tmpdir(), 'fastlr-unique-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -43,7 +43,7 @@ describe('two real processes started together', () => {
     mkdirSync(dir);
     writeFileSync(
       join(dir, 'c.yaml'),
-      'name: u\nseed: 1\nbackend: cpu\ndata:\n  source: synthetic\n  batch_size: 16\n  synthetic: { task: classification, n: 96, features: 4, classes: 3 }\nmodel:\n  input: [4]\n  layers: [{ dense: 3 }]\nfind: { num_it: 10 }\noutput: runs\n',
+      tinyConfigYaml('u', 'output: runs\n'),
     );
     const env = { FASTLR_TEST_NOW: AT.toISOString() };
     const [r1, r2] = await Promise.all([runCli(['find', 'c.yaml', '--quiet', '--seed', '1'], { cwd: dir, env }), runCli(['find', 'c.yaml', '--quiet', '--seed', '2'], { cwd: dir, env })]);
