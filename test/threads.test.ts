@@ -33,6 +33,18 @@ const CASES: Case[] = [
   { name: 'dense 64×800 · 800×10 (+bias, relu)', run: () => tf.fused.matMul({ a: t([64, 800], 9), b: t([800, 10], 10), bias: t([10], 11), activation: 'relu' }) },
   { name: 'conv2d 16×28×28×1 3×3×16', run: () => tf.conv2d(t([16, 28, 28, 1], 12) as tf.Tensor4D, t([3, 3, 1, 16], 13) as tf.Tensor4D, 1, 'valid') },
   { name: 'conv2d 8×13×13×16 3×3×32 same stride 2', run: () => tf.conv2d(t([8, 13, 13, 16], 14) as tf.Tensor4D, t([3, 3, 16, 32], 15) as tf.Tensor4D, 2, 'same') },
+  { name: 'conv2d 1×1 pointwise 4×14×14×24 → 48', run: () => tf.conv2d(t([4, 14, 14, 24], 18) as tf.Tensor4D, t([1, 1, 24, 48], 19) as tf.Tensor4D, 1, 'valid') },
+  { name: 'conv2d 5×5 same 3×17×19×8 → 24 (padding on every side)', run: () => tf.conv2d(t([3, 17, 19, 8], 20) as tf.Tensor4D, t([5, 5, 8, 24], 21) as tf.Tensor4D, 1, 'same') },
+  {
+    name: 'conv2d gradients, first MNIST layer 32×28×28×1 → 16 (direct filter gradient, one channel)',
+    run: () => {
+      const x = t([32, 28, 28, 1], 22) as tf.Tensor4D;
+      const w = t([3, 3, 1, 16], 23) as tf.Tensor4D;
+      const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'valid').square().sum());
+      const [dx, dw] = g([x, w]);
+      return tf.concat([dx!.flatten(), dw!.flatten()]);
+    },
+  },
   {
     name: 'conv2d gradients (filter and input) 16×13×13×16 → 32',
     run: () => {

@@ -13,6 +13,7 @@ import { type Kernel, type KernelArgs, KernelContext, kernelFunc, release } from
 import { convInfo } from './kernel-attrs.js';
 import { rawOutput } from './raw-memory.js';
 import { heapOutput, heapPtr, simdPrograms } from './simd/runtime.js';
+import { threadedDirectBpf } from './wasm-conv-bpf.js';
 
 
 /** Our kernel for `backendName`; `fallback` (the stock kernel, if any) handles NCHW. */
@@ -107,6 +108,8 @@ export function convBackpropFilterIm2col(backendName: string, viaConv: Kernel): 
     const [kh, kw, ci, co] = filterShape;
     const k = kh * kw * ci;
     if (useDirect(co, dy.shape[3])) {
+      const threaded = threadedDirectBpf(backend, x, dy, info, ci % 2 === 0 ? 'conv_bpf_direct2' : 'conv_bpf_direct');
+      if (threaded !== null) return threaded;
       const out = rawOutput(backend, [kh, kw, ci, co]).finish();
       (ci % 2 === 0 ? progs.conv_bpf_direct2 : progs.conv_bpf_direct)(
         heapPtr(backend, x), heapPtr(backend, dy), heapPtr(backend, out),

@@ -16,6 +16,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { explicitTransposeBatchMatMul } from './batch-matmul.js';
+import { wasmConv2D } from './wasm-conv2d.js';
 import { biasAdd } from './bias-add.js';
 import { convBackpropFilterIm2col, convBackpropFilterViaConv2D } from './conv2d-backprop-filter.js';
 import { convBackpropInputViaConv2D } from './conv2d-backprop-input.js';
@@ -42,6 +43,9 @@ function need(stock: Kernel | null, name: string, backendName: string): Kernel {
 
 const OVERRIDES: Record<string, Override[]> = {
   wasm: [
+    // Conv2D first: the Conv2DBackpropInput (and the backprop-filter fallback) built below call the Conv2D
+    // registered when they are made, ours (wasm-conv2d.ts: threaded, bit-identical at any thread count)
+    { kernelName: 'Conv2D', make: (b, stock) => wasmConv2D(need(stock, 'Conv2D', b)) },
     {
       kernelName: 'BatchMatMul',
       make: (b, stock) => {

@@ -3,6 +3,7 @@
  * element counts. Each program's contract is stated above it; the JS side checks shapes before calling.
  */
 import { type FnBuilder, type FnSpec, type Local } from './emitter.js';
+import { CONV_PROGRAMS } from './conv-programs.js';
 
 /** `for (off = 0; off < bytes; off += 16) body(off)` then a 4-byte scalar tail `tail(off)` up to `bytes`. */
 function vectorLoop(f: FnBuilder, off: Local, end16: Local, bytes: () => void, body: () => void, tail: () => void): void {
@@ -844,4 +845,5 @@ export const PROGRAMS: FnSpec[] = [
   dwForward,
   dwBackpropInput,
   dwBackpropFilter,
+  ...CONV_PROGRAMS,
 ];

@@ -39,6 +39,8 @@ export interface SimdPrograms {
   dw_fwd: Fn;
   dw_bpi: Fn;
   dw_bpf: Fn;
+  /** a row range of the NHWC patch matrix (conv-programs.ts) */
+  im2col_rows: Fn;
 }
 
 interface WasmBackendShape {
@@ -102,6 +104,7 @@ function bind(e: Record<string, Fn | undefined>): SimdPrograms {
     dw_fwd: e['dw_fwd'] as Fn,
     dw_bpi: e['dw_bpi'] as Fn,
     dw_bpf: e['dw_bpf'] as Fn,
+    im2col_rows: e['im2col_rows'] as Fn,
   };
 }
 

@@ -1,0 +1,66 @@
+/**
+ * The direct Conv2DBackpropFilter loop (conv_bpf_direct[2], simd/programs.ts) on N threads for the wasm backend.
+ *
+ * dW[i, j, :, :] for one filter tap (i, j) is exactly what the program computes for a 1×1 filter with the padding
+ * shifted by the tap (top − i, left − j), written at that tap's slice of dW: the same loop, the same (b, y, xc)
+ * summation order. The KH·KW taps are dealt to the threads in contiguous runs and run in rounds (one tap per thread
+ * per round), each writing only its own slice of dW: bit-identical to the one-thread call at any thread count.
+ * x and dy are copied into fastlr's private shared memory (tfjs-backend-wasm's heap is not shared with workers).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { rawInput, rawOutput } from './raw-memory.js';
+import type { Call } from './simd/pool.js';
+import { privateHeap } from './simd/runtime.js';
+import { MIN_PARALLEL_MACS } from './simd/tiles.js';
+
+/** [from, to) runs of `units` dealt to at most `parts` threads, as even as possible. */
+function runs(units: number, parts: number): [number, number][] {
+  const n = Math.max(1, Math.min(parts, units));
+  const out: [number, number][] = [];
+  let from = 0;
+  for (let p = 0; p < n; p++) {
+    const to = from + Math.floor(units / n) + (p < units % n ? 1 : 0);
+    out.push([from, to]);
+    from = to;
+  }
+  return out;
+}
+
+/**
+ * dW of a float32 NHWC conv by the direct program on the heap's threads, or null when one thread would do
+ * (a single thread configured, no shared memory, or too little work to split).
+ */
+export function threadedDirectBpf(backend: tf.KernelBackend, x: tf.TensorInfo, dy: tf.TensorInfo, info: tf.backend_util.Conv2DInfo, program: 'conv_bpf_direct' | 'conv_bpf_direct2'): tf.TensorInfo | null {
+  const heap = privateHeap();
+  if (heap === null || heap.threads() < 2) return null;
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outChannels: co, filterHeight: kh, filterWidth: kw, outHeight: oh, outWidth: ow } = info;
+  const taps = kh * kw;
+  if (taps < 2 || n * oh * ow * taps * c * co < MIN_PARALLEL_MACS) return null;
+  const out = rawOutput(backend, [kh, kw, c, co]);
+  const xv = rawInput(backend, x);
+  const dyv = rawInput(backend, dy);
+  const px = 0;
+  const pd = px + 4 * xv.length;
+  const po = pd + 4 * dyv.length;
+  const tap = c * co;
+  heap.reserve(po + 4 * taps * tap);
+  const f = heap.f32();
+  f.set(xv, px / 4);
+  f.set(dyv, pd / 4);
+  f.fill(0, po / 4, po / 4 + taps * tap);
+  const call = (t: number): Call => {
+    const i = Math.floor(t / kw);
+    const j = t - i * kw;
+    return {
+      fn: program,
+      args: [px, pd, po + 4 * t * tap, n, h, w, c, co, 1, 1, oh, ow, info.strideHeight, info.strideWidth, info.padInfo.top - i, info.padInfo.left - j],
+    };
+  };
+  const perThread = runs(taps, heap.threads());
+  const rounds = Math.max(...perThread.map(([a, b]) => b - a));
+  for (let r = 0; r < rounds; r++) {
+    heap.parallel(perThread.filter(([a, b]) => a + r < b).map(([a]) => call(a + r)));
+  }
+  out.data.set(heap.f32().subarray(po / 4, po / 4 + taps * tap));
+  return out.finish();
+}
