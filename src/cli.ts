@@ -4,7 +4,7 @@
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, ExitCode, FastlrError, formatIssue } from './errors.js';
-import { processIo, type Io } from './commands/check.js';
+import { processIo, type Io } from './commands/types.js';
 import type { CheckOptions, CommonOptions, FindOptions, FinetuneOptions, FitOptions } from './commands/types.js';
 import { FASTLR_VERSION } from './version.js';
 import { configErrorAnnotations, inGitHubActions, workflowCommand } from './report/github.js';
@@ -161,15 +161,15 @@ function buildProgram(io: Io, argv: readonly string[], done: (code: number) => v
     .description('one-cycle training (fastai fit_one_cycle)')
     .option('--lr <x|auto>', 'peak learning rate, or auto: range test first (config: fit.lr)')
     .option('--epochs <n>', 'epochs (config: fit.epochs)', positiveInt)
-    .option('--resume', 'continue the last interrupted fit of this config')
+    .option('--resume [run-dir]', 'continue the last interrupted fit of this config (or the named run folder)')
     .option('--force', 'start a new run even when a resumable one exists')
     .addHelpText('after', example('fastlr fit configs/mnist-mlp.yaml', 'fastlr fit configs/mnist-cnn.yaml --lr auto --epochs 4'))
-    .action(async (config: string, raw: RawCommon & { lr?: string; epochs?: number; resume?: boolean; force?: boolean }) => {
+    .action(async (config: string, raw: RawCommon & { lr?: string; epochs?: number; resume?: boolean | string; force?: boolean }) => {
       const o: FitOptions = {
         ...common(config, raw, io, args),
         ...(raw.lr !== undefined ? { lr: raw.lr } : {}),
         ...(raw.epochs !== undefined ? { epochs: raw.epochs } : {}),
-        resume: Boolean(raw.resume),
+        resume: raw.resume ?? false,
         force: Boolean(raw.force),
       };
       await run(o.json, async () => (await import('./commands/fit.js')).runFit(o))();
@@ -178,14 +178,14 @@ function buildProgram(io: Io, argv: readonly string[], done: (code: number) => v
   withCommon(program.command('finetune').argument('<config>', 'config file (YAML)'))
     .description('fine-tune: train the head with the body frozen; --unfreeze: then every group, discriminative LRs')
     .option('--unfreeze', 'stage 2: all groups trainable, the LR range spread over the groups')
-    .option('--resume', 'continue the last interrupted stage (with --unfreeze: then run stage 2)')
+    .option('--resume [run-dir]', 'continue the last interrupted stage, or that of the named run folder (with --unfreeze: then run stage 2)')
     .option('--force', 'with --unfreeze: a new run from stage 1 even when one was saved; with --resume: despite a changed config')
     .addHelpText('after', example('fastlr finetune configs/digits-finetune.yaml', 'fastlr finetune configs/digits-finetune.yaml --unfreeze'))
-    .action(async (config: string, raw: RawCommon & { unfreeze?: boolean; resume?: boolean; force?: boolean }) => {
+    .action(async (config: string, raw: RawCommon & { unfreeze?: boolean; resume?: boolean | string; force?: boolean }) => {
       const o: FinetuneOptions = {
         ...common(config, raw, io, args),
         unfreeze: Boolean(raw.unfreeze),
-        resume: Boolean(raw.resume),
+        resume: raw.resume ?? false,
         force: Boolean(raw.force),
       };
       await run(o.json, async () => (await import('./commands/finetune.js')).runFinetune(o))();
@@ -211,16 +211,20 @@ function buildProgram(io: Io, argv: readonly string[], done: (code: number) => v
     .option('--per-class <n>', 'training images per digit (default: every image not used for valid)', positiveInt)
     .option('--valid-per-class <n>', 'validation images per digit (default 100)', positiveInt)
     .option('--seed <n>', 'seed of the per-digit draw', nonNegativeInt, 42)
+    .option('--size <n>', 'side of the square images written (default 28; e.g. 224 for an ImageNet network: bilinear upscale)', positiveInt)
+    .addOption(new Option('--channels <n>', '1 (grey, default) or 3 (RGB)').choices(['1', '3']))
     .option('--force', 'replace a non-empty <dir>')
     .option('--quiet', 'print nothing')
     .addHelpText('after', example('fastlr export-digits data/digits-5-9 --digits 5,6,7,8,9 --per-class 20'))
-    .action(async (dir: string, raw: { digits?: number[]; perClass?: number; validPerClass?: number; seed: number; force?: boolean; quiet?: boolean }) => {
+    .action(async (dir: string, raw: { digits?: number[]; perClass?: number; validPerClass?: number; seed: number; size?: number; channels?: '1' | '3'; force?: boolean; quiet?: boolean }) => {
       await run(false, async () =>
         (await import('./commands/export-digits.js')).runExportDigits(dir, {
           ...(raw.digits !== undefined ? { digits: raw.digits } : {}),
           ...(raw.perClass !== undefined ? { perClass: raw.perClass } : {}),
           ...(raw.validPerClass !== undefined ? { validPerClass: raw.validPerClass } : {}),
           seed: raw.seed,
+          ...(raw.size !== undefined ? { size: raw.size } : {}),
+          ...(raw.channels !== undefined ? { channels: raw.channels === '3' ? 3 : 1 } : {}),
           force: Boolean(raw.force),
           quiet: Boolean(raw.quiet),
         }),

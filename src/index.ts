@@ -34,6 +34,23 @@ export {
   type NoSuggestion,
 } from './schedule/index.js';
 
+// the library: the user's own tf.LayersModel and tensors (README: "Use it as a library")
+export {
+  createLearner,
+  type CreateLearnerOptions,
+  type FastlrLearner,
+  type FitCallbacks,
+  type LrFindOptions,
+  type FitOneCycleOptions,
+  type FineTuneOptions as LearnerFineTuneOptions,
+  type LrFindResult,
+  type FitResult,
+  type FineTuneResult,
+  type TensorData,
+  type DatasetData,
+  type DataInput,
+} from './library/index.js';
+
 // config → plan
 export { loadPlan, planJsonSchema, type Plan } from './plan/index.js';
 

@@ -102,7 +102,9 @@ describe('model.from: a missing, empty, truncated or corrupt model folder', () =
       ['cut-model', readFileSync(join(model, 'model.json'), 'utf8').slice(0, 120), /malformed JSON/],
       ['garbage-model', Buffer.from(Array.from({ length: 512 }, (_, i) => (i * 7919) % 256)), /malformed JSON/],
       ['array-model', '[1, 2]', /not a tfjs layers model/],
-      ['topology-model', JSON.stringify({ modelTopology: { class_name: 'Nope' }, weightsManifest: [] }), /cannot rebuild/],
+      ['topology-model', JSON.stringify({ modelTopology: { class_name: 'Nope' }, weightsManifest: [{ paths: ['weights.bin'], weights: [] }] }), /cannot rebuild|no layer list/],
+      // no weights at all: never a silent random start (model.reinit is the explicit way)
+      ['weightless-model', JSON.stringify({ modelTopology: (JSON.parse(readFileSync(join(model, 'model.json'), 'utf8')) as { modelTopology: unknown }).modelTopology }), /has no weights.*model\.reinit: true/],
     ];
     for (const [name, body, why] of cases) {
       const d = copy(name);

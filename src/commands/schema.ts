@@ -1,7 +1,7 @@
 /** `fastlr schema`: the config's JSON Schema (for editor completion), or `--markdown` the key reference. */
 import { configMarkdown } from '../plan/docs.js';
 import { planJsonSchema } from '../plan/index.js';
-import type { Io } from './check.js';
+import type { Io } from './types.js';
 
 export interface SchemaOptions {
   /** the Markdown key reference (docs/config.md) instead of JSON Schema */

@@ -15,6 +15,24 @@ export interface CommonOptions {
   argv: string[];
 }
 export interface FindOptions extends CommonOptions { unfreeze: boolean; repeats?: number }
-export interface FitOptions extends CommonOptions { lr?: string; epochs?: number; resume: boolean; force: boolean }
-export interface FinetuneOptions extends CommonOptions { unfreeze: boolean; resume: boolean; force: boolean }
+/** `resume`: false, true (the newest resumable run) or a run folder (`--resume <run-dir>`) */
+export interface FitOptions extends CommonOptions { lr?: string; epochs?: number; resume: boolean | string; force: boolean }
+export interface FinetuneOptions extends CommonOptions { unfreeze: boolean; resume: boolean | string; force: boolean }
 export interface CheckOptions extends CommonOptions { schedule?: 'csv' | 'json' }
+
+export interface Out {
+  write(chunk: string): unknown;
+  isTTY?: boolean;
+}
+
+/** Where a command reads and writes: the process by default, buffers in tests. */
+export interface Io {
+  stdout: Out;
+  stderr: Out;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+}
+
+export function processIo(): Io {
+  return { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() };
+}

@@ -71,8 +71,10 @@ export class Batcher {
   /**
    * Batch number `b` of `order`: rows order[b·bs … min((b+1)·bs, n)). x: float32 [m, ...xShape];
    * y: int32 [m] class ids (classification) or float32 [m, targetDim] (regression). The caller disposes both.
+   * `epoch` keys the random transforms of an image training split (augmentation, crop position): the same
+   * (seed, epoch, row) always gives the same values, so a resumed epoch redraws them exactly.
    */
-  batch(order: Int32Array, b: number): { x: tf.Tensor; y: tf.Tensor } {
+  batch(order: Int32Array, b: number, epoch = 0): { x: tf.Tensor; y: tf.Tensor } {
     const start = b * this.batchSize;
     const end = Math.min(start + this.batchSize, order.length);
     if (!Number.isInteger(b) || b < 0 || start >= end) {
@@ -83,9 +85,14 @@ export class Batcher {
     const td = this.targetDim;
     const src = this.split;
     const xb = new Float32Array(m * rs);
-    for (let i = 0; i < m; i++) {
-      const r = order[start + i]!;
-      xb.set(src.x.subarray(r * rs, (r + 1) * rs), i * rs);
+    const rows = src.rows;
+    if (rows) {
+      for (let i = 0; i < m; i++) rows.fill(order[start + i]!, xb, i * rs, epoch);
+    } else {
+      for (let i = 0; i < m; i++) {
+        const r = order[start + i]!;
+        xb.set(src.x.subarray(r * rs, (r + 1) * rs), i * rs);
+      }
     }
     let y: tf.Tensor;
     if (this.classification) {

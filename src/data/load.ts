@@ -10,6 +10,8 @@ import type { DataPlan, Dataset } from './types.js';
 export interface LoadDatasetOptions {
   /** base for relative paths (csv files, images folder); default process.cwd() */
   cwd?: string;
+  /** images: called after each decoded file (see decodeProgress) */
+  onProgress?: (done: number, total: number) => void;
 }
 
 /**
@@ -55,7 +57,7 @@ export async function loadDataset(plan: DataPlan, opts: LoadDatasetOptions = {})
     }
     case 'images': {
       if (!data.images) throw new FastlrError('data.source is images but data.images is missing');
-      ds = await loadImages({ images: data.images, validPct, seed: plan.seed, cwd });
+      ds = await loadImages({ images: data.images, validPct, seed: plan.seed, cwd, ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) });
       break;
     }
     case 'synthetic': {

@@ -1,11 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
 import { Batcher, batchCount, epochOrder, type Dataset } from '../data/index.js';
-import { modelInputShape, type ParamGroup } from '../model/index.js';
+import { applyBnFreeze, leafLayers, modelInputShape, type ParamGroup } from '../model/index.js';
 import { FastOptimizer, type OptimizerConfig, type OptimizerState } from '../optim/index.js';
 import { SmoothLoss, type SmoothLossState } from '../schedule/index.js';
 import { finishMetric, lossTensor, metricSums, type LossName, type MetricName } from './loss.js';
 import { Rng, type RngState } from './rng.js';
-import { StopSignal, type EventSink, type StopReason } from './events.js';
+import { StopSignal, type BatchEvent, type EventSink, type StopReason } from './events.js';
+
+/** Let Node run its event loop (signal handlers, progress redraws, timers) between two batches. */
+const yieldToEventLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 export interface LearnerOptions {
   model: tf.LayersModel;
@@ -20,6 +23,8 @@ export interface LearnerOptions {
   seed: number;
   /** keep normalisation layers of frozen groups training (fastai's train_bn) */
   trainBn: boolean;
+  /** BatchNorm layers of frozen groups run in inference mode, running statistics untouched (fastai's BnFreeze) */
+  bnFreeze?: boolean;
 }
 
 /** Everything `find` must put back: weights (every model weight, by stable key), optimizer state, RNG, freeze. */
@@ -48,6 +53,8 @@ export interface LoopOptions {
   validate: boolean;
   signal?: StopSignal;
   onEvent?: EventSink;
+  /** awaited after every training batch (the library's onBatchEnd) */
+  afterBatch?: (e: BatchEvent) => Promise<void> | void;
   /** called after each epoch's validation (checkpoints) */
   afterEpoch?: (epoch: number, summary: EpochSummary, at: LoopPosition) => Promise<void> | void;
   /** continue mid-run from a saved position (resume after an interrupt) */
@@ -98,7 +105,7 @@ export class Learner {
   private readonly validBatcher: Batcher;
   private frozen = 0;
   private trainVars: tf.Variable[] = [];
-  /** iterations run by every loop of this learner (the optimizer's notion of time is its own) */
+  /** dropout layers draw from the seeded RNG (Math.random is swapped in during their steps) */
   private hasDropout: boolean;
 
   constructor(o: LearnerOptions) {
@@ -112,7 +119,7 @@ export class Learner {
     const xShape = modelInputShape(o.model);
     this.trainBatcher = new Batcher(o.data.train, o.data, o.batchSize, xShape);
     this.validBatcher = new Batcher(o.data.valid, o.data, o.batchSize, xShape);
-    this.hasDropout = o.model.layers.some((l) => l.getClassName() === 'Dropout');
+    this.hasDropout = leafLayers(o.model).some((l) => l.getClassName() === 'Dropout');
     this.setTrainable();
   }
 
@@ -153,6 +160,7 @@ export class Learner {
   private setTrainable(): void {
     this.opt.freezeTo(this.frozen, { trainBn: this.o.trainBn });
     this.trainVars = this.opt.trainableVariables();
+    applyBnFreeze(this.model, this.groups, this.frozen, this.o.bnFreeze ?? false);
   }
 
   snapshot(): LearnerSnapshot {
@@ -216,6 +224,7 @@ export class Learner {
       x.dispose();
       y.dispose();
       for (let i = 0; i < acc.length; i++) acc[i]! += vals[i] ?? NaN;
+      await yieldToEventLoop();
     }
     const metrics: Record<string, number> = {};
     this.o.metrics.forEach((m, i) => (metrics[m] = finishMetric(m, acc[i + 1]!, n)));
@@ -255,8 +264,14 @@ export class Learner {
         resumeRng = undefined;
       }
       for (; b < bpe; ) {
+        // a signal that arrived during validation or the epoch's checkpoints: stop before the next batch
+        const pending = l.signal?.requested ?? null;
+        if (pending) {
+          reason = pending;
+          break outer;
+        }
         const { lr, mom: wanted } = l.hypers(iter);
-        const { x, y } = this.trainBatcher.batch(order, b);
+        const { x, y } = this.trainBatcher.batch(order, b, epoch);
         let loss: number;
         try {
           loss = await this.trainStep(x, y, lr, wanted);
@@ -266,11 +281,15 @@ export class Learner {
         }
         const sm = smooth.add(loss);
         const mom = this.opt.hypers?.mom ?? wanted ?? NaN;
-        emit({ type: 'batch', iter, epoch, batch: b, batchesPerEpoch: bpe, lr, mom, loss, smooth: sm });
+        const ev: BatchEvent = { type: 'batch', iter, epoch, batch: b, batchesPerEpoch: bpe, lr, mom, loss, smooth: sm };
+        emit(ev);
         const why = l.rule?.({ iter: ran, loss, smooth: sm }) ?? null;
         iter++;
         ran++;
         b++;
+        await l.afterBatch?.(ev);
+        // SIGINT/SIGTERM handlers only run when the loop gives Node a turn: honoured within one batch
+        await yieldToEventLoop();
         const stop = why ?? (Number.isFinite(loss) ? null : 'non_finite') ?? l.signal?.requested ?? null;
         if (stop) {
           reason = stop;

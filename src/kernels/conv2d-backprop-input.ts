@@ -78,3 +78,22 @@ export function convBackpropInputViaConv2D(backendName: string, fallback: Kernel
     }
   };
 }
+
+/**
+ * wasm: the col2im formulation (`col2im`: cpu-simd.ts cpuConv2DBackpropInput, the gemm on the private heap) for
+ * strided convolutions and narrow inputs (fewer than 8 channels), the conv formulation (`viaConv`) otherwise.
+ * Strided, the conv formulation convolves a zero-upsampled dy (stride² times the work); narrow, it asks XNNPACK
+ * for a convolution with < 8 output channels, which it runs poorly. MobileNetV2's first layer (3×3 stride 2,
+ * 3 → 32 channels, batch 4 at 224×224): 52 → 14 ms; the MNIST CNN's conv2 (16 channels, stride 1) stays on viaConv
+ * (5.0 vs 7.7 ms).
+ */
+export function convBackpropInputChoose(col2im: Kernel, viaConv: Kernel): Kernel {
+  return (args: KernelArgs): tf.TensorInfo => {
+    const attrs = args.attrs ?? {};
+    const inputShape = attrs['inputShape'] as number[] | undefined;
+    const strides = attrs['strides'] as number | number[] | undefined;
+    const [sh, sw] = Array.isArray(strides) ? [strides[0] ?? 1, strides[1] ?? 1] : [strides ?? 1, strides ?? 1];
+    const ci = inputShape?.[3] ?? 0;
+    return (sh > 1 || sw > 1 || ci < 8 ? col2im : viaConv)(args);
+  };
+}

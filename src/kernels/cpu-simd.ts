@@ -31,7 +31,19 @@ const size = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
 const round8 = (n: number): number => Math.ceil(n / 8) * 8;
 
 function output(backend: tf.KernelBackend, shape: number[], data: Float32Array): tf.TensorInfo {
+  const wasm = backend as unknown as Partial<WasmOutputLike>;
+  if (typeof wasm.makeOutput === 'function' && typeof wasm.typedArrayFromHeap === 'function') {
+    // wasm (the col2im backprop input runs there too): the values copied onto its heap
+    const info = wasm.makeOutput(shape, 'float32');
+    (wasm.typedArrayFromHeap(info) as Float32Array).set(data);
+    return info;
+  }
   return (backend as unknown as CpuBackendLike).makeTensorInfo(shape, 'float32', data);
+}
+
+interface WasmOutputLike {
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  typedArrayFromHeap(info: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
 }
 
 /**

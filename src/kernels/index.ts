@@ -6,7 +6,13 @@
  *         the stock one also drops gradients of all-negative windows); Identity/Cast (share, don't copy);
  *         Add (bias fast path); Sum (leading axes fast path); FastlrReluGrad + the Relu gradient that uses it;
  *         FastlrAdamStep (FastOptimizer's whole Adam update of one parameter, one SIMD pass);
- *         DepthwiseConv2dNativeBackpropInput / ...Filter (missing in tfjs-backend-wasm; depthwise.ts).
+ *         DepthwiseConv2dNativeBackpropInput / ...Filter (missing in tfjs-backend-wasm; depthwise.ts);
+ *         Conv2D, FusedConv2D (no bias/activation) and Conv2DBackpropInput, when 1×1 stride 1 (MobileNet's
+ *         pointwise convolutions), as products through our BatchMatMul, threaded (pointwise.ts); Slice by
+ *         contiguous runs (slice.ts: ZeroPadding2D's gradient); strided or narrow (< 8 channels) Conv2DBackpropInput
+ *         by col2im on the gemm (cpu-simd.ts's, conv2d-backprop-input.ts convBackpropInputChoose).
+ *   both: FastlrBatchNormTrain + its two gradient kernels, with BatchNormalization's training branch patched to use
+ *         them (batch-norm.ts); FastlrClipGrad + the ClipByValue gradient that uses it (clip-grad.ts).
  *   cpu:  BatchMatMul, _FusedMatMul, Conv2D, FusedConv2D, Conv2DBackpropFilter and Conv2DBackpropInput on our
  *         SIMD gemm in a private wasm memory (cpu-simd.ts; im2col / col2im for the convolutions; NCHW falls back
  *         to the conv formulations); Sum (leading axes), bias Add, Relu, MaxPool and FastlrReluGrad as single JS
@@ -19,7 +25,7 @@ import { explicitTransposeBatchMatMul } from './batch-matmul.js';
 import { wasmConv2D } from './wasm-conv2d.js';
 import { biasAdd } from './bias-add.js';
 import { convBackpropFilterIm2col, convBackpropFilterViaConv2D } from './conv2d-backprop-filter.js';
-import { convBackpropInputViaConv2D } from './conv2d-backprop-input.js';
+import { convBackpropInputChoose, convBackpropInputViaConv2D } from './conv2d-backprop-input.js';
 import { leadingAxesSum } from './leading-sum.js';
 import { maxPoolGradRaw, maxPoolGradWasm } from './max-pool-grad.js';
 import { RELU_GRAD_KERNEL, reluGradConfig, reluGradWasm } from './relu-grad.js';
@@ -28,6 +34,13 @@ import { type Kernel, type MultiKernel, kernelFunc } from './kernel-context.js';
 import { cpuBiasAdd, cpuLeadingAxesSum, cpuMaxPool, cpuRelu, reluGradCpu } from './cpu-elementwise.js';
 import { cpuBatchMatMul, cpuConv2D, cpuConv2DBackpropFilter, cpuConv2DBackpropInput, cpuFusedConv2D, cpuFusedMatMul } from './cpu-simd.js';
 import { ADAM_STEP_KERNEL, adamStepCpu, adamStepWasm } from './adam-step.js';
+import {
+  BN_GRAD_INPUT_KERNEL, BN_GRAD_SUMS_KERNEL, BN_TRAIN_KERNEL, bnGradInputKernel, bnGradSumsKernel, bnTrainGradConfig, bnTrainKernel,
+  installBatchNormTraining, uninstallBatchNormTraining,
+} from './batch-norm.js';
+import { CLIP_GRAD_KERNEL, clipGradConfig, clipGradCpu, clipGradWasm } from './clip-grad.js';
+import { pointwiseBackpropInput, pointwiseConv2D } from './pointwise.js';
+import { runSliceWasm } from './slice.js';
 import { cpuDepthwiseConv2D, cpuFusedDepthwiseConv2D, depthwiseBackpropFilter, depthwiseBackpropInput } from './depthwise.js';
 
 interface Override {
@@ -53,12 +66,22 @@ const OVERRIDES: Record<string, Override[]> = {
         return explicitTransposeBatchMatMul(stock, b);
       },
     },
+    // 1×1 convolutions as products through the BatchMatMul above (pointwise.ts); the rest as before
+    { kernelName: 'Conv2D', make: (b, stock) => pointwiseConv2D(b, need(stock, 'Conv2D', b)) },
+    { kernelName: 'FusedConv2D', make: (b, stock) => pointwiseConv2D(b, need(stock, 'FusedConv2D', b)) },
     {
       kernelName: 'Conv2DBackpropFilter',
       make: (b, stock) => convBackpropFilterIm2col(b, convBackpropFilterViaConv2D(b, stock)),
     },
-    { kernelName: 'Conv2DBackpropInput', make: (b, stock) => convBackpropInputViaConv2D(b, stock) },
+    {
+      kernelName: 'Conv2DBackpropInput',
+      make: (b, stock) => {
+        const viaConv = convBackpropInputViaConv2D(b, stock);
+        return pointwiseBackpropInput(b, convBackpropInputChoose(cpuConv2DBackpropInput(viaConv), viaConv));
+      },
+    },
     { kernelName: 'MaxPoolGrad', make: () => maxPoolGradWasm() },
+    { kernelName: 'Slice', make: (b, stock) => runSliceWasm(need(stock, 'Slice', b)) },
     { kernelName: 'Identity', make: (b, stock) => sharingIdentity(need(stock, 'Identity', b)) },
     { kernelName: 'Cast', make: (b, stock) => sharingCast(need(stock, 'Cast', b)) },
     { kernelName: 'Add', make: (b, stock) => biasAdd(need(stock, 'Add', b)) },
@@ -67,6 +90,10 @@ const OVERRIDES: Record<string, Override[]> = {
     { kernelName: ADAM_STEP_KERNEL, make: () => adamStepWasm() },
     { kernelName: 'DepthwiseConv2dNativeBackpropInput', make: (b, stock) => depthwiseBackpropInput(b, stock) },
     { kernelName: 'DepthwiseConv2dNativeBackpropFilter', make: (b, stock) => depthwiseBackpropFilter(b, stock) },
+    { kernelName: BN_TRAIN_KERNEL, make: (b) => bnTrainKernel(b) },
+    { kernelName: BN_GRAD_SUMS_KERNEL, make: (b) => bnGradSumsKernel(b) },
+    { kernelName: BN_GRAD_INPUT_KERNEL, make: (b) => bnGradInputKernel(b) },
+    { kernelName: CLIP_GRAD_KERNEL, make: () => clipGradWasm() },
   ],
   cpu: [
     // Conv2D first: the Conv2DBackpropInput (and the backprop-filter fallback) built below call the Conv2D
@@ -94,23 +121,38 @@ const OVERRIDES: Record<string, Override[]> = {
     { kernelName: 'FusedDepthwiseConv2D', make: (b, stock) => cpuFusedDepthwiseConv2D(need(stock, 'FusedDepthwiseConv2D', b)) },
     { kernelName: 'DepthwiseConv2dNativeBackpropInput', make: (b, stock) => depthwiseBackpropInput(b, stock) },
     { kernelName: 'DepthwiseConv2dNativeBackpropFilter', make: (b, stock) => depthwiseBackpropFilter(b, stock) },
+    { kernelName: BN_TRAIN_KERNEL, make: (b) => bnTrainKernel(b) },
+    { kernelName: BN_GRAD_SUMS_KERNEL, make: (b) => bnGradSumsKernel(b) },
+    { kernelName: BN_GRAD_INPUT_KERNEL, make: (b) => bnGradInputKernel(b) },
+    { kernelName: CLIP_GRAD_KERNEL, make: () => clipGradCpu() },
   ],
 };
 
-/** the stock Relu gradient while ours is installed (undefined: ours is not installed) */
-let stockReluGradient: tf.GradConfig | null | undefined;
+/** Gradients we register (per kernel, for every backend: each uses our kernel only where it is registered). */
+const GRADIENTS: tf.GradConfig[] = [reluGradConfig, clipGradConfig, bnTrainGradConfig];
+
+/** the stock gradients while ours are installed (null: none existed; undefined map: ours are not installed) */
+let stockGradients: Map<string, tf.GradConfig | null> | undefined;
 
 function installGradients(): void {
-  if (stockReluGradient !== undefined) return;
-  stockReluGradient = tf.getGradient('Relu') ?? null;
-  tf.registerGradient(reluGradConfig);
+  if (stockGradients !== undefined) return;
+  stockGradients = new Map();
+  for (const g of GRADIENTS) {
+    stockGradients.set(g.kernelName, tf.getGradient(g.kernelName) ?? null);
+    tf.registerGradient(g);
+  }
+  // BatchNormalization's training branch on FastlrBatchNormTrain (inert where that kernel is not registered)
+  installBatchNormTraining();
 }
 
 function uninstallGradients(): void {
-  if (stockReluGradient === undefined || replaced.size > 0) return;
-  tf.unregisterGradient('Relu');
-  if (stockReluGradient) tf.registerGradient(stockReluGradient);
-  stockReluGradient = undefined;
+  if (stockGradients === undefined || replaced.size > 0) return;
+  for (const [name, stock] of stockGradients) {
+    tf.unregisterGradient(name);
+    if (stock) tf.registerGradient(stock);
+  }
+  stockGradients = undefined;
+  uninstallBatchNormTraining();
 }
 
 /** stock configs we replaced, per backend, to restore them (null: the kernel did not exist) */

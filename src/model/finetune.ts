@@ -1,84 +1,137 @@
-/** `buildFinetuneModel`: a loaded model cut at `model.cut`, with a fresh seeded `model.head`. */
+/** `buildFinetuneModel`: a loaded model of any topology, cut at `model.cut`, with a fresh seeded `model.head`. */
 import * as tf from '@tensorflow/tfjs';
 import { FastlrError } from '../errors.js';
-import { addLayers, disposeQuietly } from './build.js';
+import { didYouMean } from '../plan/did-you-mean.js';
+import { disposeQuietly } from './build.js';
 import { checkInput, checkOutput, modelInputShape } from './check.js';
+import { isContainer, layerPath, leafLayers, rebuildGraph, type RebuildOptions } from './graph.js';
+import { applyHead } from './head.js';
+import { layerSeed } from './layers.js';
+import { abbreviate, ModelKeyError } from './key-error.js';
 import type { DataShape, ModelPlan } from './types.js';
 
-/** The layers of a linear stack: a Sequential's layers, or a functional model that is a chain without branches. */
-function chainLayers(model: tf.LayersModel): tf.layers.Layer[] {
-  const layers = model.layers.filter((l) => l.getClassName() !== 'InputLayer');
-  if (model instanceof tf.Sequential) return layers;
-  for (let i = 1; i < layers.length; i++) {
-    const inbound = layers[i]!.inboundNodes;
-    const prev = inbound.length === 1 ? inbound[0]!.inboundLayers : [];
-    if (prev.length !== 1 || prev[0] !== layers[i - 1]) {
-      throw new FastlrError(
-        `model.from: the loaded model is not a plain stack of layers (layer ${layers[i]!.name} has other inputs); only sequential models can be cut`,
-      );
-    }
-  }
-  return layers;
-}
-
-/** A new, unconnected layer with `layer`'s configuration (same name), trainable. */
-function cloneLayer(layer: tf.layers.Layer, inputShape: number[] | null): tf.layers.Layer {
-  const className = layer.getClassName();
-  const entry = tf.serialization.SerializationMap.getMap().classNameMap[className];
-  if (!entry) throw new FastlrError(`model.from: layer ${layer.name} has an unknown class ${className}`);
-  const config = { ...layer.getConfig() } as tf.serialization.ConfigDict;
-  delete config.batchInputShape;
-  delete config.inputShape;
-  delete config.batchSize;
-  config.trainable = true;
-  if (inputShape) config.batchInputShape = [null, ...inputShape];
-  const [cls, fromConfig] = entry;
-  return fromConfig(cls, config) as unknown as tf.layers.Layer;
+/** The top-level layers a numeric cut counts (no InputLayer): fastai's `children()`. */
+function topLayers(model: tf.LayersModel): tf.layers.Layer[] {
+  return model.layers.filter((l) => l.getClassName() !== 'InputLayer');
 }
 
 /**
- * Fine-tuning model: the loaded model's layers `[:cut]` (Python slice: `model.cut` default -1 drops the last layer;
- * a positive cut keeps that many layers) followed by fresh `model.head` layers (names `l<index>_<type>` numbered on
- * from the kept layers, initialisers seeded by plan.seed, their index and the role 'head-kernel'). Without a head the whole model is kept.
- * The result is a new tf.Sequential with its own variables holding copies of the loaded weights.
+ * The layer the body ends at. A number is a Python slice end over the top-level layers (`cut: -1` drops the last
+ * one; nested models count as one layer each, as fastai's create_body); a name is any layer, nested models searched
+ * too. Returns the path of nested models leading to it.
+ */
+export function resolveCut(model: tf.LayersModel, cut: number | string): tf.layers.Layer[] {
+  if (typeof cut === 'string') {
+    const path = layerPath(model, cut);
+    if (!path) {
+      const names = [...leafLayers(model).map((l) => l.name), ...containerNames(model)];
+      throw new ModelKeyError(['model', 'cut'], `no layer named "${cut}" in the loaded model${didYouMean(cut, names) || ` (its layers: ${abbreviate(names)})`}`);
+    }
+    return path;
+  }
+  const layers = topLayers(model);
+  if (!Number.isInteger(cut)) throw new ModelKeyError(['model', 'cut'], `model.cut must be an integer or a layer name, got ${cut}`);
+  const keep = cut < 0 ? layers.length + cut : Math.min(cut, layers.length);
+  if (keep < 1) {
+    throw new ModelKeyError(['model', 'cut'], `model.cut ${cut} keeps no layer of the loaded model (it has ${layers.length} layers)`);
+  }
+  return [layers[keep - 1]!];
+}
+
+function containerNames(model: tf.LayersModel): string[] {
+  return model.layers.filter(isContainer).flatMap((c) => [c.name, ...containerNames(c)]);
+}
+
+/** Initialiser keys of a layer config (`kernelInitializer`, `depthwiseInitializer`, `gammaInitializer`, …) get a seed. */
+function seedInitializers(config: tf.serialization.ConfigDict, planSeed: number, index: number): tf.serialization.ConfigDict {
+  const out = { ...config };
+  for (const [k, v] of Object.entries(config)) {
+    if (!k.endsWith('Initializer') || typeof v !== 'object' || v === null || Array.isArray(v)) continue;
+    const init = v as { className?: unknown; config?: Record<string, unknown> };
+    if (typeof init.className !== 'string') continue;
+    out[k] = { ...init, config: { ...(init.config ?? {}), seed: layerSeed(planSeed, index, `reinit:${k}`) } } as tf.serialization.ConfigDictValue;
+  }
+  return out;
+}
+
+/**
+ * Fine-tuning model: a new flat functional model of fresh layers with copies of the loaded weights (nested models
+ * expanded), every layer trainable (freezing is fastlr's mask, src/model/groups.ts):
+ *
+ *   - with `model.head`: the body up to and including the cut layer (`model.cut`: index or layer name, see
+ *     resolveCut), then the head applied to its output (names `l<index>_<type>` numbered on from the body's layers,
+ *     initialisers seeded by plan.seed, their index and the role 'head-kernel');
+ *   - without a head: the whole model.
+ *
+ * `model.bn_momentum` (when set) replaces the momentum of the loaded BatchNormalization layers; `model.reinit`
+ * gives every loaded layer fresh weights seeded by plan.seed instead of the saved ones.
  *
  * Takes ownership of `loaded`: it is disposed once its weights are copied (also when this throws).
  */
-export function buildFinetuneModel(loaded: tf.LayersModel, plan: ModelPlan, ds: DataShape): tf.Sequential {
-  let model: tf.Sequential | null = null;
+export function buildFinetuneModel(
+  loaded: tf.LayersModel,
+  plan: ModelPlan,
+  ds: DataShape,
+  /** checkOutput false: the data's classes are not known (`fastlr check` before the data exists) */
+  checks: { checkOutput?: boolean } = {},
+): tf.LayersModel {
+  const created: tf.layers.Layer[] = [];
+  let model: tf.LayersModel | null = null;
   try {
-    const layers = chainLayers(loaded);
     const inputShape = modelInputShape(loaded);
     checkInput(inputShape, ds, 'the loaded model input');
     const head = plan.model.head ?? [];
-    let keep = layers.length;
-    if (head.length > 0) {
-      const cut = plan.model.cut ?? -1;
-      if (!Number.isInteger(cut)) throw new FastlrError(`model.cut must be an integer, got ${cut}`);
-      keep = cut < 0 ? layers.length + cut : Math.min(cut, layers.length);
-      if (keep < 1) {
-        throw new FastlrError(`model.cut ${cut} keeps no layer of the loaded model (it has ${layers.length} layers)`);
-      }
+    const bnMomentum = plan.model.bn_momentum ?? null;
+    const reinit = plan.model.reinit === true;
+    let built = 0;
+    const opts: RebuildOptions = {
+      copyWeights: !reinit,
+      config: (layer, config) => {
+        let c = config;
+        if (bnMomentum !== null && layer.getClassName() === 'BatchNormalization') c = { ...c, momentum: bnMomentum };
+        if (reinit) c = seedInitializers(c, plan.seed, built);
+        built++;
+        return c;
+      },
+    };
+    if (head.length > 0) opts.upTo = resolveCut(loaded, plan.model.cut ?? -1);
+    const body = rebuildGraph(loaded, opts);
+    created.push(...body.layers);
+    if (body.outputs.length !== 1) {
+      throw new ModelKeyError(['model', 'cut'], `the body has ${body.outputs.length} outputs; cut at a layer with one output`);
     }
-    model = tf.sequential({ name: 'fastlr_finetune' });
-    const kept = layers.slice(0, keep);
-    kept.forEach((old, i) => {
-      const fresh = cloneLayer(old, i === 0 ? inputShape : null);
-      model!.add(fresh);
-      const values = old.getWeights().map((w) => w.clone());
-      fresh.setWeights(values);
-      tf.dispose(values);
-    });
+    let output = body.outputs[0]!;
     if (head.length > 0) {
-      // 'head-kernel': a seed of its own, not the one the replaced layer had when the saved model was built
-      addLayers(model, head, keep, plan.seed, { listKey: 'head', taken: new Set(kept.map((l) => l.name)), seedRole: 'head-kernel' });
+      const taken = new Set(body.layers.map((l) => l.name));
+      const h = applyHead(output, head, body.layers.length, plan.seed, taken, created);
+      output = h.output;
     }
-    checkOutput(model, plan.loss, ds);
+    try {
+      model = tf.model({ inputs: body.inputs, outputs: output, name: 'fastlr_finetune' });
+    } catch (e) {
+      throw new FastlrError(`model.from: cannot build the fine-tuning model: ${(e as Error).message}`);
+    }
+    if (checks.checkOutput ?? true) checkOutput(model, plan.loss, ds);
     const result = model;
     model = null;
+    created.length = 0;
     return result;
   } finally {
     if (model) disposeQuietly(model);
+    else disposeLayers(created);
     disposeQuietly(loaded);
+  }
+}
+
+/** Free the variables of layers that never became part of a model. */
+function disposeLayers(layers: readonly tf.layers.Layer[]): void {
+  for (const l of layers) {
+    for (const w of l.weights) {
+      try {
+        w.dispose();
+      } catch {
+        // already disposed
+      }
+    }
   }
 }

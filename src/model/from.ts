@@ -18,7 +18,7 @@ const MODEL_JSON = 'model.json';
 const RUN_MODEL = 'model';
 
 export interface ResolvedModelFrom {
-  /** absolute path of the model folder (holds model.json) */
+  /** absolute path of the model folder (holds model.json), or of the model.json file itself when `from` names one */
   dir: string;
   /** how `from` was read */
   kind: 'model' | 'run' | 'newest-fit-run';
@@ -38,7 +38,9 @@ export function resolveModelFrom(from: string, cwd: string = process.cwd()): Res
       ExitCode.usage,
     );
   }
-  if (!isDir) throw new FastlrError(`model.from: ${abs} is not a folder`, ExitCode.usage);
+  // a model.json path (any file name ending .json): its weight files are found beside it
+  if (!isDir && abs.toLowerCase().endsWith('.json')) return { dir: abs, kind: 'model' };
+  if (!isDir) throw new FastlrError(`model.from: ${abs} is not a folder or a model.json file`, ExitCode.usage);
   if (hasModel(abs)) return { dir: abs, kind: 'model' };
   if (hasModel(path.join(abs, RUN_MODEL))) return { dir: path.join(abs, RUN_MODEL), kind: 'run' };
   const fits = readdirSync(abs)

@@ -10,6 +10,11 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { FastlrError } from '../errors.js';
+import { didYouMean } from '../plan/did-you-mean.js';
+import { abbreviate, ModelKeyError } from './key-error.js';
+import { leafLayers } from './graph.js';
+import { headSpecLayers } from './head.js';
+import { splitCandidates, splitIndex } from './split.js';
 import type { ModelPlan } from './types.js';
 
 export interface ParamInfo {
@@ -20,7 +25,7 @@ export interface ParamInfo {
   decay: boolean;
   /** a normalisation layer's parameter (BatchNorm gamma/beta): trains in frozen groups when train_bn */
   isNorm: boolean;
-  /** name and index (in model.layers) of the layer holding it */
+  /** name and index (in groupLayers(model)) of the layer holding it */
   layer: string;
   layerIndex: number;
 }
@@ -34,34 +39,35 @@ export interface ParamGroup {
 const NORM_LAYERS = new Set(['BatchNormalization', 'LayerNormalization']);
 
 /**
- * Resolve split points to layer indices: each point starts a new group. A number is an index into model.layers
- * (negative counts from the end, as in Python); a string is a layer name. Points must increase strictly and lie in
- * 1 … L-1 so that no group is empty.
+ * The layers parameter groups are made of: the computing layers of the model, nested models expanded, in
+ * topological order (no InputLayer). For a Sequential these are its layers.
+ */
+export function groupLayers(model: tf.LayersModel): tf.layers.Layer[] {
+  return leafLayers(model);
+}
+
+/**
+ * Resolve split points to indices into groupLayers(model): each point starts a new group. A number is an index
+ * (negative counts from the end, as in Python); a string opens a group at the first layer whose name equals it or
+ * starts with it (src/model/split.ts). Points must increase strictly and lie in 1 … L-1 so that no group is empty.
  */
 export function resolveSplitPoints(model: tf.LayersModel, points: readonly (number | string)[]): number[] {
-  const layers = model.layers;
-  const L = layers.length;
-  const out = points.map((p) => {
-    let i: number;
-    if (typeof p === 'number') {
-      if (!Number.isInteger(p)) throw new FastlrError(`model.groups: ${p} is not a layer index`);
-      i = p < 0 ? L + p : p;
-    } else {
-      i = layers.findIndex((l) => l.name === p);
-      if (i < 0) {
-        throw new FastlrError(`model.groups: no layer named "${p}"; layers: ${layers.map((l) => l.name).join(', ')}`);
-      }
+  const names = groupLayers(model).map((l) => l.name);
+  const out = points.map((p, k) => {
+    const r = splitIndex(names, p);
+    if ('error' in r) {
+      const hint = typeof p === 'string' ? didYouMean(p, splitCandidates(names)) || ` (layers: ${abbreviate(names)})` : '';
+      throw new ModelKeyError(['model', 'groups', k], `model.groups: ${r.error}${hint}`);
     }
-    if (i < 1 || i > L - 1) {
-      throw new FastlrError(
-        `model.groups: split point ${JSON.stringify(p)} must be a layer index in 1..${L - 1} (the model has ${L} layers)`,
-      );
-    }
-    return i;
+    return r.index;
   });
   for (let k = 1; k < out.length; k++) {
     if (out[k]! <= out[k - 1]!) {
-      throw new FastlrError(`model.groups: split points must increase (${JSON.stringify(points)} → layers ${out.join(', ')})`);
+      const at = (i: number) => `${names[i]} (layer ${i})`;
+      throw new ModelKeyError(
+        ['model', 'groups', k],
+        `model.groups: split points must increase: ${JSON.stringify(points[k])} opens at ${at(out[k]!)}, not after ${at(out[k - 1]!)}`,
+      );
     }
   }
   return out;
@@ -69,15 +75,16 @@ export function resolveSplitPoints(model: tf.LayersModel, points: readonly (numb
 
 /**
  * The split points in effect: `plan.model.groups`, or — when it is empty and the model was loaded with a new
- * `model.head` — one split before the head (body | head), fastai's usual two groups for transfer learning.
+ * `model.head` — one split before the head (body | head), fastai's default_split for transfer learning. The head's
+ * layers are the last ones in topological order (every body layer feeds the cut, so it comes before the head).
  */
 export function effectiveSplitPoints(model: tf.LayersModel, plan: ModelPlan): (number | string)[] {
   const groups = plan.model.groups ?? [];
   if (groups.length > 0) return [...groups];
   const head = plan.model.head ?? [];
-  if (plan.model.from && head.length > 0 && head.length < model.layers.length) {
-    return [model.layers.length - head.length];
-  }
+  const L = groupLayers(model).length;
+  const headCount = head.reduce((a, s) => a + headSpecLayers(s), 0);
+  if (plan.model.from && head.length > 0 && headCount < L) return [L - headCount];
   return [];
 }
 
@@ -107,15 +114,16 @@ export function layerParams(layer: tf.layers.Layer, layerIndex: number): ParamIn
  * Every group must hold at least one trainable parameter. Keys are unique and stable across processes.
  */
 export function paramGroups(model: tf.LayersModel, plan: ModelPlan): ParamGroup[] {
+  const layers = groupLayers(model);
   const splits = resolveSplitPoints(model, effectiveSplitPoints(model, plan));
-  const bounds = [0, ...splits, model.layers.length];
+  const bounds = [0, ...splits, layers.length];
   const groups: ParamGroup[] = [];
   const seen = new Set<string>();
   for (let g = 0; g + 1 < bounds.length; g++) {
     const params: ParamInfo[] = [];
     const names: string[] = [];
     for (let i = bounds[g]!; i < bounds[g + 1]!; i++) {
-      const layer = model.layers[i]!;
+      const layer = layers[i]!;
       names.push(layer.name);
       for (const p of layerParams(layer, i)) {
         if (seen.has(p.key)) throw new FastlrError(`two weights of the model share the key ${p.key}`);
@@ -124,8 +132,9 @@ export function paramGroups(model: tf.LayersModel, plan: ModelPlan): ParamGroup[
       }
     }
     if (params.length === 0) {
-      throw new FastlrError(
-        `model.groups: group ${g} (layers ${names.join(', ')}) has no trainable parameters; move the split point`,
+      throw new ModelKeyError(
+        ['model', 'groups'],
+        `model.groups: group ${g} (layers ${abbreviate(names)}) has no trainable parameters; move the split point`,
       );
     }
     groups.push({ params, layers: names });

@@ -137,9 +137,15 @@ export function makeLayer(
     case 'activation':
       if (spec.activation === undefined) throw new FastlrError(`${at} needs an activation`);
       return tf.layers.activation({ ...first, name, activation: activation(spec.activation, `${at} activation`) });
+    case 'global_avgpool':
+      return tf.layers.globalAveragePooling2d({ ...first, name, dataFormat: 'channelsLast' });
+    case 'global_maxpool':
+      return tf.layers.globalMaxPooling2d({ ...first, name, dataFormat: 'channelsLast' });
+    case 'concat_pool':
+      throw new FastlrError(`${at}: concat_pool has two branches, so it can only be a model.head layer (after a model.from body)`);
     default:
       throw new FastlrError(
-        `${at}: unknown layer type; use dense, conv2d, maxpool, avgpool, flatten, dropout, batchnorm or activation`,
+        `${at}: unknown layer type; use dense, conv2d, maxpool, avgpool, flatten, dropout, batchnorm, activation, global_avgpool, global_maxpool or concat_pool`,
       );
   }
 }

@@ -27,12 +27,18 @@ export interface ModelPlan {
     input?: readonly number[] | null;
     layers?: readonly LayerSpecLike[] | null;
     from?: string | null;
-    /** finetune: keep layers[:cut] of the loaded model (python slice; default -1 = drop the last layer) */
-    cut?: number | null;
+    /** finetune: keep layers[:cut] of the loaded model (python slice; default -1 = drop the last layer), or cut after the layer of that name */
+    cut?: number | string | null;
     head?: readonly LayerSpecLike[] | null;
     /** split points (layer indices or names) of the parameter groups; [] = one group */
     groups?: readonly (number | string)[] | null;
     train_bn?: boolean;
+    /** BatchNorm layers of frozen groups run in inference mode (fastai's BnFreeze) */
+    bn_freeze?: boolean;
+    /** with from: the momentum the loaded BatchNormalization layers get (keras-style); null keeps the saved one */
+    bn_momentum?: number | null;
+    /** with from: fresh seeded weights instead of the saved ones */
+    reinit?: boolean;
   };
 }
 

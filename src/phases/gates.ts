@@ -1,3 +1,5 @@
+import { ExitCode, FastlrError } from '../errors.js';
+
 /** `expect:` quality gates, e.g. `valid_accuracy: ">= 0.97"`: parsed and checked, pure. */
 
 export type GateOp = '>=' | '<=' | '>' | '<' | '==';
@@ -40,4 +42,18 @@ export function checkGates(expect: Record<string, string>, values: Record<string
 /** Gate names that no value of this run can answer (checked before training, so a typo fails fast). */
 export function unknownGates(expect: Record<string, string>, known: string[]): string[] {
   return Object.keys(expect).filter((k) => !known.includes(k));
+}
+
+/** The names a run's gates can test: train_loss, valid_loss, <metric> and valid_<metric>. */
+export function knownGateNames(metrics: readonly string[]): string[] {
+  return ['train_loss', 'valid_loss', ...metrics.flatMap((m) => [m, `valid_${m}`])];
+}
+
+/** Check gate names before training so a typo fails in a second, not after the run (FastlrError, exit 2). */
+export function assertKnownGates(expect: Record<string, string>, metrics: readonly string[]): void {
+  const known = knownGateNames(metrics);
+  const bad = unknownGates(expect, known);
+  if (bad.length) {
+    throw new FastlrError(`expect: unknown gate ${bad.map((b) => `'${b}'`).join(', ')}; this run reports ${known.join(', ')}`, ExitCode.usage);
+  }
 }

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendInfo, type BackendName } from '../backend/index.js';
-import { loadDataset, type Dataset } from '../data/index.js';
+import { decodeProgress, loadDataset, preprocessingMismatch, type Dataset } from '../data/index.js';
 import { buildModel, loadModelDir, buildFinetuneModel, paramGroups, resolveModelFrom } from '../model/index.js';
 import { Learner } from '../engine/learner.js';
 import { metricsFor } from '../engine/loss.js';
@@ -46,11 +46,11 @@ function throwIssues(issues: readonly RawIssueLike[]): void {
  * the engine around them. `modelDir` loads a specific saved model instead (finetune's stage 2).
  */
 export async function openSession(plan: Plan, opts: { modelDir?: string } = {}): Promise<Session> {
-  const backend = await initBackend(plan.backend as BackendName | 'auto', { threads: plan.threads });
+  const backend = await initBackend(plan.backend as BackendName | 'auto', { threads: plan.threads, precision: plan.precision });
   throwIssues(dataLimitIssues(plan));
   let data: Dataset;
   try {
-    data = await loadDataset(plan);
+    data = await loadDataset(plan, { onProgress: decodeProgress() });
   } catch (e) {
     // an allocation the limits did not foresee (many large images): a config problem, not a crash
     if (e instanceof RangeError && /array (buffer )?(length|allocation)/i.test(e.message)) {
@@ -68,10 +68,17 @@ export async function openSession(plan: Plan, opts: { modelDir?: string } = {}):
   } else if (plan.model.from) {
     // a model folder, a run folder, or a run base folder (its newest completed fit): see model/from.ts
     modelFrom = resolveModelFrom(plan.model.from).dir;
-    model = buildFinetuneModel(await loadModelDir(modelFrom), plan, data);
+    // model.reinit: the architecture only (no weights read, none needed); buildFinetuneModel seeds every weight
+    const loaded = await loadModelDir(modelFrom, { topologyOnly: plan.model.reinit });
+    // fresh weights learned nothing: the checkpoint's preprocessing matters only when its weights are used
+    const mismatch = plan.model.reinit ? null : preprocessingMismatch(modelFrom, loaded.getUserDefinedMetadata(), data.preprocessing);
+    if (mismatch) (data.warnings ??= []).push(mismatch);
+    model = buildFinetuneModel(loaded, plan, data);
   } else {
     model = buildModel(plan, data);
   }
+  // a checkpoint's preprocessing belongs to it: saved models carry it in model.json's userDefinedMetadata
+  if (data.preprocessing) model.setUserDefinedMetadata({ fastlr: { preprocessing: data.preprocessing } });
   const groups = paramGroups(model, plan);
   const learner = new Learner({
     model,
@@ -85,6 +92,7 @@ export async function openSession(plan: Plan, opts: { modelDir?: string } = {}):
     dropLast: plan.data.drop_last,
     seed: plan.seed,
     trainBn: plan.model.train_bn,
+    bnFreeze: plan.model.bn_freeze,
   });
   return {
     plan,

@@ -3,9 +3,8 @@
  * each parameter group with their shapes, how many batches each phase runs and the LR/momentum schedule of every
  * batch. `fastlr check` prints it; problems come back as issues placed at the config key responsible.
  */
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fineTuneLrs, oneCycleSchedule, rangeTestIterations, type Step } from '../schedule/index.js';
+import { rangeTestIterations, stagesOf, type StageId, type Step } from '../schedule/index.js';
 import { layerNames } from './cross-checks.js';
 import { summarizeData, type DataSummary } from './data-summary.js';
 import { groupCount, modelLayerNames, parameterGroups } from './groups.js';
@@ -13,9 +12,13 @@ import type { RawIssue } from './issues.js';
 import type { Plan } from './schema.js';
 import { checkOutput, inferShapes, type LayerRef, type LayerShape } from './shapes.js';
 import { tryResolveModelFrom } from '../model/from.js';
+import type { InspectedGroup } from '../model/inspect.js';
 import { dataLimitIssues, paramLimitIssue, stepLimitIssues } from './limits.js';
 
 export type PhaseName = 'fit' | 'finetune_frozen' | 'finetune_unfrozen';
+
+/** check's name of each stage (its JSON keys and CSV `phase` column) */
+export const PHASE_OF: Record<StageId, PhaseName> = { fit: 'fit', frozen: 'finetune_frozen', unfrozen: 'finetune_unfrozen' };
 
 export interface GroupInfo {
   index: number;
@@ -58,21 +61,6 @@ export interface PlanAnalysis {
   iterations: { find: number; fit: number; finetune_frozen: number; finetune_unfrozen: number };
   schedules: PhaseSchedule[];
   warnings: string[];
-}
-
-/** Layer names of a saved tfjs LayersModel (model.json), or undefined when it cannot be read. */
-export async function savedLayerNames(dir: string): Promise<string[] | undefined> {
-  try {
-    const json = JSON.parse(await readFile(path.join(dir, 'model.json'), 'utf8')) as Record<string, unknown>;
-    let topo = json['modelTopology'] as Record<string, unknown> | undefined;
-    if (topo && 'model_config' in topo) topo = topo['model_config'] as Record<string, unknown>;
-    const layers = (topo?.['config'] as { layers?: { config?: { name?: unknown } }[] } | undefined)?.layers;
-    if (!Array.isArray(layers)) return undefined;
-    const names = layers.map((l) => l.config?.name);
-    return names.every((n): n is string => typeof n === 'string') ? names : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 function summarize(s: PhaseSchedule): PhaseSummary {
@@ -121,15 +109,25 @@ export async function analyzePlan(plan: Plan, opts: { cwd: string }): Promise<{ 
   issues.push(...dataIssues);
 
   // layers, shapes, groups
-  const nGroups = groupCount(plan);
+  let nGroups = groupCount(plan);
   let saved: string[] | undefined;
+  let inspected: InspectedGroup[] | undefined;
   if (plan.model.from) {
     const dir = tryResolveModelFrom(plan.model.from, opts.cwd);
-    saved = dir === undefined ? undefined : await savedLayerNames(dir);
-    if (!saved) warnings.push(`model.from: no readable model at ${plan.model.from} yet: its layers are shown once it exists`);
-    else if (dir !== path.resolve(opts.cwd, plan.model.from)) warnings.push(`model.from: ${plan.model.from} resolves to ${dir}`);
+    if (dir === undefined) {
+      warnings.push(`model.from: no readable model at ${plan.model.from} yet: its layers are shown once it exists`);
+    } else {
+      // the saved model's files and architecture, cut and given its head as finetune will (tfjs loaded only here)
+      const { inspectFinetune } = await import('../model/inspect.js');
+      const ds = data?.inputShape ? { inputShape: data.inputShape, task: data.task, nClasses: data.nClasses, targetDim: data.targetDim } : undefined;
+      const r = await inspectFinetune(dir, plan, ds);
+      issues.push(...r.issues);
+      inspected = r.groups;
+      saved = inspected?.flatMap((g) => g.layers);
+      if (dir !== path.resolve(opts.cwd, plan.model.from)) warnings.push(`model.from: ${plan.model.from} resolves to ${dir}`);
+    }
   }
-  const names = modelLayerNames(plan, saved);
+  const names = plan.model.from ? saved : modelLayerNames(plan, saved);
   const refs = layerRefs(plan);
   let shapes: LayerShape[] | undefined;
   if (refs && data) {
@@ -156,8 +154,15 @@ export async function analyzePlan(plan: Plan, opts: { cwd: string }): Promise<{ 
       }
     }
   }
-  const layerGroups = parameterGroups(plan, names);
-  const groups = layerGroups?.map((g): GroupInfo => {
+  if (inspected) nGroups = inspected.length;
+  const layerGroups = inspected ? undefined : parameterGroups(plan, names);
+  const fromGroups = inspected?.map((g): GroupInfo => ({
+    index: g.index,
+    layers: g.layers,
+    params: g.params,
+    trainedWhenFrozen: g.index === nGroups - 1 ? 'all' : plan.model.train_bn && g.hasBatchNorm ? 'batchnorm only' : 'none',
+  }));
+  const groups = fromGroups ?? layerGroups?.map((g): GroupInfo => {
     const gShapes = shapes?.slice(g.start, g.end);
     const isLast = g.index === nGroups - 1;
     const hasBn = (gShapes ?? []).some((s) => s.type === 'batchnorm');
@@ -178,32 +183,12 @@ export async function analyzePlan(plan: Plan, opts: { cwd: string }): Promise<{ 
   const schedules: PhaseSchedule[] = [];
   if (plan.fit.lr === 'auto') {
     warnings.push('fit.lr is auto: the range test picks the lr at fit time, so the fit schedule is not known yet');
-  } else {
-    const steps = oneCycleSchedule({
-      epochs: plan.fit.epochs,
-      itersPerEpoch: ipe,
-      lrMax: plan.fit.lr,
-      nGroups,
-      div: plan.fit.div,
-      divFinal: plan.fit.div_final,
-      pctStart: plan.fit.pct_start,
-      moms: plan.fit.moms,
-    });
-    schedules.push({ phase: 'fit', epochs: plan.fit.epochs, itersPerEpoch: ipe, steps });
   }
-  // the stages as `finetune` runs them (fastai's fine_tune; div_final and moms from fit, as fastai's **kwargs)
+  // exactly the stages `fit` and `finetune` run (schedule/stages.ts); a stage of 0 epochs shows no steps
+  const stages = stagesOf(plan, nGroups, ipe);
+  for (const s of stages) schedules.push({ phase: PHASE_OF[s.id], epochs: s.oneCycle.epochs, itersPerEpoch: ipe, steps: s.steps });
+  if (!stages.some((s) => s.id === 'frozen')) schedules.splice(schedules.length - 1, 0, { phase: 'finetune_frozen', epochs: 0, itersPerEpoch: ipe, steps: [] });
   const ft = plan.finetune;
-  const lrs = fineTuneLrs({ baseLr: ft.base_lr, lrMult: ft.lr_mult, ...(ft.lr !== undefined ? { lr: ft.lr } : {}) });
-  const shared = { itersPerEpoch: ipe, nGroups, divFinal: plan.fit.div_final, moms: plan.fit.moms };
-  const fts = {
-    frozen:
-      ft.freeze_epochs > 0
-        ? oneCycleSchedule({ ...shared, epochs: ft.freeze_epochs, lrMax: lrs.frozen, div: plan.fit.div, pctStart: 0.99 })
-        : [],
-    unfrozen: oneCycleSchedule({ ...shared, epochs: ft.epochs, lrMax: lrs.unfrozen, div: ft.div, pctStart: ft.pct_start }),
-  };
-  schedules.push({ phase: 'finetune_frozen', epochs: ft.freeze_epochs, itersPerEpoch: ipe, steps: fts.frozen });
-  schedules.push({ phase: 'finetune_unfrozen', epochs: ft.epochs, itersPerEpoch: ipe, steps: fts.unfrozen });
 
   return {
     analysis: {

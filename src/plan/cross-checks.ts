@@ -5,6 +5,8 @@
  */
 import type { z } from 'zod';
 import { didYouMean } from './did-you-mean.js';
+import { findSplitLayer, splitCandidates } from '../model/split.js';
+import { abbreviate } from '../model/key-error.js';
 import type { RawIssue } from './issues.js';
 import { configSchema, type LayerSpec, type LossName, type MetricName } from './schema.js';
 import { schemaAt } from './schema-walk.js';
@@ -67,13 +69,13 @@ export function resolveSplitPoints(
       return i;
     }
     if (!names) return undefined;
-    const idx = names.indexOf(g);
+    const idx = findSplitLayer(names, g);
     if (idx < 0) {
-      issues.push({ path, message: `no layer named "${g}"${didYouMean(g, names) || ` (layers: ${names.join(', ')})`}` });
+      issues.push({ path, message: `no layer named "${g}" or starting with it${didYouMean(g, splitCandidates(names)) || ` (layers: ${abbreviate(names)})`}` });
       return undefined;
     }
     if (idx === 0) {
-      issues.push({ path, message: `"${g}" is the first layer: a split point before it would leave an empty group` });
+      issues.push({ path, message: `"${g}" matches the first layer (${names[0]}): a split point before it would leave an empty group` });
       return undefined;
     }
     return idx;
@@ -105,11 +107,20 @@ export function checkPlanRules(raw: unknown): RawIssue[] {
   }
   if (hasLayers && hasFrom) add(['model', 'from'], 'give either layers or from, not both', 'key');
   if (!hasFrom) {
-    for (const k of ['head', 'cut'] as const) {
+    for (const k of ['head', 'cut', 'reinit', 'bn_momentum'] as const) {
       if (has(raw, ['model', k])) add(['model', k], `${k} goes with from (fine-tuning a saved model)`, 'key');
     }
   }
   if (hasFrom && has(raw, ['model', 'input'])) add(['model', 'input'], 'the input shape comes from the saved model (from)', 'key');
+
+  // --- concat_pool has two branches: a functional head only
+  const layerItems = rawAt(raw, ['model', 'layers']);
+  if (Array.isArray(layerItems)) {
+    layerItems.forEach((item, i) => {
+      const t = typeof item === 'string' ? item : typeof item === 'object' && item !== null ? ((item as Record<string, unknown>)['type'] ?? Object.keys(item)[0]) : undefined;
+      if (t === 'concat_pool') add(['model', 'layers', i], 'concat_pool has two branches, so it can only be a model.head layer (after a model.from body); use global_avgpool or global_maxpool here');
+    });
+  }
 
   // --- layer names are unique
   const layers = valueAt<LayerSpec[]>(raw, ['model', 'layers']);

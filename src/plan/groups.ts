@@ -31,7 +31,8 @@ export function modelLayerNames(plan: Pick<Plan, 'model'>, savedLayers?: readonl
   const head = plan.model.head ?? [];
   // without a head the loaded model is kept whole (src/model/finetune.ts)
   if (head.length === 0) return [...savedLayers];
-  const body = savedLayers.slice(0, plan.model.cut);
+  const cut = plan.model.cut;
+  const body = savedLayers.slice(0, typeof cut === 'string' ? savedLayers.indexOf(cut) + 1 : cut);
   return [...body, ...layerNames(head, body.length)];
 }
 

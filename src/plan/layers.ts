@@ -19,6 +19,9 @@ export const LAYER_TYPES = [
   'dropout',
   'batchnorm',
   'activation',
+  'global_avgpool',
+  'global_maxpool',
+  'concat_pool',
 ] as const;
 export type LayerType = (typeof LAYER_TYPES)[number];
 

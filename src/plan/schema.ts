@@ -95,6 +95,15 @@ export const layerVariants = {
     activation: activationSchema.describe('the activation function'),
     name: layerName,
   }),
+  global_avgpool: z
+    .strictObject({ type: z.literal('global_avgpool'), name: layerName })
+    .describe('average over height and width: [h, w, c] → [c]'),
+  global_maxpool: z
+    .strictObject({ type: z.literal('global_maxpool'), name: layerName })
+    .describe('maximum over height and width: [h, w, c] → [c]'),
+  concat_pool: z
+    .strictObject({ type: z.literal('concat_pool'), name: layerName })
+    .describe("fastai's AdaptiveConcatPool: global max and average pools concatenated, [h, w, c] → [2c] (model.head only)"),
 } as const;
 
 const v = layerVariants;
@@ -107,6 +116,9 @@ export const normalizedLayerSchema = z.discriminatedUnion('type', [
   v.dropout,
   v.batchnorm,
   v.activation,
+  v.global_avgpool,
+  v.global_maxpool,
+  v.concat_pool,
 ]);
 /** One layer item of `model.layers` / `model.head`, in any YAML form (see layers.ts). */
 export const layerSchema = z.preprocess(normalizeLayerInput, normalizedLayerSchema);
@@ -154,6 +166,40 @@ const imagesSchema = z
     path: z.string().min(1).describe('folder with one sub-folder of images per class'),
     size: z.tuple([posInt, posInt]).default([64, 64]).describe('[height, width] images are resized to'),
     channels: z.literal([1, 3]).default(3).describe('1 (grey) or 3 (RGB)'),
+    scale: z
+      .tuple([z.number(), z.number()])
+      .refine(([lo, hi]) => lo < hi, { error: 'scale is [lo, hi] with lo < hi' })
+      .default([0, 1])
+      .describe('[lo, hi] that pixel bytes 0..255 map to linearly: v = p/255, s = lo + (hi − lo)·v ([0, 1]: nsfwjs, fastai; [-1, 1]: Keras/tfjs MobileNet, Teachable Machine)'),
+    normalize: z
+      .union([
+        z.literal('imagenet'),
+        z.strictObject({
+          mean: z.array(z.number()).min(1).max(3).describe('per channel (or one for all)'),
+          std: z.array(z.number().positive()).min(1).max(3).describe('per channel (or one for all)'),
+        }),
+      ], { error: 'expected imagenet or { mean: [...], std: [...] }' })
+      .nullable()
+      .default(null)
+      .describe('then x = (s − mean[c]) / std[c]; imagenet: fastai\'s imagenet_stats ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]), applied after ÷255 as fastai with the default scale; null: none'),
+    resize: z
+      .enum(['squash', 'crop'])
+      .default('squash')
+      .describe("squash: the whole image resized to size; crop: fastai's Resize (the largest box of size's aspect, random position on train, centre on valid, resized)"),
+    augment: z
+      .union([
+        z.boolean(),
+        z.strictObject({
+          flip: z.boolean().default(false).describe('horizontal flip, p 0.5'),
+          rotate: z.union([z.boolean(), z.number().min(0).max(180)]).default(false).describe('max degrees (true: 10), p 0.75'),
+          zoom: z.union([z.boolean(), z.number().min(1).max(4)]).default(false).describe('max zoom (true: 1.1), random centre, p 0.75'),
+          lighting: z.union([z.boolean(), z.number().min(0).lt(1)]).default(false).describe('max_lighting for brightness and contrast (true: 0.2), p 0.75 each'),
+        }),
+      ], { error: 'expected true/false or { flip, rotate, zoom, lighting }' })
+      .default(false)
+      .describe("seeded augmentation of the training split only (fastai's aug_transforms subset; true: all four with fastai's defaults); a pure function of (seed, epoch, image), so a resumed run redraws it exactly"),
+    max_pixels: posInt.default(40_000_000).describe("an image whose header claims more pixels is skipped before decoding (named, counted)"),
+    cache_mb: z.int().min(0).default(1024).describe('decoded pixels (uint8) kept in memory up to this many MiB; the rest are decoded again per batch'),
   })
   .describe('a folder of PNG/JPEG images, one sub-folder per class');
 
@@ -183,7 +229,10 @@ const modelSchema = z.strictObject({
   input: z.array(posInt).min(1).optional().describe('shape of one sample, e.g. [28, 28, 1]; default: from the data'),
   layers: z.array(layerSchema).min(1).optional().describe('the layers, in order (or use from)'),
   from: z.string().min(1).optional().describe('a saved tfjs model to fine-tune (instead of layers): a model folder, a run folder, or a run base folder such as runs/<name> (its newest completed fit run)'),
-  cut: z.int().default(-1).describe('with from: keep the saved layers [0, cut) (negative counts from the end)'),
+  cut: z
+    .union([z.int(), z.string().min(1)], { error: 'expected a layer index or a layer name' })
+    .default(-1)
+    .describe('with from and head: where the body ends: a layer name (the body is the model up to and including that layer, nested models searched too), or an index: keep the top-level layers [0, cut) (negative counts from the end)'),
   head: z.array(layerSchema).min(1).optional().describe('with from: new layers appended after the cut'),
   groups: z
     .array(
@@ -192,8 +241,23 @@ const modelSchema = z.strictObject({
       }),
     )
     .default([])
-    .describe('split points into parameter groups: layer index (negative: from the end) or name; []: one group (with from and head: body | head)'),
-  train_bn: z.boolean().default(true).describe('batchnorm layers stay trainable in frozen groups'),
+    .describe('split points into parameter groups: a layer index (negative: from the end) or a layer name or name prefix (the first layer, in topological order, whose name equals or starts with it opens a group); []: one group (with from and head: body | head)'),
+  train_bn: z.boolean().default(true).describe("batchnorm parameters of frozen groups keep training, their layers in training mode (fastai's train_bn)"),
+  bn_freeze: z
+    .boolean()
+    .default(false)
+    .describe("batchnorm layers of frozen groups run in inference mode: running statistics used, never updated (fastai's BnFreeze)"),
+  bn_momentum: z
+    .number()
+    .min(0)
+    .lt(1)
+    .nullable()
+    .default(0.9)
+    .describe('with from: momentum of the loaded batchnorm layers, keras-style (0.9 = PyTorch/fastai 0.1). Keras checkpoints save 0.99 or 0.999, which leaves the running statistics at the pretraining data through a short fine-tune; null keeps the saved value'),
+  reinit: z
+    .boolean()
+    .default(false)
+    .describe("with from: train the saved architecture from fresh weights seeded by seed (the from-scratch baseline); the saved weights are not read"),
 });
 
 export const LOSSES = ['cross_entropy', 'binary_cross_entropy', 'mse'] as const;
@@ -266,6 +330,10 @@ const configShape = {
     .union([z.literal('auto'), posInt], { error: 'expected "auto" or a positive integer' })
     .default('auto')
     .describe("threads fastlr's kernels run on (wasm and cpu backends); auto: the cores available (os.availableParallelism()). Results are bit-identical at any count"),
+  precision: z
+    .enum(['fp32', 'tf32'])
+    .default('fp32')
+    .describe('float precision of matmuls/convolutions on tensorflow-gpu: fp32 sets NVIDIA_TF32_OVERRIDE=0 before tfjs-node-gpu loads (TF32 on Ampere and newer GPUs changes results at the 1e-4 level); tf32 leaves TF32 on (faster)'),
   data: dataSchema.prefault({}),
   model: modelSchema.prefault({}),
   loss: z.enum(LOSSES).default('cross_entropy').describe('loss function'),

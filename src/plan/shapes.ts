@@ -77,6 +77,12 @@ export function inferShapes(layers: readonly LayerRef[], input: readonly number[
       case 'dropout':
       case 'activation':
         break;
+      case 'global_avgpool':
+      case 'global_maxpool':
+      case 'concat_pool':
+        if (shape.length !== 3) return fail(`${spec.type} needs an input [height, width, channels]; its input is ${fmt(shape)}`);
+        shape = [spec.type === 'concat_pool' ? 2 * shape[2]! : shape[2]!];
+        break;
     }
     shapes.push({ name, type: spec.type, output: shape, params, path });
   }

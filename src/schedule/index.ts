@@ -20,7 +20,20 @@ export {
   FINE_TUNE_DEFAULTS,
   fineTuneLrs,
   fineTuneSchedule,
+  fineTuneRecipe,
+  type OneCycleStageHypers,
 } from './schedules.js';
+export {
+  type StageId,
+  type StagePlan,
+  type OneCycleConfig,
+  type StagePlanInput,
+  STAGE_PHASE,
+  fitStage,
+  fineTuneStages,
+  finetuneStagesOf,
+  stagesOf,
+} from './stages.js';
 export {
   MIN_RANGE_TEST_ITERATIONS,
   rangeTestIterations,

@@ -218,25 +218,51 @@ export function fineTuneLrs(o: { baseLr?: number; lrMult?: number; lr?: LrSpec }
   return { frozen: { hi: baseLr }, unfrozen: o.lr ?? { lo: half / lrMult, hi: half } };
 }
 
+/** The hyper-parameters of one one-cycle stage, as fastai's `fit_one_cycle` takes them (lrMax still a spec). */
+export interface OneCycleStageHypers {
+  epochs: number;
+  lrMax: LrSpec;
+  div: number;
+  divFinal: number;
+  pctStart: number;
+  moms: readonly [number, number, number];
+}
+
 /**
- * fastai's `fine_tune(epochs, base_lr, freeze_epochs, lr_mult, pct_start, div)`: a frozen one-cycle of
- * `freezeEpochs` at `slice(base_lr)` with pct_start 0.99 (div 25), then base_lr /= 2 and an unfrozen one-cycle
- * of `epochs` at `slice(base_lr/lr_mult, base_lr)` with `pctStart` and `div`. `frozen` is empty when
- * freezeEpochs is 0.
+ * fastai's `fine_tune(epochs, base_lr, freeze_epochs, lr_mult, pct_start, div, **kwargs)` as data: a frozen
+ * one-cycle of `freezeEpochs` at `slice(base_lr)` with pct_start 0.99 and fit_one_cycle's default div 25 (`div` is
+ * a named parameter of fine_tune, so it never reaches stage 1's **kwargs), then base_lr /= 2 and an unfrozen
+ * one-cycle of `epochs` at `slice(base_lr/lr_mult, base_lr)` with `pctStart` and `div`. divFinal and moms go to
+ * both stages, as fastai's **kwargs. `frozen` is null when freezeEpochs is 0. The one home of the recipe.
  */
-export function fineTuneSchedule(o: FineTuneOptions): { frozen: Step[]; unfrozen: Step[] } {
+export function fineTuneRecipe(o: Omit<FineTuneOptions, 'itersPerEpoch' | 'nGroups'>): {
+  frozen: OneCycleStageHypers | null;
+  unfrozen: OneCycleStageHypers;
+} {
   const freezeEpochs = o.freezeEpochs ?? FINE_TUNE_DEFAULTS.freezeEpochs;
   checkCount('freeze epochs', freezeEpochs, 0);
   const lrs = fineTuneLrs(o);
-  const shared = { itersPerEpoch: o.itersPerEpoch, nGroups: o.nGroups, divFinal: o.divFinal, moms: o.moms };
-  const frozen =
-    freezeEpochs > 0 ? oneCycleSchedule({ ...shared, epochs: freezeEpochs, lrMax: lrs.frozen, pctStart: 0.99 }) : [];
-  const unfrozen = oneCycleSchedule({
-    ...shared,
-    epochs: o.epochs,
-    lrMax: lrs.unfrozen,
-    pctStart: o.pctStart ?? FINE_TUNE_DEFAULTS.pctStart,
-    div: o.div ?? FINE_TUNE_DEFAULTS.div,
-  });
-  return { frozen, unfrozen };
+  const divFinal = o.divFinal ?? ONE_CYCLE_DEFAULTS.divFinal;
+  const moms = o.moms ?? ONE_CYCLE_DEFAULTS.moms;
+  return {
+    frozen:
+      freezeEpochs > 0
+        ? { epochs: freezeEpochs, lrMax: lrs.frozen, div: ONE_CYCLE_DEFAULTS.div, divFinal, pctStart: 0.99, moms }
+        : null,
+    unfrozen: {
+      epochs: o.epochs,
+      lrMax: lrs.unfrozen,
+      div: o.div ?? FINE_TUNE_DEFAULTS.div,
+      divFinal,
+      pctStart: o.pctStart ?? FINE_TUNE_DEFAULTS.pctStart,
+      moms,
+    },
+  };
+}
+
+/** fastai's `fine_tune` schedules: {@link fineTuneRecipe}'s two stages, step by step. `frozen` is [] when freezeEpochs is 0. */
+export function fineTuneSchedule(o: FineTuneOptions): { frozen: Step[]; unfrozen: Step[] } {
+  const r = fineTuneRecipe(o);
+  const steps = (h: OneCycleStageHypers): Step[] => oneCycleSchedule({ ...h, itersPerEpoch: o.itersPerEpoch, nGroups: o.nGroups });
+  return { frozen: r.frozen ? steps(r.frozen) : [], unfrozen: steps(r.unfrozen) };
 }

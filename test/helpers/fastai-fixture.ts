@@ -81,3 +81,20 @@ metrics: [accuracy]
 optimizer: { type: adam, wd: 0.01 }
 ${extra}`;
 }
+
+/**
+ * Worst relative error of our smoothed losses against fastai's recorded ones, split at fastai's minimum (semantics §7:
+ * ≤1e-5 up to it, ≤1e-3 after it), the last 5 points left out.
+ */
+export function smoothLossErrors(ours: readonly number[], ref: readonly number[]): { before: number; after: number } {
+  const upto = ref.length - 5;
+  const argmin = ref.slice(0, upto).reduce((m, v, i) => (v < ref[m]! ? i : m), 0);
+  let before = 0;
+  let after = 0;
+  for (let i = 0; i < upto; i++) {
+    const e = Math.abs(ours[i]! - ref[i]!) / Math.max(Math.abs(ref[i]!), 1e-12);
+    if (i <= argmin) before = Math.max(before, e);
+    else after = Math.max(after, e);
+  }
+  return { before, after };
+}

@@ -170,6 +170,15 @@ export class FnBuilder {
   f32Gt(): this {
     return this.op(0x5e);
   }
+  f32Ge(): this {
+    return this.op(0x60);
+  }
+  f32Le(): this {
+    return this.op(0x5f);
+  }
+  f32ReinterpretI32(): this {
+    return this.op(0xbe);
+  }
   f32Mul(): this {
     return this.op(0x94);
   }
@@ -197,6 +206,12 @@ export class FnBuilder {
   f32x4Gt(): this {
     return this.simd(0x44);
   }
+  f32x4Ge(): this {
+    return this.simd(0x46);
+  }
+  f32x4Le(): this {
+    return this.simd(0x45);
+  }
   v128And(): this {
     return this.simd(0x4e);
   }
@@ -206,6 +221,9 @@ export class FnBuilder {
   }
   f32x4Add(): this {
     return this.simd(0xe4);
+  }
+  f32x4Sub(): this {
+    return this.simd(0xe5);
   }
   f32x4Mul(): this {
     return this.simd(0xe6);

@@ -831,6 +831,191 @@ const dwBackpropFilter: FnSpec = {
   },
 };
 
+// ------------------------------------------------------------------------------------------ batch normalisation
+// Training-mode BatchNorm over x [rows, c] (channels innermost, c % 4 == 0). Per-channel sums are blocked: each
+// block of BN_BLOCK rows is summed in order into registers, the block sums are added to the output in block order
+// (error ~ (BN_BLOCK + rows / BN_BLOCK)·ε instead of rows·ε; one fixed order per channel).
+
+const BN_BLOCK = 32;
+
+/**
+ * The skeleton of a blocked per-channel sum: `outs` zeroed, then for every block and channel group `vectors` wide,
+ * `setup(vectors)` (load per-channel constants at cgB), `term(vectors, accs, p)` for every row (p: byte offset of
+ * [row, cgB] from the start of a [rows, c] array), and each out[k][cgB..] += accs[k].
+ */
+function blockedChannelSums(
+  f: FnBuilder, rows: Local, c: Local, outs: Local[],
+  setup: (cgB: Local, vectors: number) => void,
+  term: (accs: Local[][], p: Local, vectors: number) => void,
+): void {
+  const [cB, rowB, r0, rEnd, r, p, cgB, end64] = Array.from({ length: 8 }, () => f.i32());
+  const accs = outs.map(() => [f.v128(), f.v128(), f.v128(), f.v128()]);
+  f.get(c).i32Const(2).i32Shl().set(cB!);
+  f.get(cB!).set(rowB!);
+  for (const o of outs) f.get(o).i32Const(0).get(cB!).memoryFill();
+  f.forRange(r0!, () => f.i32Const(0), () => f.get(rows), () => {
+    minI(f, () => f.get(rows), () => f.get(r0!).i32Const(BN_BLOCK).i32Add());
+    f.set(rEnd!);
+    channelGroups(f, cgB!, cB!, end64!, (vectors) => {
+      setup(cgB!, vectors);
+      for (const a of accs) for (let g = 0; g < vectors; g++) f.f32Const(0).f32x4Splat().set(a[g]!);
+      f.get(r0!).get(rowB!).i32Mul().get(cgB!).i32Add().set(p!);
+      f.forRange(r!, () => f.get(r0!), () => f.get(rEnd!), () => {
+        term(accs, p!, vectors);
+        f.get(p!).get(rowB!).i32Add().set(p!);
+      });
+      outs.forEach((o, k) => {
+        for (let g = 0; g < vectors; g++) {
+          f.get(o).get(cgB!).i32Add();
+          f.get(o).get(cgB!).i32Add().v128Load(16 * g).get(accs[k]![g]!).f32x4Add();
+          f.v128Store(16 * g);
+        }
+      });
+    });
+  }, BN_BLOCK);
+}
+
+/** bn_sum(x, out, rows, c): out[ch] = Σ_r x[r, ch] (blocked) */
+const bnSum: FnSpec = {
+  name: 'bn_sum',
+  nParams: 4,
+  build(f) {
+    const [x, out, rows, c] = paramList(f, 4) as [Local, Local, Local, Local];
+    blockedChannelSums(f, rows, c, [out], () => {}, (accs, p, vectors) => {
+      for (let g = 0; g < vectors; g++) {
+        f.get(accs[0]![g]!).get(x).get(p).i32Add().v128Load(16 * g).f32x4Add().set(accs[0]![g]!);
+      }
+    });
+  },
+};
+
+/** bn_sqdev(x, mean, out, rows, c): out[ch] = Σ_r (x[r, ch] − mean[ch])² (blocked) */
+const bnSqdev: FnSpec = {
+  name: 'bn_sqdev',
+  nParams: 5,
+  build(f) {
+    const [x, mean, out, rows, c] = paramList(f, 5) as [Local, Local, Local, Local, Local];
+    const m = [f.v128(), f.v128(), f.v128(), f.v128()];
+    const d = f.v128();
+    blockedChannelSums(f, rows, c, [out], (cgB, vectors) => {
+      for (let g = 0; g < vectors; g++) f.get(mean).get(cgB).i32Add().v128Load(16 * g).set(m[g]!);
+    }, (accs, p, vectors) => {
+      for (let g = 0; g < vectors; g++) {
+        f.get(x).get(p).i32Add().v128Load(16 * g).get(m[g]!).f32x4Sub().set(d);
+        f.get(accs[0]![g]!).get(d).get(d).f32x4Mul().f32x4Add().set(accs[0]![g]!);
+      }
+    });
+  },
+};
+
+/** bn_grad_sums(x, dy, mean, sdy, sdyx, rows, c): sdy[ch] = Σ_r dy[r, ch], sdyx[ch] = Σ_r dy[r, ch]·(x[r, ch] − mean[ch]) */
+const bnGradSums: FnSpec = {
+  name: 'bn_grad_sums',
+  nParams: 7,
+  build(f) {
+    const [x, dy, mean, sdy, sdyx, rows, c] = paramList(f, 7) as [Local, Local, Local, Local, Local, Local, Local];
+    const m = [f.v128(), f.v128(), f.v128(), f.v128()];
+    const dv = f.v128();
+    blockedChannelSums(f, rows, c, [sdy, sdyx], (cgB, vectors) => {
+      for (let g = 0; g < vectors; g++) f.get(mean).get(cgB).i32Add().v128Load(16 * g).set(m[g]!);
+    }, (accs, p, vectors) => {
+      for (let g = 0; g < vectors; g++) {
+        f.get(dy).get(p).i32Add().v128Load(16 * g).set(dv);
+        f.get(accs[0]![g]!).get(dv).f32x4Add().set(accs[0]![g]!);
+        f.get(accs[1]![g]!).get(dv).get(x).get(p).i32Add().v128Load(16 * g).get(m[g]!).f32x4Sub().f32x4Mul().f32x4Add().set(accs[1]![g]!);
+      }
+    });
+  },
+};
+
+/**
+ * Row-major element-wise pass over [rows, c] with per-channel vectors: `body(p, q)` for every 16-byte group, p the
+ * byte offset into the [rows, c] arrays, q into the [c] vectors.
+ */
+function channelMap(f: FnBuilder, rows: Local, c: Local, body: (p: Local, q: Local) => void): void {
+  const [cB, r, p, q] = Array.from({ length: 4 }, () => f.i32());
+  f.get(c).i32Const(2).i32Shl().set(cB!);
+  f.i32Const(0).set(p!);
+  f.forRange(r!, () => f.i32Const(0), () => f.get(rows), () => {
+    f.forRange(q!, () => f.i32Const(0), () => f.get(cB!), () => {
+      body(p!, q!);
+      f.get(p!).i32Const(16).i32Add().set(p!);
+    }, 16);
+  });
+}
+
+/** bn_apply(x, mean, scale, shift, out, rows, c): out[r, ch] = (x[r, ch] − mean[ch])·scale[ch] + shift[ch] */
+const bnApply: FnSpec = {
+  name: 'bn_apply',
+  nParams: 7,
+  build(f) {
+    const [x, mean, scale, shift, out, rows, c] = paramList(f, 7) as [Local, Local, Local, Local, Local, Local, Local];
+    channelMap(f, rows, c, (p, q) => {
+      f.get(out).get(p).i32Add();
+      f.get(x).get(p).i32Add().v128Load().get(mean).get(q).i32Add().v128Load().f32x4Sub();
+      f.get(scale).get(q).i32Add().v128Load().f32x4Mul();
+      f.get(shift).get(q).i32Add().v128Load().f32x4Add();
+      f.v128Store();
+    });
+  },
+};
+
+/** bn_grad_apply(x, dy, mean, a, k, b, out, rows, c): out[r, ch] = dy[r, ch]·a[ch] + ((x[r, ch] − mean[ch])·k[ch] + b[ch]) */
+const bnGradApply: FnSpec = {
+  name: 'bn_grad_apply',
+  nParams: 9,
+  build(f) {
+    const [x, dy, mean, a, k, b, out, rows, c] = paramList(f, 9) as [Local, Local, Local, Local, Local, Local, Local, Local, Local];
+    channelMap(f, rows, c, (p, q) => {
+      f.get(out).get(p).i32Add();
+      f.get(dy).get(p).i32Add().v128Load().get(a).get(q).i32Add().v128Load().f32x4Mul();
+      f.get(x).get(p).i32Add().v128Load().get(mean).get(q).i32Add().v128Load().f32x4Sub();
+      f.get(k).get(q).i32Add().v128Load().f32x4Mul();
+      f.get(b).get(q).i32Add().v128Load().f32x4Add();
+      f.f32x4Add();
+      f.v128Store();
+    });
+  },
+};
+
+/** clip_grad(x, dy, out, n, lo, hi): out[i] = lo ≤ x[i] ≤ hi ? dy[i] : 0, NaN x gives 0 (lo, hi: float32 bit patterns) */
+const clipGrad: FnSpec = {
+  name: 'clip_grad',
+  nParams: 6,
+  build(f) {
+    const [x, dy, out, n, lo, hi] = paramList(f, 6) as [Local, Local, Local, Local, Local, Local];
+    const off = f.i32();
+    const end16 = f.i32();
+    const vlo = f.v128();
+    const vhi = f.v128();
+    const xv = f.v128();
+    const xs = f.f32();
+    f.get(lo).i32x4Splat().set(vlo);
+    f.get(hi).i32x4Splat().set(vhi);
+    vectorLoop(
+      f, off, end16,
+      () => f.get(n).i32Const(2).i32Shl(),
+      () => {
+        f.get(out).get(off).i32Add();
+        f.get(dy).get(off).i32Add().v128Load();
+        f.get(x).get(off).i32Add().v128Load().set(xv);
+        f.get(xv).get(vlo).f32x4Ge().get(xv).get(vhi).f32x4Le().v128And();
+        f.v128And().v128Store();
+      },
+      () => {
+        f.get(out).get(off).i32Add();
+        f.get(dy).get(off).i32Add().f32Load();
+        f.f32Const(0);
+        f.get(x).get(off).i32Add().f32Load().set(xs);
+        f.get(xs).get(lo).f32ReinterpretI32().f32Ge();
+        f.get(xs).get(hi).f32ReinterpretI32().f32Le();
+        f.i32And();
+        f.select().f32Store();
+      },
+    );
+  },
+};
+
 export const PROGRAMS: FnSpec[] = [
   gemm(4),
   gemm(1),
@@ -846,4 +1031,10 @@ export const PROGRAMS: FnSpec[] = [
   dwBackpropInput,
   dwBackpropFilter,
   ...CONV_PROGRAMS,
+  bnSum,
+  bnSqdev,
+  bnGradSums,
+  bnApply,
+  bnGradApply,
+  clipGrad,
 ];

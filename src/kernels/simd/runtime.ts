@@ -41,6 +41,14 @@ export interface SimdPrograms {
   dw_bpf: Fn;
   /** a row range of the NHWC patch matrix (conv-programs.ts) */
   im2col_rows: Fn;
+  /** training-mode batch norm over [rows, c], c % 4 == 0 (see programs.ts bn_*) */
+  bn_sum: Fn;
+  bn_sqdev: Fn;
+  bn_grad_sums: Fn;
+  bn_apply: Fn;
+  bn_grad_apply: Fn;
+  /** ClipByValue's gradient (see programs.ts clip_grad) */
+  clip_grad: Fn;
 }
 
 interface WasmBackendShape {
@@ -105,6 +113,12 @@ function bind(e: Record<string, Fn | undefined>): SimdPrograms {
     dw_bpi: e['dw_bpi'] as Fn,
     dw_bpf: e['dw_bpf'] as Fn,
     im2col_rows: e['im2col_rows'] as Fn,
+    bn_sum: e['bn_sum'] as Fn,
+    bn_sqdev: e['bn_sqdev'] as Fn,
+    bn_grad_sums: e['bn_grad_sums'] as Fn,
+    bn_apply: e['bn_apply'] as Fn,
+    bn_grad_apply: e['bn_grad_apply'] as Fn,
+    clip_grad: e['clip_grad'] as Fn,
   };
 }
 

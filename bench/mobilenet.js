@@ -1,0 +1,278 @@
+// MobileNetV2 224×224 training steps for `npm run bench` (bench.js calls mobilenetSection), against torchvision's
+// mobilenet_v2 (bench/torch_mobilenet.py).
+//
+//   node bench/mobilenet.js --worker BACKEND STAGE BATCH STEPS   one measurement, one JSON line (a child process)
+//   node bench/mobilenet.js --profile BACKEND STAGE BATCH         tf.profile of one step: kernels by total time
+//
+// fastlr side: the Keras MobileNetV2 topology (keras.applications.mobilenet_v2, α = 1.0: Conv2D without bias,
+// BatchNormalization ε 1e-3 momentum 0.999, ReLU(max_value 6), DepthwiseConv2D, ZeroPadding2D before every stride-2
+// depthwise conv, Add when a block keeps its shape; GlobalAveragePooling2D + Dense 1000) built in code with
+// tfjs-layers, random weights, trained by fastlr's Learner (its trainStep: forward in training mode, cross-entropy,
+// tf.variableGrads of the trainable variables, fastai's Adam; the loss read back every step). Two groups, body |
+// head (fastai's default split): STAGE `whole` trains everything, `frozen` is fine_tune's first stage (the body
+// frozen, its BatchNorm parameters training — train_bn — and the head).
+// images/s = batch × steps / time, by wall clock and by this process's CPU time (process.cpuUsage: on a shared
+// machine, time spent waiting for a core does not count), after one warm-up step.
+import { spawnSync } from 'node:child_process';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..');
+
+/** keras.applications.mobilenet_v2._make_divisible */
+function makeDivisible(v, divisor = 8) {
+  const n = Math.max(divisor, Math.floor((v + divisor / 2) / divisor) * divisor);
+  return n < 0.9 * v ? n + divisor : n;
+}
+
+/** The Keras MobileNetV2 graph (α = 1.0, 224×224×3 → `classes` logits), layer names as Keras gives them. */
+export function buildMobileNetV2(tf, { classes = 1000, size = 224 } = {}) {
+  const L = tf.layers;
+  const bn = (name) => L.batchNormalization({ axis: -1, epsilon: 1e-3, momentum: 0.999, name });
+  const relu6 = (name) => L.reLU({ maxValue: 6, name });
+  const input = tf.input({ shape: [size, size, 3], name: 'input_1' });
+  let x = L.conv2d({ filters: 32, kernelSize: 3, strides: 2, padding: 'same', useBias: false, name: 'Conv1' }).apply(input);
+  x = bn('bn_Conv1').apply(x);
+  x = relu6('Conv1_relu').apply(x);
+  const blocks = [
+    [16, 1, 1],
+    [24, 2, 6], [24, 1, 6],
+    [32, 2, 6], [32, 1, 6], [32, 1, 6],
+    [64, 2, 6], [64, 1, 6], [64, 1, 6], [64, 1, 6],
+    [96, 1, 6], [96, 1, 6], [96, 1, 6],
+    [160, 2, 6], [160, 1, 6], [160, 1, 6],
+    [320, 1, 6],
+  ];
+  blocks.forEach(([filters, stride, expansion], id) => {
+    const inputs = x;
+    const inChannels = x.shape[x.shape.length - 1];
+    const pointwise = makeDivisible(filters);
+    let prefix = `block_${id}_`;
+    if (id > 0) {
+      x = L.conv2d({ filters: expansion * inChannels, kernelSize: 1, padding: 'same', useBias: false, name: `${prefix}expand` }).apply(x);
+      x = bn(`${prefix}expand_BN`).apply(x);
+      x = relu6(`${prefix}expand_relu`).apply(x);
+    } else {
+      prefix = 'expanded_conv_';
+    }
+    if (stride === 2) {
+      // imagenet_utils.correct_pad for an even input size: ((0, 1), (0, 1))
+      x = L.zeroPadding2d({ padding: [[0, 1], [0, 1]], name: `${prefix}pad` }).apply(x);
+    }
+    x = L.depthwiseConv2d({
+      kernelSize: 3, strides: stride, padding: stride === 1 ? 'same' : 'valid', useBias: false, name: `${prefix}depthwise`,
+    }).apply(x);
+    x = bn(`${prefix}depthwise_BN`).apply(x);
+    x = relu6(`${prefix}depthwise_relu`).apply(x);
+    x = L.conv2d({ filters: pointwise, kernelSize: 1, padding: 'same', useBias: false, name: `${prefix}project` }).apply(x);
+    x = bn(`${prefix}project_BN`).apply(x);
+    if (inChannels === pointwise && stride === 1) x = L.add({ name: `${prefix}add` }).apply([inputs, x]);
+  });
+  x = L.conv2d({ filters: 1280, kernelSize: 1, useBias: false, name: 'Conv_1' }).apply(x);
+  x = bn('Conv_1_bn').apply(x);
+  x = relu6('out_relu').apply(x);
+  x = L.globalAveragePooling2d({ name: 'global_average_pooling2d' }).apply(x);
+  const out = L.dense({ units: classes, name: 'predictions' }).apply(x);
+  return tf.model({ inputs: input, outputs: out, name: 'mobilenetv2_1.00_224' });
+}
+
+const CLASSES = 1000;
+
+/** A Learner over the model (groups body | head), ready for trainStep; plus a batch of random images and labels. */
+async function setup(backend, stage, batch, threads = 1) {
+  const lib = await import('../dist/index.js');
+  const { layerParams } = await import('../dist/model/groups.js');
+  const tf = await import('@tensorflow/tfjs');
+  await lib.initBackend(backend, { threads });
+  const model = buildMobileNetV2(tf, { classes: CLASSES });
+  const n = model.layers.length;
+  const group = (from, to) => {
+    const params = [];
+    const layers = [];
+    for (let i = from; i < to; i++) {
+      layers.push(model.layers[i].name);
+      params.push(...layerParams(model.layers[i], i));
+    }
+    return { params, layers };
+  };
+  const groups = [group(0, n - 1), group(n - 1, n)];
+  const px = 224 * 224 * 3;
+  const x = new Float32Array(batch * px);
+  for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.7913) * 0.9;
+  const y = Float32Array.from({ length: batch }, (_, i) => (i * 37) % CLASSES);
+  const data = {
+    train: { x, y, n: batch },
+    valid: { x: x.subarray(0, px), y: y.subarray(0, 1), n: 1 },
+    inputShape: [224, 224, 3],
+    task: 'classification',
+    nClasses: CLASSES,
+    targetDim: 1,
+    classNames: Array.from({ length: CLASSES }, (_, i) => String(i)),
+    source: 'random',
+  };
+  const learner = new lib.Learner({
+    model, groups, data, loss: 'cross_entropy', metrics: [],
+    optimizer: { type: 'adam', wd: 0.01, beta2: 0.99, eps: 1e-5, mom: 0.9 },
+    batchSize: batch, shuffle: false, dropLast: false, seed: 42, trainBn: true,
+  });
+  if (stage === 'frozen') learner.freeze();
+  const xs = tf.tensor4d(x, [batch, 224, 224, 3]);
+  const ys = tf.tensor1d(y);
+  const step = () => learner.trainStep(xs, ys, [1e-4, 1e-3]);
+  return { tf, learner, step, backendName: tf.getBackend(), dispose: () => { tf.dispose([xs, ys]); model.dispose(); } };
+}
+
+async function worker(backend, stage, batch, steps) {
+  const s = await setup(backend, stage, batch);
+  await s.step(); // warm-up: kernels set up, weights and optimizer state allocated
+  const w0 = performance.now();
+  const c0 = process.cpuUsage();
+  for (let i = 0; i < steps; i++) await s.step();
+  const c = process.cpuUsage(c0);
+  const wall = (performance.now() - w0) / 1000;
+  const cpu = (c.user + c.system) / 1e6;
+  const out = {
+    backend: s.backendName, stage, batch, steps,
+    trainable: s.learner.trainableVariables.length,
+    images_per_s: (batch * steps) / wall,
+    cpu_images_per_s: (batch * steps) / cpu,
+    step_seconds: wall / steps,
+    cpu_step_seconds: cpu / steps,
+    tensors: s.tf.memory().numTensors,
+  };
+  s.dispose();
+  process.stdout.write(`${JSON.stringify(out)}\n`);
+}
+
+/**
+ * One step's kernels by this process's CPU time (each registered kernel of the backend wrapped in
+ * process.cpuUsage; a kernel that calls another through its own handle counts both), and tf.profile's wall times.
+ */
+async function profile(backend, stage, batch, threads) {
+  const s = await setup(backend, stage, batch, threads);
+  await s.step();
+  const tf = s.tf;
+  const name = tf.getBackend();
+  const by = new Map();
+  const detail = process.env.PROFILE_KERNEL ?? '';
+  const configs = tf.getKernelsForBackend(name);
+  for (const config of configs) {
+    const f = config.kernelFunc;
+    tf.unregisterKernel(config.kernelName, name);
+    tf.registerKernel({
+      ...config,
+      kernelFunc: (args) => {
+        const c0 = process.cpuUsage();
+        try {
+          return f(args);
+        } finally {
+          const c = process.cpuUsage(c0);
+          const e = by.get(config.kernelName) ?? { ms: 0, n: 0 };
+          e.ms += (c.user + c.system) / 1000;
+          e.n += 1;
+          if (detail === config.kernelName) {
+            const shapes = Object.values(args.inputs).map((t) => t.shape.join('x')).join(' ');
+            console.log(`    ${config.kernelName} ${shapes} ${JSON.stringify(args.attrs?.inputShape ?? args.attrs?.filterShape ?? '')} ${((c.user + c.system) / 1000).toFixed(2)} ms`);
+          }
+          by.set(config.kernelName, e);
+        }
+      },
+    });
+  }
+  const c0 = process.cpuUsage();
+  await s.step();
+  const c = process.cpuUsage(c0);
+  const rows = [...by].sort((a, b) => b[1].ms - a[1].ms);
+  const total = rows.reduce((a, [, e]) => a + e.ms, 0);
+  console.log(`${name} ${stage} batch ${batch}, ${threads} thread(s): step CPU ${((c.user + c.system) / 1000).toFixed(0)} ms, in kernels ${total.toFixed(0)} ms`);
+  for (const [k, e] of rows.slice(0, 30)) console.log(`  ${k.padEnd(40)} ${e.ms.toFixed(1).padStart(9)} ms  ×${e.n}`);
+  s.dispose();
+}
+
+// ------------------------------------------------------------------------------------------------- the bench row
+function runWorker(backend, stage, batch, steps) {
+  const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--worker', backend, stage, String(batch), String(steps)], {
+    cwd: root, encoding: 'utf8', env: { ...process.env, FASTLR_BACKEND: '' }, maxBuffer: 16 << 20,
+  });
+  const line = (r.stdout || '').trim().split('\n').filter((l) => l.startsWith('{')).pop();
+  if (r.status !== 0 || !line) return { backend, stage, error: (r.stderr || '').trim().split('\n').slice(-2).join(' | ') || `exit ${r.status}` };
+  return JSON.parse(line);
+}
+
+function runTorch(python, batch, steps, threads) {
+  const env = { ...process.env, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads) };
+  const r = spawnSync(python, [path.join(here, 'torch_mobilenet.py'), '--batch', String(batch), '--steps', String(steps), '--threads', String(threads)], {
+    encoding: 'utf8', env, maxBuffer: 16 << 20,
+  });
+  const line = (r.stdout || '').trim().split('\n').filter((l) => l.startsWith('{')).pop();
+  if (r.status !== 0 || !line) return { error: (r.stderr || '').trim().split('\n').slice(-2).join(' | ') || `exit ${r.status}` };
+  return JSON.parse(line);
+}
+
+const best = (runs, key) => runs.filter((r) => !r.error).reduce((a, r) => (a === null || r[key] > a[key] ? r : a), null);
+
+/**
+ * The MobileNetV2 rows: fastlr (each backend × whole | frozen) and PyTorch (whole | frozen), one thread, best of
+ * `rounds` alternating runs. `python`: an interpreter with torch + torchvision, or null.
+ */
+export function mobilenetSection({ backends, python, rounds = 1, batch = 8, steps = 3, log = () => {} }) {
+  const fastlr = [];
+  const torch = [];
+  for (let round = 1; round <= rounds; round++) {
+    for (const b of backends) {
+      for (const stage of ['whole', 'frozen']) {
+        log(`  round ${round}/${rounds}: fastlr MobileNetV2 ${stage} on ${b} ...`);
+        fastlr.push(runWorker(b, stage, batch, steps));
+      }
+    }
+    if (python) {
+      log(`  round ${round}/${rounds}: PyTorch MobileNetV2 ...`);
+      torch.push(runTorch(python, batch, steps, 1));
+    }
+  }
+  const rows = [];
+  for (const b of backends) {
+    for (const stage of ['whole', 'frozen']) {
+      const runs = fastlr.filter((r) => r.stage === stage && (r.backend === b || r.error));
+      const f = best(runs, 'cpu_images_per_s') ?? runs[0];
+      const tRuns = torch.filter((t) => !t.error).map((t) => t[stage]);
+      const t = tRuns.length ? tRuns.reduce((a, r) => (r.cpu_images_per_s > a.cpu_images_per_s ? r : a)) : null;
+      rows.push({ backend: b, stage, fastlr: f, torch: t });
+    }
+  }
+  const torchInfo = torch.find((t) => !t.error) ?? torch[0] ?? null;
+  return { batch, steps, rows, torch: torchInfo ? { version: torchInfo.torch, torchvision: torchInfo.torchvision, blas: torchInfo.blas, threads: torchInfo.threads, error: torchInfo.error } : null };
+}
+
+export function mobilenetTable(section, fmt, table) {
+  const ratio = (a, b) => (a && b ? `${(a / b).toFixed(2)}×` : '—');
+  const rows = [['MobileNetV2 224², stage', 'backend', 'fastlr img/s', 'PyTorch img/s', 'ratio', 'fastlr CPU', 'PyTorch CPU', 'ratio (CPU)']];
+  for (const r of section.rows) {
+    const f = r.fastlr;
+    if (f.error) {
+      rows.push([r.stage, r.backend, `failed: ${f.error.slice(0, 60)}`, '', '', '', '', '']);
+      continue;
+    }
+    rows.push([
+      r.stage === 'whole' ? 'whole net' : 'frozen body (train_bn) + head',
+      r.backend,
+      fmt(f.images_per_s, 2), fmt(r.torch?.images_per_s ?? NaN, 2), ratio(f.images_per_s, r.torch?.images_per_s),
+      fmt(f.cpu_images_per_s, 2), fmt(r.torch?.cpu_images_per_s ?? NaN, 2), ratio(f.cpu_images_per_s, r.torch?.cpu_images_per_s),
+    ]);
+  }
+  return table(rows);
+}
+
+// ------------------------------------------------------------------------------------------------------- main
+const argv = process.argv.slice(2);
+if (argv[0] === '--worker') {
+  await worker(argv[1], argv[2], Number(argv[3]), Number(argv[4]));
+} else if (argv[0] === '--profile') {
+  await profile(argv[1], argv[2] ?? 'whole', Number(argv[3] ?? 1), Number(argv[4] ?? 1));
+} else if (import.meta.url === `file://${process.argv[1]}`) {
+  console.error('usage: node bench/mobilenet.js --worker BACKEND STAGE BATCH STEPS | --profile BACKEND [STAGE] [BATCH]');
+  console.error(`(${os.cpus().length} cores; npm run bench runs the MobileNetV2 rows through bench.js)`);
+  process.exit(2);
+}

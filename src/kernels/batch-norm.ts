@@ -1,0 +1,354 @@
+/**
+ * Training-mode BatchNormalization as two kernels and one gradient, instead of tfjs's op chain (moments → Mean,
+ * Sub, Square, Mean; FusedBatchNorm; and a gradient of Tile, Sub, Multiply ×8, Rsqrt, Sum ×4 plus the moments'
+ * own gradients over full-size tensors): on cpu those were most of a MobileNetV2 step, on wasm Tile alone was
+ * ~45% of it.
+ *
+ *   FastlrBatchNormTrain(x, scale, offset; varianceEpsilon) → [y, mean, variance], over every axis but the last:
+ *     mean = Σx / M, variance = Σ(x − mean)² / M (biased, as tf.moments), y = (x − mean)·(scale / √(variance + ε)) + offset
+ *   its gradient, with r = 1/√(variance + ε), in two kernels (a BN layer whose input needs no gradient — the first
+ *   one of a frozen body — runs only the first):
+ *   FastlrBatchNormGradSums(x, dy, mean, variance) → [dscale, doffset] = [r·Σdy(x − mean), Σdy]
+ *   FastlrBatchNormGradInput(x, dy, scale, mean, variance, dscale, doffset[, dmean, dvariance]) → dx
+ *     = dy·(scale·r) + (x − mean)·(2·dvariance/M − scale·r²·dscale/M) + (dmean/M − scale·r·doffset/M)
+ *   (the exact derivative, through the batch statistics; dmean/dvariance are the gradients reaching the statistics
+ *   outputs, absent when only the moving averages read them.)
+ * Sums are blocked (32 rows in order, then block sums in order: programs.ts BN_BLOCK), the same order in the SIMD
+ * programs (c % 4 == 0) and in the plain float32 loops here (other channel counts, no WebAssembly SIMD), so the two
+ * agree bit for bit. Per-channel coefficients are computed in float64 and rounded once.
+ *
+ * tfjs-layers' BatchNormalization computes its training branch with module-private functions, so the layer is
+ * patched at the prototype (installBatchNormTraining): `call` runs the original whenever the fused kernel is not
+ * registered on the active backend (e.g. FASTLR_KERNELS=stock), the call is not in training mode, or the layer is
+ * unusual (axis not last, center/scale off, not float32); otherwise the same semantics — batch statistics, then
+ * the moving mean and variance updated exactly as tfjs-layers does (v − (v − stat)·(1 − momentum)), the layer's
+ * epsilon. Wrappers of `call` on an instance (BN mode control) still see and decide `training` first.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { type Kernel, type KernelArgs, type MultiKernel, release } from './kernel-context.js';
+import { rawInput } from './raw-memory.js';
+import { heapPtr, simdPrograms, type SimdPrograms } from './simd/runtime.js';
+import { cpuHeap } from './cpu-simd.js';
+
+export const BN_TRAIN_KERNEL = 'FastlrBatchNormTrain';
+export const BN_GRAD_SUMS_KERNEL = 'FastlrBatchNormGradSums';
+export const BN_GRAD_INPUT_KERNEL = 'FastlrBatchNormGradInput';
+
+const BLOCK = 32;
+const fr = Math.fround;
+
+// ----------------------------------------------------------------------------------------- the plain loops (spec)
+/** out[ch] = blocked Σ_r term(r·c + ch, ch) in float32 */
+function blockedSum(rows: number, c: number, out: Float32Array, term: (i: number, ch: number) => number): void {
+  out.fill(0, 0, c);
+  const part = new Float32Array(c);
+  for (let r0 = 0; r0 < rows; r0 += BLOCK) {
+    part.fill(0);
+    const rEnd = Math.min(rows, r0 + BLOCK);
+    for (let r = r0; r < rEnd; r++) {
+      const o = r * c;
+      for (let ch = 0; ch < c; ch++) part[ch] = fr(part[ch]! + term(o + ch, ch));
+    }
+    for (let ch = 0; ch < c; ch++) out[ch] = fr(out[ch]! + part[ch]!);
+  }
+}
+
+const loops = {
+  sum(x: Float32Array, out: Float32Array, rows: number, c: number): void {
+    blockedSum(rows, c, out, (i) => x[i]!);
+  },
+  sqdev(x: Float32Array, mean: Float32Array, out: Float32Array, rows: number, c: number): void {
+    blockedSum(rows, c, out, (i, ch) => {
+      const d = fr(x[i]! - mean[ch]!);
+      return fr(d * d);
+    });
+  },
+  gradSums(x: Float32Array, dy: Float32Array, mean: Float32Array, sdy: Float32Array, sdyx: Float32Array, rows: number, c: number): void {
+    blockedSum(rows, c, sdy, (i) => dy[i]!);
+    blockedSum(rows, c, sdyx, (i, ch) => fr(dy[i]! * fr(x[i]! - mean[ch]!)));
+  },
+  apply(x: Float32Array, mean: Float32Array, scale: Float32Array, shift: Float32Array, out: Float32Array, rows: number, c: number): void {
+    for (let r = 0, o = 0; r < rows; r++, o += c) {
+      for (let ch = 0; ch < c; ch++) out[o + ch] = fr(fr(fr(x[o + ch]! - mean[ch]!) * scale[ch]!) + shift[ch]!);
+    }
+  },
+  gradApply(x: Float32Array, dy: Float32Array, mean: Float32Array, a: Float32Array, k: Float32Array, b: Float32Array, out: Float32Array, rows: number, c: number): void {
+    for (let r = 0, o = 0; r < rows; r++, o += c) {
+      for (let ch = 0; ch < c; ch++) {
+        const i = o + ch;
+        out[i] = fr(fr(dy[i]! * a[ch]!) + fr(fr(fr(x[i]! - mean[ch]!) * k[ch]!) + b[ch]!));
+      }
+    }
+  },
+};
+
+// -------------------------------------------------------------------------------------------------- the kernels
+interface WasmLike {
+  typedArrayFromHeap(info: tf.TensorInfo): Float32Array;
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+}
+interface CpuLike {
+  makeTensorInfo(shape: number[], dtype: tf.DataType, values?: Float32Array): tf.TensorInfo;
+}
+
+function channelsOf(x: tf.TensorInfo): { rows: number; c: number } {
+  const c = x.shape[x.shape.length - 1] ?? 0;
+  const n = x.shape.reduce((p, s) => p * s, 1);
+  return { rows: c === 0 ? 0 : n / c, c };
+}
+
+function inputsOf(kernel: string, args: KernelArgs, names: string[]): tf.TensorInfo[] {
+  return names.map((n) => {
+    const t = args.inputs[n];
+    if (t == null) throw new Error(`${kernel}: missing input ${n}`);
+    if (t.dtype !== 'float32') throw new Error(`${kernel}: input ${n} must be float32`);
+    return t;
+  });
+}
+
+const align4 = (floats: number): number => Math.ceil(floats / 4) * 4;
+
+/**
+ * Where a kernel's arrays live. wasm: tensors on the heap, used in place (outputs allocated first; views taken
+ * after every allocation). cpu: copies in the private wasm memory when the SIMD programs run, else the backend's
+ * own arrays. Either way `view` gives float32 access and `ptr` the program's byte offset.
+ */
+interface Arena {
+  simd: SimdPrograms | null;
+  ptr(i: number): number;
+  view(i: number): Float32Array;
+  /** the TensorInfos of the outputs (indices `outs`), with their shapes */
+  finish(): tf.TensorInfo[];
+  dispose(): void;
+}
+
+function arena(kernel: string, backendName: string, backend: tf.KernelBackend, ins: tf.TensorInfo[], outShapes: number[][], temps: number[], c: number): Arena {
+  const sizes = [...ins.map((t) => t.shape.reduce((p, s) => p * s, 1)), ...outShapes.map((s) => s.reduce((p, q) => p * q, 1)), ...temps];
+  const nIn = ins.length;
+  const nOut = outShapes.length;
+  if (backendName === 'wasm') {
+    const w = backend as unknown as WasmLike;
+    const infos = [...ins, ...outShapes.map((s) => w.makeOutput(s, 'float32')), ...temps.map((n) => w.makeOutput([n], 'float32'))];
+    const progs = c % 4 === 0 ? simdPrograms(backend) : null;
+    return {
+      simd: progs,
+      ptr: (i) => heapPtr(backend, infos[i]!),
+      view: (i) => w.typedArrayFromHeap(infos[i]!),
+      finish: () => infos.slice(nIn, nIn + nOut),
+      dispose: () => release(backend, ...infos.slice(nIn + nOut)),
+    };
+  }
+  if (backendName !== 'cpu') throw new Error(`${kernel}: no implementation for backend ${backendName}`);
+  const cpu = backend as unknown as CpuLike;
+  const heap = c % 4 === 0 ? cpuHeap() : null;
+  if (heap === null) {
+    const arrays = [...ins.map((t) => rawInput(backend, t)), ...sizes.slice(nIn).map((n) => new Float32Array(n))];
+    return {
+      simd: null,
+      ptr: () => {
+        throw new Error(`${kernel}: no SIMD memory`);
+      },
+      view: (i) => arrays[i]!,
+      finish: () => outShapes.map((s, k) => cpu.makeTensorInfo(s, 'float32', arrays[nIn + k])),
+      dispose: () => {},
+    };
+  }
+  const at: number[] = [];
+  let o = 0;
+  for (const n of sizes) {
+    at.push(o);
+    o += align4(n);
+  }
+  heap.reserve(4 * o);
+  const f = heap.f32();
+  ins.forEach((t, i) => f.set(rawInput(backend, t), at[i]!));
+  return {
+    simd: heap.progs,
+    ptr: (i) => 4 * at[i]!,
+    view: (i) => heap.f32().subarray(at[i]!, at[i]! + sizes[i]!),
+    finish: () => outShapes.map((s, k) => cpu.makeTensorInfo(s, 'float32', heap.f32().slice(at[nIn + k]!, at[nIn + k]! + sizes[nIn + k]!))),
+    dispose: () => {},
+  };
+}
+
+/** FastlrBatchNormTrain(x, scale, offset; varianceEpsilon) → [y, mean, variance] */
+export function bnTrainKernel(backendName: string): MultiKernel {
+  return (args: KernelArgs): tf.TensorInfo[] => {
+    const ins = inputsOf(BN_TRAIN_KERNEL, args, ['x', 'scale', 'offset']);
+    const x = ins[0]!;
+    const eps = Number(args.attrs?.['varianceEpsilon'] ?? 1e-3);
+    const { rows, c } = channelsOf(x);
+    // 0 x, 1 gamma, 2 beta | 3 y, 4 mean, 5 variance | 6 normalising scale
+    const m = arena(BN_TRAIN_KERNEL, backendName, args.backend, ins, [x.shape.slice(), [c], [c]], [c], c);
+    try {
+      const p = m.simd;
+      if (p) p.bn_sum(m.ptr(0), m.ptr(4), rows, c);
+      else loops.sum(m.view(0), m.view(4), rows, c);
+      const mean = m.view(4);
+      for (let ch = 0; ch < c; ch++) mean[ch] = mean[ch]! / rows;
+      if (p) p.bn_sqdev(m.ptr(0), m.ptr(4), m.ptr(5), rows, c);
+      else loops.sqdev(m.view(0), m.view(4), m.view(5), rows, c);
+      const [v, g, s] = [m.view(5), m.view(1), m.view(6)];
+      for (let ch = 0; ch < c; ch++) {
+        v[ch] = v[ch]! / rows;
+        s[ch] = g[ch]! / Math.sqrt(v[ch]! + eps);
+      }
+      if (p) p.bn_apply(m.ptr(0), m.ptr(4), m.ptr(6), m.ptr(2), m.ptr(3), rows, c);
+      else loops.apply(m.view(0), m.view(4), m.view(6), m.view(2), m.view(3), rows, c);
+      return m.finish();
+    } finally {
+      m.dispose();
+    }
+  };
+}
+
+/** FastlrBatchNormGradSums(x, dy, mean, variance; varianceEpsilon) → [dscale, doffset] = [r·Σdy(x − mean), Σdy] */
+export function bnGradSumsKernel(backendName: string): MultiKernel {
+  return (args: KernelArgs): tf.TensorInfo[] => {
+    const ins = inputsOf(BN_GRAD_SUMS_KERNEL, args, ['x', 'dy', 'mean', 'variance']);
+    const eps = Number(args.attrs?.['varianceEpsilon'] ?? 1e-3);
+    const { rows, c } = channelsOf(ins[0]!);
+    // 0 x, 1 dy, 2 mean, 3 variance | 4 dscale, 5 doffset
+    const m = arena(BN_GRAD_SUMS_KERNEL, backendName, args.backend, ins, [[c], [c]], [], c);
+    try {
+      if (m.simd) m.simd.bn_grad_sums(m.ptr(0), m.ptr(1), m.ptr(2), m.ptr(5), m.ptr(4), rows, c);
+      else loops.gradSums(m.view(0), m.view(1), m.view(2), m.view(5), m.view(4), rows, c);
+      const [ds, v] = [m.view(4), m.view(3)];
+      for (let ch = 0; ch < c; ch++) ds[ch] = ds[ch]! / Math.sqrt(v[ch]! + eps);
+      return m.finish();
+    } finally {
+      m.dispose();
+    }
+  };
+}
+
+/**
+ * FastlrBatchNormGradInput(x, dy, scale, mean, variance, dscale, doffset[, dmean][, dvariance]; varianceEpsilon) → dx
+ *   = dy·a + ((x − mean)·k + b), a = γr, k = 2·dvariance/M − γr²·dscale/M, b = dmean/M − γr·doffset/M
+ */
+export function bnGradInputKernel(backendName: string): Kernel {
+  return (args: KernelArgs): tf.TensorInfo => {
+    const names = ['x', 'dy', 'scale', 'mean', 'variance', 'dscale', 'doffset'];
+    const ins = inputsOf(BN_GRAD_INPUT_KERNEL, args, names);
+    const dmean = args.inputs['dmean'] ?? null;
+    const dvar = args.inputs['dvariance'] ?? null;
+    const eps = Number(args.attrs?.['varianceEpsilon'] ?? 1e-3);
+    const x = ins[0]!;
+    const { rows, c } = channelsOf(x);
+    const readSmall = (t: tf.TensorInfo | null): Float32Array | null => (t === null ? null : Float32Array.from(rawInput(args.backend, t)));
+    const dm = readSmall(dmean);
+    const dv = readSmall(dvar);
+    // 0 x, 1 dy, 2 gamma, 3 mean, 4 variance, 5 dscale, 6 doffset | 7 dx | 8 a, 9 k, 10 b
+    const m = arena(BN_GRAD_INPUT_KERNEL, backendName, args.backend, ins, [x.shape.slice()], [c, c, c], c);
+    try {
+      const [g, v, ds, dof, a, k, b] = [2, 4, 5, 6, 8, 9, 10].map((i) => m.view(i)) as Float32Array[];
+      for (let ch = 0; ch < c; ch++) {
+        const r = 1 / Math.sqrt(v![ch]! + eps);
+        const gr = g![ch]! * r;
+        a![ch] = gr;
+        k![ch] = (2 * (dv?.[ch] ?? 0)) / rows - (gr * r * ds![ch]!) / rows;
+        b![ch] = (dm?.[ch] ?? 0) / rows - (gr * dof![ch]!) / rows;
+      }
+      if (m.simd) m.simd.bn_grad_apply(m.ptr(0), m.ptr(1), m.ptr(3), m.ptr(8), m.ptr(9), m.ptr(10), m.ptr(7), rows, c);
+      else loops.gradApply(m.view(0), m.view(1), m.view(3), m.view(8), m.view(9), m.view(10), m.view(7), rows, c);
+      return m.finish()[0]!;
+    } finally {
+      m.dispose();
+    }
+  };
+}
+
+// ------------------------------------------------------------------------------------------ the op and gradient
+export const bnTrainGradConfig: tf.GradConfig = {
+  kernelName: BN_TRAIN_KERNEL,
+  inputsToSave: ['x', 'scale'],
+  outputsToSave: [false, true, true],
+  gradFunc: (dys: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs?: tf.NamedAttrMap) => {
+    const [dy, dmean, dvariance] = Array.isArray(dys) ? dys : [dys];
+    const [x, scale, mean, variance] = saved;
+    if (dy == null || x === undefined || scale === undefined || mean === undefined || variance === undefined) {
+      throw new Error(`${BN_TRAIN_KERNEL} gradient: missing tensors`);
+    }
+    const eps = { varianceEpsilon: attrs?.['varianceEpsilon'] ?? 1e-3 };
+    // the sums every gradient needs, once (outside the per-input tidy of the tape, so all three can use them)
+    const [dscale, doffset] = tf.engine().runKernel(BN_GRAD_SUMS_KERNEL, { x, dy, mean, variance }, eps) as [tf.Tensor, tf.Tensor];
+    return {
+      x: () => {
+        const inputs: tf.NamedTensorMap = { x, dy, scale, mean, variance, dscale, doffset };
+        if (dmean != null) inputs['dmean'] = dmean;
+        if (dvariance != null) inputs['dvariance'] = dvariance;
+        return tf.engine().runKernel(BN_GRAD_INPUT_KERNEL, inputs, eps) as tf.Tensor;
+      },
+      scale: () => tf.clone(dscale),
+      offset: () => tf.clone(doffset),
+    };
+  },
+};
+
+/** y, batch mean, batch variance of x over every axis but the last (the fused kernel). */
+export function bnTrain(x: tf.Tensor, scale: tf.Tensor, offset: tf.Tensor, epsilon: number): [tf.Tensor, tf.Tensor, tf.Tensor] {
+  const out = tf.engine().runKernel(BN_TRAIN_KERNEL, { x, scale, offset }, { varianceEpsilon: epsilon }) as tf.Tensor[];
+  return [out[0]!, out[1]!, out[2]!];
+}
+
+// --------------------------------------------------------------------------------------------- the layer patch
+interface BnLayer {
+  axis: number;
+  momentum: number;
+  epsilon: number;
+  center: boolean;
+  scale: boolean;
+  gamma: tf.LayerVariable | null;
+  beta: tf.LayerVariable | null;
+  movingMean: tf.LayerVariable;
+  movingVariance: tf.LayerVariable;
+}
+type CallFn = (this: unknown, inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>) => tf.Tensor | tf.Tensor[];
+
+let original: CallFn | null = null;
+let proto: { call: CallFn } | null = null;
+
+function bnPrototype(): { call: CallFn } {
+  return Object.getPrototypeOf(tf.layers.batchNormalization({})) as { call: CallFn };
+}
+
+function fusedCall(layer: BnLayer, inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor | null {
+  if (kwargs['training'] !== true) return null;
+  const input = Array.isArray(inputs) ? (inputs.length === 1 ? inputs[0] : undefined) : inputs;
+  if (input === undefined || input.dtype !== 'float32' || input.rank < 2) return null;
+  const axis = layer.axis >= 0 ? layer.axis : layer.axis + input.rank;
+  if (axis !== input.rank - 1 || !layer.center || !layer.scale || layer.gamma === null || layer.beta === null) return null;
+  if (tf.getKernel(BN_TRAIN_KERNEL, tf.getBackend()) == null) return null;
+  return tf.tidy(() => {
+    const [y, mean, variance] = bnTrain(input, layer.gamma!.read(), layer.beta!.read(), layer.epsilon);
+    // tfjs-layers' doMovingAverage, as it is
+    const update = (variable: tf.LayerVariable, value: tf.Tensor): void => {
+      tf.tidy(() => {
+        const decay = 1 - layer.momentum;
+        const orig = variable.read();
+        variable.write(tf.sub(orig, tf.mul(tf.sub(orig, value), decay)));
+      });
+    };
+    update(layer.movingMean, mean);
+    update(layer.movingVariance, variance);
+    return y;
+  });
+}
+
+/** Patch BatchNormalization.prototype.call (idempotent). */
+export function installBatchNormTraining(): void {
+  if (original !== null) return;
+  proto = bnPrototype();
+  const orig = proto.call;
+  original = orig;
+  proto.call = function (this: unknown, inputs, kwargs) {
+    return fusedCall(this as BnLayer, inputs, kwargs ?? {}) ?? orig.call(this, inputs, kwargs);
+  };
+}
+
+/** Put the original call back. */
+export function uninstallBatchNormTraining(): void {
+  if (original === null || proto === null) return;
+  proto.call = original;
+  original = null;
+}
