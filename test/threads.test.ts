@@ -10,7 +10,8 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend/index.js';
-import { availableThreads, setThreads } from '../src/kernels/simd/pool.js';
+import { availableThreads, setThreads, threadCount, threadsAdaptive } from '../src/kernels/simd/pool.js';
+import { adaptiveChoices, withThreads } from '../src/kernels/simd/adaptive.js';
 import { privateHeap } from '../src/kernels/simd/runtime.js';
 import { rowBlocks } from '../src/kernels/simd/tiles.js';
 import { runCli } from './helpers/cli.js';
@@ -103,6 +104,63 @@ for (const backend of ['wasm', 'cpu'] as const) {
     }
   });
 }
+
+describe('threads: auto measures per call site and keeps a kernel on one thread where splitting does not pay', () => {
+  afterAll(() => setThreads(1));
+  const busy = (ms: number): void => {
+    const end = performance.now() + ms;
+    while (performance.now() < end);
+  };
+
+  it('a site whose split path is slower settles on one thread, a faster one on the split; an explicit count never measures', () => {
+    setThreads('auto');
+    const counts = threadCount();
+    if (counts < 2) setThreads(2); // one core: explicit 2 below still checks the no-measuring path
+    if (counts >= 2) {
+      expect(threadsAdaptive()).toBe(true);
+      const slowSplit: number[] = [];
+      const fastSplit: number[] = [];
+      for (let i = 0; i < 40; i++) {
+        withThreads('test slow split', (t) => { slowSplit.push(t); busy(t > 1 ? 3 : 0.2); });
+        withThreads('test fast split', (t) => { fastSplit.push(t); busy(t > 1 ? 0.2 : 3); });
+      }
+      // after the probes: one thread on the first site (but for the re-probes), the split on the second
+      const tail = (a: number[]): number[] => a.slice(20);
+      expect(tail(slowSplit).filter((t) => t === 1).length).toBeGreaterThanOrEqual(18);
+      expect(tail(fastSplit).filter((t) => t > 1).length).toBeGreaterThanOrEqual(18);
+      const sites = adaptiveChoices().filter((c) => c.key.startsWith('test '));
+      expect(sites.find((c) => c.key.startsWith('test slow'))?.threads).toBe('one');
+      expect(sites.find((c) => c.key.startsWith('test fast'))?.threads).toBe('split');
+    }
+    setThreads(2);
+    expect(threadsAdaptive()).toBe(false);
+    const seen = new Set<number>();
+    for (let i = 0; i < 10; i++) withThreads('test explicit', (t) => { seen.add(t); });
+    expect([...seen]).toEqual([2]);
+  });
+
+  for (const backend of ['wasm', 'cpu'] as const) {
+    it(`on ${backend}, auto gives the same bytes as one thread on every call, whichever path each call took`, async () => {
+      await initBackend(backend, { threads: 1 });
+      const run = (): Buffer => {
+        const out = tf.tidy(() => {
+          const x = t([16, 13, 13, 16], 31) as tf.Tensor4D;
+          const w = t([3, 3, 16, 32], 32) as tf.Tensor4D;
+          const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'valid').square().sum());
+          const [dx, dw] = g([x, w]);
+          return tf.concat([dx!.flatten(), dw!.flatten(), tf.matMul(t([64, 784], 33), t([784, 256], 34)).flatten()]);
+        });
+        const data = out.dataSync() as Float32Array;
+        out.dispose();
+        return bytes(data.slice());
+      };
+      const one = run();
+      setThreads('auto');
+      for (let i = 0; i < 12; i++) expect(run().equals(one)).toBe(true);
+      setThreads(1);
+    });
+  }
+});
 
 describe('threads: the worker pool', () => {
   it('runs program calls on several threads over one shared memory', () => {

@@ -26,16 +26,23 @@ function runs(units: number, parts: number): [number, number][] {
   return out;
 }
 
+/** Whether the direct filter gradient of `info` is worth splitting over the configured threads at all. */
+export function directBpfSplits(info: tf.backend_util.Conv2DInfo): boolean {
+  const heap = privateHeap();
+  if (heap === null || heap.threads() < 2) return false;
+  const taps = info.filterHeight * info.filterWidth;
+  return taps >= 2 && info.batchSize * info.outHeight * info.outWidth * taps * info.inChannels * info.outChannels >= MIN_PARALLEL_MACS;
+}
+
 /**
  * dW of a float32 NHWC conv by the direct program on the heap's threads, or null when one thread would do
  * (a single thread configured, no shared memory, or too little work to split).
  */
-export function threadedDirectBpf(backend: tf.KernelBackend, x: tf.TensorInfo, dy: tf.TensorInfo, info: tf.backend_util.Conv2DInfo, program: 'conv_bpf_direct' | 'conv_bpf_direct2'): tf.TensorInfo | null {
+export function threadedDirectBpf(backend: tf.KernelBackend, x: tf.TensorInfo, dy: tf.TensorInfo, info: tf.backend_util.Conv2DInfo, program: 'conv_bpf_direct' | 'conv_bpf_direct2', threads: number): tf.TensorInfo | null {
   const heap = privateHeap();
-  if (heap === null || heap.threads() < 2) return null;
+  if (heap === null || threads < 2 || heap.threads() < 2 || !directBpfSplits(info)) return null;
   const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outChannels: co, filterHeight: kh, filterWidth: kw, outHeight: oh, outWidth: ow } = info;
   const taps = kh * kw;
-  if (taps < 2 || n * oh * ow * taps * c * co < MIN_PARALLEL_MACS) return null;
   const out = rawOutput(backend, [kh, kw, c, co]);
   const xv = rawInput(backend, x);
   const dyv = rawInput(backend, dy);
@@ -56,7 +63,7 @@ export function threadedDirectBpf(backend: tf.KernelBackend, x: tf.TensorInfo, d
       args: [px, pd, po + 4 * t * tap, n, h, w, c, co, 1, 1, oh, ow, info.strideHeight, info.strideWidth, info.padInfo.top - i, info.padInfo.left - j],
     };
   };
-  const perThread = runs(taps, heap.threads());
+  const perThread = runs(taps, Math.min(threads, heap.threads()));
   const rounds = Math.max(...perThread.map(([a, b]) => b - a));
   for (let r = 0; r < rounds; r++) {
     heap.parallel(perThread.filter(([a, b]) => a + r < b).map(([a]) => call(a + r)));

@@ -21,6 +21,7 @@ import { convInfo } from './kernel-attrs.js';
 import { rawInput } from './raw-memory.js';
 import { heapGemm, heapOutput, type PrivateHeap, privateHeap, simdPrograms } from './simd/runtime.js';
 import { MIN_PARALLEL_MACS, rowBlocks } from './simd/tiles.js';
+import { withThreads } from './simd/adaptive.js';
 
 /** Patch-matrix floats built per pass (bounds the temporary memory: 16 MB). */
 const PATCH_FLOATS = 4 * 1024 * 1024;
@@ -55,7 +56,7 @@ function passRows(m: number, k: number): number {
 }
 
 /** N threads on the private shared heap: x and the filter copied in, each pass's output copied out. */
-function convThreaded(backend: tf.KernelBackend, heap: PrivateHeap, x: tf.TensorInfo, filter: tf.TensorInfo, out: tf.TensorInfo, info: tf.backend_util.Conv2DInfo): void {
+function convThreaded(backend: tf.KernelBackend, heap: PrivateHeap, x: tf.TensorInfo, filter: tf.TensorInfo, out: tf.TensorInfo, info: tf.backend_util.Conv2DInfo, threads: number): void {
   const k = info.filterHeight * info.filterWidth * info.inChannels;
   const co = info.outChannels;
   const m = info.batchSize * info.outHeight * info.outWidth;
@@ -73,7 +74,6 @@ function convThreaded(backend: tf.KernelBackend, heap: PrivateHeap, x: tf.Tensor
   f.set(xv, px / 4);
   f.set(wv, pw / 4);
   const geo = geometry(info);
-  const threads = heap.threads();
   for (let r0 = 0; r0 < m; r0 += step) {
     const rows = Math.min(step, m - r0);
     if (!pointwise) {
@@ -84,7 +84,7 @@ function convThreaded(backend: tf.KernelBackend, heap: PrivateHeap, x: tf.Tensor
         })),
       );
     }
-    heapGemm(heap, pointwise ? px : pp, pw, pc, rows, k, co);
+    heapGemm(heap, pointwise ? px : pp, pw, pc, rows, k, co, threads);
     ov.set(heap.f32().subarray(pc / 4, pc / 4 + rows * co), r0 * co);
   }
 }
@@ -106,8 +106,12 @@ export function wasmConv2D(stock: Kernel): Kernel {
     const m = info.batchSize * info.outHeight * info.outWidth;
     const heap = privateHeap();
     if (heap === null || heap.threads() < 2 || m * k * info.outChannels < MIN_PARALLEL_MACS) return stock(args);
-    const out = heapOutput(backend, [info.batchSize, info.outHeight, info.outWidth, info.outChannels]);
-    convThreaded(backend, heap, x, filter, out, info);
-    return out;
+    const key = `Conv2D ${x.shape.join('x')} ${filter.shape.join('x')} ${info.strideHeight}${info.strideWidth} ${info.padInfo.top}${info.padInfo.left}`;
+    return withThreads(key, (threads) => {
+      if (threads < 2) return stock(args);
+      const out = heapOutput(backend, [info.batchSize, info.outHeight, info.outWidth, info.outChannels]);
+      convThreaded(backend, heap, x, filter, out, info, threads);
+      return out;
+    });
   };
 }

@@ -25,14 +25,41 @@ export function resolveThreads(setting: 'auto' | number): number {
 }
 
 let current = 1;
+let adaptive = false;
 
-/** The thread count kernels split their work over from now on (1: everything on the calling thread). */
-export function setThreads(n: number): void {
+/**
+ * The thread count kernels split their work over from now on (1: everything on the calling thread). `auto`: every
+ * available core, and each kernel call site measures whether splitting pays off (simd/adaptive.ts) and stays on one
+ * thread where it does not; a number: split wherever the work is large enough (tiles.ts MIN_PARALLEL_MACS).
+ */
+export function setThreads(n: 'auto' | number): void {
   current = resolveThreads(n);
+  adaptive = n === 'auto';
 }
 
 export function threadCount(): number {
   return current;
+}
+
+/** true when the count came from `auto` (kernels then choose per call site, simd/adaptive.ts) */
+export function threadsAdaptive(): boolean {
+  return adaptive && current > 1;
+}
+
+/** What the pool did since the last reset (bench/tools): runs, runs split over several threads, calls in them. */
+export interface PoolStats {
+  runs: number;
+  splitRuns: number;
+  splitCalls: number;
+  /** wall time of the split runs, ms */
+  splitMs: number;
+}
+const stats: PoolStats = { runs: 0, splitRuns: 0, splitCalls: 0, splitMs: 0 };
+
+export function poolStats(reset = false): PoolStats {
+  const s = { ...stats };
+  if (reset) Object.assign(stats, { runs: 0, splitRuns: 0, splitCalls: 0, splitMs: 0 });
+  return s;
 }
 
 /** One program call: an export of the shared module and its i32 arguments. */
@@ -124,6 +151,8 @@ export class ThreadPool {
     if (calls.length === 0) return;
     const c = this.ctrl;
     const others = calls.length - 1;
+    stats.runs++;
+    const t0 = others > 0 ? performance.now() : 0;
     if (others > 0) {
       this.ensure(others);
       Atomics.store(c, 1, 0);
@@ -154,6 +183,9 @@ export class ThreadPool {
         Atomics.wait(c, 0, left);
         left = Atomics.load(c, 0);
       }
+      stats.splitRuns++;
+      stats.splitCalls += calls.length;
+      stats.splitMs += performance.now() - t0;
       if (Atomics.load(c, 1) !== 0 && failure === null) {
         failure = new Error(`a worker thread trapped running ${calls.slice(1).map((x) => x.fn).join(', ')}`);
       }

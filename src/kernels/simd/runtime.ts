@@ -7,7 +7,8 @@ import * as tf from '@tensorflow/tfjs';
 import { emitModule, SHARED_MAX_PAGES } from './emitter.js';
 import { PROGRAMS } from './programs.js';
 import { type Call, ThreadPool, threadCount } from './pool.js';
-import { gemmCalls } from './tiles.js';
+import { gemmCalls, MIN_PARALLEL_MACS } from './tiles.js';
+import { withThreads } from './adaptive.js';
 
 type Fn = (...args: number[]) => void;
 
@@ -229,10 +230,16 @@ export function privateHeap(): PrivateHeap | null {
 
 /**
  * C[m, n8] = A[m, k]·B[k, n8] on `heap` (byte offsets; n8 % 8 == 0), its rows split over the heap's threads
- * (simd/tiles.ts gemmCalls): the same bits at any thread count.
+ * (simd/tiles.ts gemmCalls): the same bits at any thread count. `threads`: at most this many (default: the heap's, where `threads: auto` has measured that splitting pays off,
+ * simd/adaptive.ts).
  */
-export function heapGemm(heap: PrivateHeap, pa: number, pb: number, pc: number, m: number, k: number, n8: number): void {
-  const { blocks, tail } = gemmCalls(pa, pb, pc, m, k, n8, heap.threads());
-  if (blocks.length > 0) heap.parallel(blocks);
-  if (tail !== null) heap.parallel([tail]);
+export function heapGemm(heap: PrivateHeap, pa: number, pb: number, pc: number, m: number, k: number, n8: number, threads?: number): void {
+  const run = (t: number): void => {
+    const { blocks, tail } = gemmCalls(pa, pb, pc, m, k, n8, Math.min(t, heap.threads()));
+    if (blocks.length > 0) heap.parallel(blocks);
+    if (tail !== null) heap.parallel([tail]);
+  };
+  if (threads !== undefined) run(threads);
+  else if (heap.threads() > 1 && m * k * n8 >= MIN_PARALLEL_MACS) withThreads(`gemm ${m}x${k}x${n8}`, run);
+  else run(1);
 }
