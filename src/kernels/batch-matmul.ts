@@ -15,7 +15,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { type Kernel, type KernelArgs, KernelContext, release } from './kernel-context.js';
 import { rawInput } from './raw-memory.js';
-import { heapGemm, heapOutput, heapPtr, type PrivateHeap, privateHeap, type SimdPrograms, simdPrograms } from './simd/runtime.js';
+import { backendRunner, heapGemm, heapOutput, heapPtr, type PrivateHeap, privateHeap, type SimdPrograms, simdPrograms } from './simd/runtime.js';
 import { withThreads } from './simd/adaptive.js';
 import { MIN_PARALLEL_MACS } from './simd/tiles.js';
 
@@ -48,9 +48,23 @@ function simdMatMul(backend: tf.KernelBackend, a: tf.TensorInfo, b: tf.TensorInf
   if (!(batchA === 1 && batchB === 1) && !sameBatch) return null;
   const outShape = [...(ra >= rb ? a.shape : b.shape).slice(0, -2), m, n];
   const out = heapOutput(backend, outShape);
+  const key = `BatchMatMul ${batchA}x${m}x${k}x${n}`;
+  const runner = backendRunner(backend);
+  if (runner !== null) {
+    // the backend's heap is shared (wasm-shared-heap.ts): row blocks in place on it, no copies
+    const t = runner.threads() > 1 && m * k * n >= MIN_PARALLEL_MACS;
+    const go = (threads: number): tf.TensorInfo => {
+      const pa = heapPtr(backend, a);
+      const pb = heapPtr(backend, b);
+      const pc = heapPtr(backend, out);
+      for (let i = 0; i < batchA; i++) heapGemm(runner, pa + 4 * i * m * k, pb + 4 * i * k * n, pc + 4 * i * m * n, m, k, n, threads);
+      return out;
+    };
+    return t ? withThreads(key, go) : go(1);
+  }
   const heap = privateHeap();
   if (heap !== null && heap.threads() > 1 && m * k * n >= MIN_PARALLEL_MACS) {
-    return withThreads(`BatchMatMul ${batchA}x${m}x${k}x${n}`, (threads) => {
+    return withThreads(key, (threads) => {
       if (threads > 1) gemmThreaded(backend, heap, a, b, out, batchA, m, k, n, threads);
       else gemmInPlace(progs, backend, a, b, out, batchA, m, k, n);
       return out;

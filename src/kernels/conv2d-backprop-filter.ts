@@ -119,7 +119,7 @@ export function convBackpropFilterIm2col(backendName: string, viaConv: Kernel): 
         );
         return out;
       };
-      if (!directBpfSplits(info)) return one();
+      if (!directBpfSplits(backend, info)) return one();
       const key = `Conv2DBackpropFilter ${x.shape.join('x')} ${filterShape.join('x')} ${info.strideHeight}${info.strideWidth} ${info.padInfo.top}${info.padInfo.left}`;
       return withThreads(key, (threads) => (threads > 1 ? threadedDirectBpf(backend, x, dy, info, program, threads) : null) ?? one());
     }

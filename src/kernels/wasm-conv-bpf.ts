@@ -10,7 +10,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { rawInput, rawOutput } from './raw-memory.js';
 import type { Call } from './simd/pool.js';
-import { privateHeap } from './simd/runtime.js';
+import { backendRunner, heapPtr, privateHeap } from './simd/runtime.js';
 import { MIN_PARALLEL_MACS } from './simd/tiles.js';
 
 /** [from, to) runs of `units` dealt to at most `parts` threads, as even as possible. */
@@ -27,8 +27,8 @@ function runs(units: number, parts: number): [number, number][] {
 }
 
 /** Whether the direct filter gradient of `info` is worth splitting over the configured threads at all. */
-export function directBpfSplits(info: tf.backend_util.Conv2DInfo): boolean {
-  const heap = privateHeap();
+export function directBpfSplits(backend: tf.KernelBackend, info: tf.backend_util.Conv2DInfo): boolean {
+  const heap = backendRunner(backend) ?? privateHeap();
   if (heap === null || heap.threads() < 2) return false;
   const taps = info.filterHeight * info.filterWidth;
   return taps >= 2 && info.batchSize * info.outHeight * info.outWidth * taps * info.inChannels * info.outChannels >= MIN_PARALLEL_MACS;
@@ -39,10 +39,33 @@ export function directBpfSplits(info: tf.backend_util.Conv2DInfo): boolean {
  * (a single thread configured, no shared memory, or too little work to split).
  */
 export function threadedDirectBpf(backend: tf.KernelBackend, x: tf.TensorInfo, dy: tf.TensorInfo, info: tf.backend_util.Conv2DInfo, program: 'conv_bpf_direct' | 'conv_bpf_direct2', threads: number): tf.TensorInfo | null {
-  const heap = privateHeap();
-  if (heap === null || threads < 2 || heap.threads() < 2 || !directBpfSplits(info)) return null;
+  if (threads < 2 || !directBpfSplits(backend, info)) return null;
   const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outChannels: co, filterHeight: kh, filterWidth: kw, outHeight: oh, outWidth: ow } = info;
   const taps = kh * kw;
+  const tapCall = (px: number, pd: number, po: number, t: number): Call => {
+    const i = Math.floor(t / kw);
+    const j = t - i * kw;
+    return {
+      fn: program,
+      args: [px, pd, po + 4 * t * c * co, n, h, w, c, co, 1, 1, oh, ow, info.strideHeight, info.strideWidth, info.padInfo.top - i, info.padInfo.left - j],
+    };
+  };
+  const runner = backendRunner(backend);
+  if (runner !== null) {
+    // in place on the backend's shared heap (wasm-shared-heap.ts): no copies
+    const out = rawOutput(backend, [kh, kw, c, co]).finish();
+    const px = heapPtr(backend, x);
+    const pd = heapPtr(backend, dy);
+    const po = heapPtr(backend, out);
+    const perThread = runs(taps, Math.min(threads, runner.threads()));
+    const rounds = Math.max(...perThread.map(([a, b]) => b - a));
+    for (let r = 0; r < rounds; r++) {
+      runner.parallel(perThread.filter(([a, b]) => a + r < b).map(([a]) => tapCall(px, pd, po, a + r)));
+    }
+    return out;
+  }
+  const heap = privateHeap();
+  if (heap === null) return null;
   const out = rawOutput(backend, [kh, kw, c, co]);
   const xv = rawInput(backend, x);
   const dyv = rawInput(backend, dy);
@@ -55,14 +78,7 @@ export function threadedDirectBpf(backend: tf.KernelBackend, x: tf.TensorInfo, d
   f.set(xv, px / 4);
   f.set(dyv, pd / 4);
   f.fill(0, po / 4, po / 4 + taps * tap);
-  const call = (t: number): Call => {
-    const i = Math.floor(t / kw);
-    const j = t - i * kw;
-    return {
-      fn: program,
-      args: [px, pd, po + 4 * t * tap, n, h, w, c, co, 1, 1, oh, ow, info.strideHeight, info.strideWidth, info.padInfo.top - i, info.padInfo.left - j],
-    };
-  };
+  const call = (t: number): Call => tapCall(px, pd, po, t);
   const perThread = runs(taps, Math.min(threads, heap.threads()));
   const rounds = Math.max(...perThread.map(([a, b]) => b - a));
   for (let r = 0; r < rounds; r++) {

@@ -16,10 +16,10 @@
  * and padding (including explicit). Everything else goes to the stock kernel.
  */
 import * as tf from '@tensorflow/tfjs';
-import { type Kernel, type KernelArgs } from './kernel-context.js';
+import { type Kernel, type KernelArgs, release } from './kernel-context.js';
 import { convInfo } from './kernel-attrs.js';
 import { rawInput } from './raw-memory.js';
-import { heapGemm, heapOutput, type PrivateHeap, privateHeap, simdPrograms } from './simd/runtime.js';
+import { backendRunner, heapGemm, heapOutput, heapPtr, type PrivateHeap, privateHeap, type Runner, simdPrograms } from './simd/runtime.js';
 import { MIN_PARALLEL_MACS, rowBlocks } from './simd/tiles.js';
 import { withThreads } from './simd/adaptive.js';
 
@@ -89,6 +89,40 @@ function convThreaded(backend: tf.KernelBackend, heap: PrivateHeap, x: tf.Tensor
   }
 }
 
+/**
+ * N threads in place on the backend's shared heap (wasm-shared-heap.ts): each thread builds the patch rows of its
+ * output rows into a scratch tensor and multiplies them into `out`; nothing is copied.
+ */
+function convInPlace(backend: tf.KernelBackend, runner: Runner, x: tf.TensorInfo, filter: tf.TensorInfo, out: tf.TensorInfo, info: tf.backend_util.Conv2DInfo, threads: number): void {
+  const k = info.filterHeight * info.filterWidth * info.inChannels;
+  const co = info.outChannels;
+  const m = info.batchSize * info.outHeight * info.outWidth;
+  const pointwise = isPointwise(info);
+  const step = pointwise ? m : passRows(m, k);
+  const scratch = pointwise ? null : heapOutput(backend, [step * k]);
+  try {
+    const px = heapPtr(backend, x);
+    const pw = heapPtr(backend, filter);
+    const po = heapPtr(backend, out);
+    const pp = scratch === null ? px : heapPtr(backend, scratch);
+    const geo = geometry(info);
+    for (let r0 = 0; r0 < m; r0 += step) {
+      const rows = Math.min(step, m - r0);
+      if (scratch !== null) {
+        runner.parallel(
+          rowBlocks(rows, threads).map(([a, b]) => ({
+            fn: 'im2col_rows',
+            args: [px, pp + 4 * a * k, ...position(r0 + a, info.outHeight, info.outWidth), b - a, ...geo],
+          })),
+        );
+      }
+      heapGemm(runner, pointwise ? px : pp, pw, po + 4 * r0 * co, rows, k, co, threads);
+    }
+  } finally {
+    if (scratch !== null) release(backend, scratch);
+  }
+}
+
 /** wasm Conv2D: ours for float32 NHWC dilation-1 convolutions with Co % 8 == 0, else `stock`. */
 export function wasmConv2D(stock: Kernel): Kernel {
   return (args: KernelArgs): tf.TensorInfo => {
@@ -104,13 +138,16 @@ export function wasmConv2D(stock: Kernel): Kernel {
     if (info.dilationHeight !== 1 || info.dilationWidth !== 1 || info.outChannels % 8 !== 0) return stock(args);
     const k = info.filterHeight * info.filterWidth * info.inChannels;
     const m = info.batchSize * info.outHeight * info.outWidth;
-    const heap = privateHeap();
-    if (heap === null || heap.threads() < 2 || m * k * info.outChannels < MIN_PARALLEL_MACS) return stock(args);
+    const runner = backendRunner(backend);
+    const heap = runner === null ? privateHeap() : null;
+    const threads = (runner ?? heap)?.threads() ?? 1;
+    if (threads < 2 || m * k * info.outChannels < MIN_PARALLEL_MACS) return stock(args);
     const key = `Conv2D ${x.shape.join('x')} ${filter.shape.join('x')} ${info.strideHeight}${info.strideWidth} ${info.padInfo.top}${info.padInfo.left}`;
     return withThreads(key, (threads) => {
       if (threads < 2) return stock(args);
       const out = heapOutput(backend, [info.batchSize, info.outHeight, info.outWidth, info.outChannels]);
-      convThreaded(backend, heap, x, filter, out, info, threads);
+      if (runner !== null) convInPlace(backend, runner, x, filter, out, info, threads);
+      else if (heap !== null) convThreaded(backend, heap, x, filter, out, info, threads);
       return out;
     });
   };
