@@ -10,10 +10,11 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend/index.js';
-import { availableThreads, setThreads, threadCount, threadsAdaptive } from '../src/kernels/simd/pool.js';
+import { availableThreads, poolStats, setThreads, threadCount, threadsAdaptive } from '../src/kernels/simd/pool.js';
 import { adaptiveChoices, withThreads } from '../src/kernels/simd/adaptive.js';
 import { privateHeap } from '../src/kernels/simd/runtime.js';
 import { rowBlocks } from '../src/kernels/simd/tiles.js';
+import { BN_TRAIN_KERNEL } from '../src/kernels/batch-norm.js';
 import { runCli } from './helpers/cli.js';
 import { values } from './helpers/kernels.js';
 
@@ -24,10 +25,12 @@ const bytes = (a: Float32Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a
 interface Case {
   name: string;
   run(): tf.Tensor;
+  /** must run on the pool at 2 threads (so the comparison checks a real split) */
+  splits?: true;
 }
 
 const CASES: Case[] = [
-  { name: 'matMul 64×784 · 784×256', run: () => tf.matMul(t([64, 784], 1), t([784, 256], 2)) },
+  { name: 'matMul 64×784 · 784×256', splits: true, run: () => tf.matMul(t([64, 784], 1), t([784, 256], 2)) },
   { name: 'matMul 67×300 · 300×136 (rows % 4 = 3)', run: () => tf.matMul(t([67, 300], 3), t([300, 136], 4)) },
   { name: 'matMul 784×64ᵀ · 64×256 (dW)', run: () => tf.matMul(t([64, 784], 5), t([64, 256], 6), true, false) },
   { name: 'matMul batch 3 × 41×128 · 128×64', run: () => tf.matMul(t([3, 41, 128], 7), t([3, 128, 64], 8)) },
@@ -54,6 +57,29 @@ const CASES: Case[] = [
       const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'valid').square().sum());
       const [dx, dw] = g([x, w]);
       return tf.concat([dx!.flatten(), dw!.flatten()]);
+    },
+  },
+  {
+    name: 'depthwise conv and its gradients 8×28×28×32 3×3 same (MobileNet; split by images)',
+    splits: true,
+    run: () => {
+      const x = t([8, 28, 28, 32], 24) as tf.Tensor4D;
+      const w = t([3, 3, 32, 1], 25) as tf.Tensor4D;
+      const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.depthwiseConv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same').square().sum());
+      const [dx, dw] = g([x, w]);
+      return tf.concat([tf.depthwiseConv2d(x, w, 2, 'same').flatten(), dx!.flatten(), dw!.flatten()]);
+    },
+  },
+  {
+    name: 'batch norm (training) and its gradient 16×14×14×32 (split by rows)',
+    splits: true,
+    run: () => {
+      const x = t([16, 14, 14, 32], 26);
+      const scale = t([32], 27);
+      const offset = t([32], 28);
+      const bn = (a: tf.Tensor): tf.Tensor => (tf.engine().runKernel(BN_TRAIN_KERNEL, { x: a, scale, offset }, { varianceEpsilon: 1e-3 }) as tf.Tensor[])[0]!;
+      const dx = tf.grad((a: tf.Tensor) => bn(a).square().sum())(x);
+      return tf.concat([bn(x).flatten(), dx.flatten()]);
     },
   },
 ];
@@ -92,9 +118,11 @@ for (const backend of ['wasm', 'cpu'] as const) {
         const got = [1, 2, 3].map((n) => {
           setThreads(n);
           const before = tf.memory().numTensors;
+          poolStats(true);
           const out = tf.tidy(c.run);
           const data = out.dataSync() as Float32Array;
           out.dispose();
+          if (n > 1 && c.splits) expect(poolStats(true).splitRuns).toBeGreaterThan(0);
           expect(tf.memory().numTensors).toBe(before);
           return bytes(data.slice());
         });

@@ -42,7 +42,7 @@ if (args[0] === '--child') {
     setting, threads: session.backend.threads, load: os.loadavg()[0],
     steps_per_s: n / res.seconds, cpu_ms: (c.user + c.system) / 1000 / n,
     main_ms: (m1.run - m0.run) / n, main_wait_ms: (m1.wait - m0.wait) / n,
-    split_runs: p.splitRuns / n, split_ms: p.splitMs / n, runs: p.runs / n,
+    split_runs: p.splitRuns / n, split_ms: p.splitMs / n, runs: p.runs / n, split_longest_ms: p.splitLongestMs / n, split_work_ms: p.splitWorkMs / n,
     sites: setting === 'auto' ? adaptiveChoices().map((s) => `${s.key} → ${s.threads} (one ${s.oneMs.toFixed(2)} / split ${s.splitMs.toFixed(2)} ms)`) : [],
   };
   session.dispose();
@@ -59,13 +59,18 @@ for (let r = 0; r < Number(rounds); r++) {
     if (p.status !== 0) throw new Error(p.stderr);
     const o = JSON.parse(p.stdout.trim().split('\n').pop());
     all.get(s).push(o);
-    console.log(`${model} threads ${s.padEnd(4)} load ${o.load.toFixed(2)}: ${o.steps_per_s.toFixed(1).padStart(6)} steps/s, CPU ${o.cpu_ms.toFixed(2)} ms/step (main thread ${o.main_ms.toFixed(2)}, waited for a core ${o.main_wait_ms.toFixed(2)}), pool: ${o.split_runs.toFixed(1)} split runs/step taking ${o.split_ms.toFixed(2)} ms`);
+    console.log(`${model} threads ${s.padEnd(4)} load ${o.load.toFixed(2)}: ${o.steps_per_s.toFixed(1).padStart(6)} steps/s, CPU ${o.cpu_ms.toFixed(2)} ms/step (main thread ${o.main_ms.toFixed(2)}, waited for a core ${o.main_wait_ms.toFixed(2)}), pool: ${o.split_runs.toFixed(1)} split runs/step taking ${o.split_ms.toFixed(2)} ms (their work ${o.split_work_ms.toFixed(2)} ms, longest call each ${o.split_longest_ms.toFixed(2)} ms)`);
     if (r === Number(rounds) - 1) for (const line of o.sites) console.log(`    ${line}`);
   }
 }
 console.log('best of rounds:');
+const one = all.has('1') ? Math.min(...all.get('1').map((o) => o.main_ms)) : null;
 for (const [s, os_] of all) {
   const b = os_.reduce((a, o) => (o.steps_per_s > a.steps_per_s ? o : a));
   const cpu = Math.min(...os_.map((o) => o.main_ms));
-  console.log(`  threads ${s.padEnd(4)} ${b.steps_per_s.toFixed(1)} steps/s (load ${b.load.toFixed(2)}), min main-thread CPU ${cpu.toFixed(2)} ms/step`);
+  // with a free core per thread: the one-thread step, less the split calls' work, plus their critical path
+  const w = Math.min(...os_.map((o) => o.split_work_ms));
+  const l = Math.min(...os_.map((o) => o.split_longest_ms));
+  const est = one !== null && w > 0 ? ` ; idle-machine estimate ${one.toFixed(2)} - ${w.toFixed(2)} + ${l.toFixed(2)} = ${(one - w + l).toFixed(2)} ms/step (${(one / (one - w + l)).toFixed(2)}x)` : '';
+  console.log(`  threads ${s.padEnd(4)} ${b.steps_per_s.toFixed(1)} steps/s (load ${b.load.toFixed(2)}), min main-thread CPU ${cpu.toFixed(2)} ms/step${est}`);
 }

@@ -53,12 +53,19 @@ export interface PoolStats {
   splitCalls: number;
   /** wall time of the split runs, ms */
   splitMs: number;
+  /**
+   * Σ over split runs of the longest call's own time (each thread timing its call): what the split runs would
+   * take with a free core per thread, no waiting to be scheduled; and the same calls' total time (their work)
+   */
+  splitLongestMs: number;
+  splitWorkMs: number;
 }
-const stats: PoolStats = { runs: 0, splitRuns: 0, splitCalls: 0, splitMs: 0 };
+const ZERO: PoolStats = { runs: 0, splitRuns: 0, splitCalls: 0, splitMs: 0, splitLongestMs: 0, splitWorkMs: 0 };
+const stats: PoolStats = { ...ZERO };
 
 export function poolStats(reset = false): PoolStats {
   const s = { ...stats };
-  if (reset) Object.assign(stats, { runs: 0, splitRuns: 0, splitCalls: 0, splitMs: 0 });
+  if (reset) Object.assign(stats, ZERO);
   return s;
 }
 
@@ -70,7 +77,9 @@ export interface Call {
 
 const HEADER = 16;
 const SLOT = 32;
-const MAX_ARGS = SLOT - 3;
+/** the last int32 of a slot: the worker's time in its last call, in 1/10 µs (PoolStats) */
+const ELAPSED = SLOT - 1;
+const MAX_ARGS = SLOT - 4;
 /** Atomics.load polls before a worker sleeps in Atomics.wait (a training step calls kernels back to back). */
 const WORKER_SPIN = 20000;
 /** polls before the calling thread sleeps while the workers finish */
@@ -97,11 +106,13 @@ for (;;) {
   const n = c[base + 2];
   const args = new Array(n);
   for (let i = 0; i < n; i++) args[i] = c[base + 3 + i];
+  const t0 = performance.now();
   try {
     fns[fn](...args);
   } catch (e) {
     Atomics.store(c, 1, 1);
   }
+  c[base + ${SLOT - 1}] = Math.min(2147483647, Math.round((performance.now() - t0) * 10000));
   if (Atomics.sub(c, 0, 1) === 1) Atomics.notify(c, 0);
 }
 `;
@@ -171,11 +182,13 @@ export class ThreadPool {
       }
     }
     let failure: unknown = null;
+    const tm = others > 0 ? performance.now() : 0;
     try {
       (this.local[calls[0]!.fn] as Fn)(...calls[0]!.args);
     } catch (e) {
       failure = e;
     }
+    const mainMs = others > 0 ? performance.now() - tm : 0;
     if (others > 0) {
       let left = Atomics.load(c, 0);
       for (let i = 0; left !== 0 && i < MAIN_SPIN; i++) left = Atomics.load(c, 0);
@@ -186,6 +199,15 @@ export class ThreadPool {
       stats.splitRuns++;
       stats.splitCalls += calls.length;
       stats.splitMs += performance.now() - t0;
+      let longest = mainMs;
+      let work = mainMs;
+      for (let w = 0; w < others; w++) {
+        const ms = c[HEADER + w * SLOT + ELAPSED]! / 10000;
+        longest = Math.max(longest, ms);
+        work += ms;
+      }
+      stats.splitLongestMs += longest;
+      stats.splitWorkMs += work;
       if (Atomics.load(c, 1) !== 0 && failure === null) {
         failure = new Error(`a worker thread trapped running ${calls.slice(1).map((x) => x.fn).join(', ')}`);
       }
