@@ -80,6 +80,18 @@ export function buildMobileNetV2(tf, { classes = 1000, size = 224 } = {}) {
 
 const CLASSES = 1000;
 
+/**
+ * The stages measured. `frozen` is fine_tune's first stage as configs/mobilenet-finetune.yaml runs it: body frozen
+ * with train_bn false and bn_freeze true (its BatchNorm in inference mode, running statistics untouched), so no
+ * gradient enters the body; `whole` trains every parameter with BatchNorm in training mode; `whole_bn_inference` is
+ * the example's unfrozen stage (model.bn_inference: every BatchNorm in inference mode, gamma/beta training).
+ */
+export const STAGES = {
+  whole: { label: 'whole net', learner: { trainBn: true } },
+  frozen: { label: 'frozen body (bn_freeze) + head', learner: { trainBn: false, bnFreeze: true } },
+  whole_bn_inference: { label: 'whole net, bn_inference', learner: { trainBn: true, bnInference: true } },
+};
+
 /** A Learner over the model (groups body | head), ready for trainStep; plus a batch of random images and labels. */
 async function setup(backend, stage, batch, threads = 1) {
   const lib = await import('../dist/index.js');
@@ -115,7 +127,8 @@ async function setup(backend, stage, batch, threads = 1) {
   const learner = new lib.Learner({
     model, groups, data, loss: 'cross_entropy', metrics: [],
     optimizer: { type: 'adam', wd: 0.01, beta2: 0.99, eps: 1e-5, mom: 0.9 },
-    batchSize: batch, shuffle: false, dropLast: false, seed: 42, trainBn: true,
+    batchSize: batch, shuffle: false, dropLast: false, seed: 42,
+    ...STAGES[stage].learner,
   });
   if (stage === 'frozen') learner.freeze();
   const xs = tf.tensor4d(x, [batch, 224, 224, 3]);

@@ -25,7 +25,17 @@ const prepared = (async (): Promise<Record<string, string[]>> => {
   const pre = await runCli(['fit', 'configs/digits-pretrain.yaml', '--json', '--out', join(tmp, 'pre'), '--set', 'fit.epochs=1', '--set', 'data.mnist.limit=200', '--set', 'expect={}']);
   expect(pre.code, pre.stderr).toBe(0);
   const model = join((JSON.parse(pre.stdout) as { run_dir: string }).run_dir, 'model');
+  // the MobileNetV2 pair: the imported nsfwjs network and 224x224 RGB digits (check reads image headers, not pixels)
+  const mnv2 = join(tmp, 'mobilenetv2-nsfwjs');
+  const imp = await runCli([mnv2], { bin: resolve(ROOT, 'scripts/import-nsfwjs.mjs') });
+  expect(imp.code, imp.stderr).toBe(0);
+  const images224 = join(tmp, 'digits-5-9-224');
+  const exp224 = await runCli(['export-digits', images224, '--digits', '5,6,7,8,9', '--per-class', '2', '--valid-per-class', '1', '--size', '224', '--channels', '3', '--quiet']);
+  expect(exp224.code, exp224.stderr).toBe(0);
+  const mobilenet = ['--set', `data.images.path=${images224}`, '--set', `model.from=${mnv2}`];
   return {
+    'configs/mobilenet-finetune.yaml': mobilenet,
+    'configs/mobilenet-scratch.yaml': mobilenet,
     'configs/digits-scratch.yaml': ['--set', `data.images.path=${images}`],
     'configs/digits-finetune.yaml': ['--set', `data.images.path=${images}`, '--set', `model.from=${model}`],
   };

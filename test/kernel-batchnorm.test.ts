@@ -1,4 +1,4 @@
-// Training-mode BatchNormalization on fastlr's fused kernels (src/kernels/batch-norm.ts) and the ClipByValue
+// BatchNormalization on fastlr's fused kernels (src/kernels/batch-norm.ts), training and inference mode, and the ClipByValue
 // gradient kernel (clip-grad.ts) against tfjs's stock op chains on the stock cpu kernels: the layer's output, its
 // moving mean/variance after the call, and the gradients w.r.t. the input, gamma and beta, on cpu and wasm, for
 // channel counts that take the SIMD programs (8, 20, 16) and the plain loops (3), rank 2 and 4, more rows than one
@@ -14,8 +14,8 @@ import { relErr, values } from './helpers/kernels.js';
 const SHAPES: number[][] = [[2, 5, 6, 8], [3, 4, 4, 20], [2, 3, 3, 3], [70, 12], [1, 40, 40, 16]];
 const size = (s: number[]): number => s.reduce((a, b) => a * b, 1);
 
-/** output, moving mean, moving variance, dx, dgamma, dbeta of one training call of a fresh BN layer */
-function bnRun(shape: number[], seed: number): Float32Array[] {
+/** output, moving mean, moving variance, dx, dgamma, dbeta of one call (training or inference mode) of a fresh BN layer */
+function bnRun(shape: number[], seed: number, training = true): Float32Array[] {
   return tf.tidy(() => {
     const c = shape[shape.length - 1]!;
     const layer = tf.layers.batchNormalization({ epsilon: 1e-3, momentum: 0.9 });
@@ -32,7 +32,7 @@ function bnRun(shape: number[], seed: number): Float32Array[] {
     let y: tf.Tensor | null = null;
     const vars = [x, ...layer.trainableWeights.map((w) => w.read() as tf.Variable)];
     const { grads } = tf.variableGrads(() => {
-      const out = layer.apply(x, { training: true }) as tf.Tensor;
+      const out = layer.apply(x, { training }) as tf.Tensor;
       y = tf.keep(out.clone());
       return tf.sum(tf.mul(out, r));
     }, vars);
@@ -91,6 +91,7 @@ describe('batch norm and clip gradients on fastlr kernels match the stock op cha
   await tf.setBackend('cpu');
   restoreStockKernels('cpu');
   const refBn = SHAPES.map((s, i) => bnRun(s, 10 + 13 * i));
+  const refBnInference = SHAPES.map((s, i) => bnRun(s, 10 + 13 * i, false));
   const refStats = statsGrad(false, 3);
   const refClip = clipRun(4);
   registerKernelOverrides('cpu');
@@ -109,6 +110,20 @@ describe('batch norm and clip gradients on fastlr kernels match the stock op cha
       expect(tf.memory().numTensors).toBe(before);
       ['y', 'moving mean', 'moving variance', 'dx', 'dgamma', 'dbeta'].forEach((what, k) => {
         expect(relErr(got[k]!, refBn[i]![k]!), what).toBeLessThan(what === 'dx' ? 2e-5 : 1e-5);
+      });
+    });
+
+    // inference mode (running statistics: validation, bn_freeze, bn_inference): FusedBatchNorm and its gradient
+    it.each(SHAPES.map((s, i) => [s.join('×'), i] as const))(`${backend}: BN layer, inference mode, x %s`, async (_n, i) => {
+      await initBackend(backend);
+      registerKernelOverrides(backend);
+      const before = tf.memory().numTensors;
+      const got = bnRun(SHAPES[i]!, 10 + 13 * i, false);
+      expect(tf.memory().numTensors).toBe(before);
+      const ref = refBnInference[i]!;
+      ['y', 'moving mean', 'moving variance', 'dx', 'dgamma', 'dbeta'].forEach((what, k) => {
+        if (what.startsWith('moving')) expect(Array.from(got[k]!), `${what} untouched`).toEqual(Array.from(ref[k]!));
+        else expect(relErr(got[k]!, ref[k]!), what).toBeLessThan(1e-5);
       });
     });
 

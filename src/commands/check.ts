@@ -3,9 +3,7 @@
  * and the LR/momentum schedule of each phase. Trains nothing; tfjs is loaded only to read a `model.from` architecture.
  */
 import * as asciichart from 'asciichart';
-import { ConfigError } from '../errors.js';
 import {
-  analyzePlan,
   summarizeSchedules,
   type GroupInfo,
   type PhaseName,
@@ -14,6 +12,7 @@ import {
   type PlanAnalysis,
 } from '../plan/analysis.js';
 import { readConfigText, resolvePlanLocated, type Plan } from '../plan/index.js';
+import { validatePlan } from '../plan/validate.js';
 import { processIo, type CheckOptions, type Io } from './types.js';
 
 export { processIo, type Io, type Out } from './types.js';
@@ -266,8 +265,8 @@ export async function runCheck(o: CheckOptions, io: Io = processIo()): Promise<n
     overrides: { backend: o.backend, seed: o.seed, out: o.out, threads: o.threads },
   });
   const { plan, hash } = located;
-  const { analysis, issues } = await analyzePlan(plan, { cwd: io.cwd });
-  if (issues.length > 0 || !analysis) throw new ConfigError(located.place(issues));
+  // the validation find/fit/finetune run before training (src/plan/validate.ts), without writing anything
+  const analysis = await validatePlan(located, { cwd: io.cwd, writeProbe: false });
   const summaries = summarizeSchedules(analysis.schedules);
   const machine = o.json || o.schedule !== undefined;
   const humanOut = machine ? io.stderr : io.stdout;

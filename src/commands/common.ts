@@ -1,4 +1,5 @@
-import { loadPlan, type Plan } from '../plan/index.js';
+import { readConfigText, resolvePlanLocated, type Plan } from '../plan/index.js';
+import { validatePlan } from '../plan/validate.js';
 import { StopSignal } from '../engine/events.js';
 import { createReporter, isInteractive, wantsColor, type Reporter } from '../report/reporter.js';
 import type { BackendInfo } from '../backend/index.js';
@@ -12,14 +13,21 @@ export interface Loaded {
   hash: string;
 }
 
-/** The resolved plan of a command: config file < env (FASTLR_*) < flags (--set, --backend, --seed, --out). */
+/**
+ * The resolved plan of a training command (config file < env (FASTLR_*) < flags: --set, --backend, --seed, --out),
+ * validated as `check` validates it before anything is loaded: the output folder (created and probed with a test
+ * write), the data (an empty validation set, fewer samples than a batch, …), layers and size limits. A problem is a
+ * ConfigError at the key responsible (exit 2) and no run folder is made.
+ */
 export async function planFor(o: CommonOptions, extraSet: string[] = []): Promise<Loaded> {
-  const { plan, hash } = await loadPlan(o.config, {
+  const text = await readConfigText(o.config);
+  const located = resolvePlanLocated(text, o.config, {
     set: [...o.set, ...extraSet],
     env: process.env,
     overrides: { backend: o.backend, seed: o.seed, out: o.out, threads: o.threads },
   });
-  return { plan, hash };
+  await validatePlan(located, { cwd: process.cwd(), writeProbe: true, inspectModel: false });
+  return { plan: located.plan, hash: located.hash };
 }
 
 export function reporterFor(o: CommonOptions, metrics: string[] = []): Reporter {

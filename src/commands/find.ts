@@ -48,7 +48,7 @@ export async function runFind(o: FindOptions): Promise<number> {
       r.info('range test with the body frozen (finetune stage 1); use --unfreeze after `fastlr finetune` for stage 2');
     }
     const run = await RunFolder.create(plan.output, 'find');
-    await run.writeJson('plan.json', planDoc(plan, { backend_used: session.backend.name, threads_used: session.backend.threads, ...kernelRecord(plan, session.backend), config_hash: hash, argv: o.argv, git_commit: gitHead() }));
+    await run.writeJson('plan.json', planDoc(plan, { backend_used: session.backend.name, threads_used: session.backend.threads, ...kernelRecord(plan, session.backend), config: o.config, config_hash: hash, argv: o.argv, git_commit: gitHead() }));
     const ctx = { header: docHeader(plan, o.config, hash, session.backend), plan, runDir: run.dir, unfrozen: o.unfreeze };
     const loop = { signal, onEvent: (e: Parameters<typeof r.event>[0]) => r.event(e) };
     let doc: FindDoc;

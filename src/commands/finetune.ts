@@ -90,7 +90,7 @@ export async function runFinetune(o: FinetuneOptions): Promise<number> {
     // the pretrained model this run started from: recorded by the run's first command (stage 2 loads stage 1's model)
     let modelFrom = session.modelFrom ?? null;
     if (!existsSync(run.path('plan.json'))) {
-      await run.writeJson('plan.json', planDoc(plan, { backend_used: session.backend.name, threads_used: session.backend.threads, ...kernelRecord(plan, session.backend), config_hash: hash, model_from_resolved: modelFrom, argv: o.argv, git_commit: gitHead() }));
+      await run.writeJson('plan.json', planDoc(plan, { backend_used: session.backend.name, threads_used: session.backend.threads, ...kernelRecord(plan, session.backend), config: o.config, config_hash: hash, model_from_resolved: modelFrom, argv: o.argv, git_commit: gitHead() }));
     } else {
       const saved = await readPlanDoc(run.path('plan.json'), 'finetune');
       if (typeof saved.model_from_resolved === 'string') modelFrom = saved.model_from_resolved;

@@ -53,7 +53,7 @@ export async function runFit(o: FitOptions): Promise<number> {
       lr = got.lr;
       source = got.find ? { ...got.source, find_json: run.path('find.json') } : got.source;
       if (got.find) r.info(`lr: auto -> ${got.find.method} suggestion ${got.find.suggested!.toExponential(2)}`);
-      await run.writeJson('plan.json', planDoc(plan, { backend_used: session.backend.name, threads_used: session.backend.threads, ...kernelRecord(plan, session.backend), config_hash: hash, lr_source: source, lr_resolved: lr, argv: o.argv, git_commit: gitHead() }));
+      await run.writeJson('plan.json', planDoc(plan, { backend_used: session.backend.name, threads_used: session.backend.threads, ...kernelRecord(plan, session.backend), config: o.config, config_hash: hash, lr_source: source, lr_resolved: lr, argv: o.argv, git_commit: gitHead() }));
     }
     const stage = fitStage(plan.fit, lr, learner.groups.length, learner.batchesPerEpoch);
     const res = await runStage({

@@ -25,6 +25,8 @@ export interface LearnerOptions {
   trainBn: boolean;
   /** BatchNorm layers of frozen groups run in inference mode, running statistics untouched (fastai's BnFreeze) */
   bnFreeze?: boolean;
+  /** every BatchNorm layer runs in inference mode, frozen group or not (running statistics untouched) */
+  bnInference?: boolean;
 }
 
 /** Everything `find` must put back: weights (every model weight, by stable key), optimizer state, RNG, freeze. */
@@ -160,7 +162,7 @@ export class Learner {
   private setTrainable(): void {
     this.opt.freezeTo(this.frozen, { trainBn: this.o.trainBn });
     this.trainVars = this.opt.trainableVariables();
-    applyBnFreeze(this.model, this.groups, this.frozen, this.o.bnFreeze ?? false);
+    applyBnFreeze(this.model, this.groups, this.frozen, this.o.bnFreeze ?? false, this.o.bnInference ?? false);
   }
 
   snapshot(): LearnerSnapshot {

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { fusedCrossEntropy } from '../kernels/cross-entropy.js';
 
 export type LossName = 'cross_entropy' | 'binary_cross_entropy' | 'mse';
 export type MetricName = 'accuracy' | 'error_rate' | 'mae' | 'rmse';
@@ -25,6 +26,9 @@ export function lossTensor(name: LossName, pred: tf.Tensor, y: tf.Tensor): tf.Sc
  * tfjs's chain back through neg, mean, sum, mul and logSoftmax (about a dozen).
  */
 function crossEntropy(pred: tf.Tensor, y: tf.Tensor): tf.Scalar {
+  // fastlr's kernels: the loss and its gradient as one kernel each (src/kernels/cross-entropy.ts)
+  const fused = fusedCrossEntropy(pred, y);
+  if (fused !== null) return fused;
   const onehot = tf.oneHot(y.toInt() as tf.Tensor1D, pred.shape[1] ?? 1);
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const logits = args[0] as tf.Tensor;
@@ -73,5 +77,6 @@ export function finishMetric(name: MetricName, sum: number, n: number): number {
 
 export function metricsFor(loss: LossName, requested: MetricName[]): MetricName[] {
   const ok = loss === 'mse' ? ['mae', 'rmse'] : ['accuracy', 'error_rate'];
-  return requested.filter((m) => ok.includes(m));
+  // each once (a library caller's [accuracy, accuracy]): one column per name in metrics.csv and the epoch table
+  return requested.filter((m, i) => ok.includes(m) && requested.indexOf(m) === i);
 }

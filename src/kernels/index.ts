@@ -10,9 +10,13 @@
  *         Conv2D, FusedConv2D (no bias/activation) and Conv2DBackpropInput, when 1×1 stride 1 (MobileNet's
  *         pointwise convolutions), as products through our BatchMatMul, threaded (pointwise.ts); Slice by
  *         contiguous runs (slice.ts: ZeroPadding2D's gradient); strided or narrow (< 8 channels) Conv2DBackpropInput
- *         by col2im on the gemm (cpu-simd.ts's, conv2d-backprop-input.ts convBackpropInputChoose).
- *   both: FastlrBatchNormTrain + its two gradient kernels, with BatchNormalization's training branch patched to use
- *         them (batch-norm.ts); FastlrClipGrad + the ClipByValue gradient that uses it (clip-grad.ts).
+ *         by col2im on the gemm (cpu-simd.ts's, conv2d-backprop-input.ts convBackpropInputChoose), the others (stride
+ *         1, Ci % 4 == 0) by our gemm + col2im_nhwc in place on the heap (wasm-conv-bpi.ts).
+ *   both: FastlrDense (a Dense layer's matmul + bias + relu as one op, its gradient lazy per input; dense.ts);
+ *         FastlrCrossEntropy + FastlrCrossEntropyGrad (the loss and its gradient, one kernel each; cross-entropy.ts);
+ *         FastlrBiasAct (a Conv2D layer's bias + relu while training, one op, one SIMD pass on wasm; bias-act.ts);
+ *         FastlrBatchNormTrain + its two gradient kernels, with BatchNormalization's training branch patched to use
+ *         them, and FusedBatchNorm (inference mode) + its gradient on the same programs (batch-norm.ts); FastlrClipGrad + the ClipByValue gradient that uses it (clip-grad.ts).
  *   cpu:  BatchMatMul, _FusedMatMul, Conv2D, FusedConv2D, Conv2DBackpropFilter and Conv2DBackpropInput on our
  *         SIMD gemm in a private wasm memory (cpu-simd.ts; im2col / col2im for the convolutions; NCHW falls back
  *         to the conv formulations); Sum (leading axes), bias Add, Relu, MaxPool and FastlrReluGrad as single JS
@@ -35,12 +39,16 @@ import { cpuBiasAdd, cpuLeadingAxesSum, cpuMaxPool, cpuRelu, reluGradCpu } from 
 import { cpuBatchMatMul, cpuConv2D, cpuConv2DBackpropFilter, cpuConv2DBackpropInput, cpuFusedConv2D, cpuFusedMatMul } from './cpu-simd.js';
 import { ADAM_STEP_KERNEL, adamStepCpu, adamStepWasm } from './adam-step.js';
 import {
-  BN_GRAD_INPUT_KERNEL, BN_GRAD_SUMS_KERNEL, BN_TRAIN_KERNEL, bnGradInputKernel, bnGradSumsKernel, bnTrainGradConfig, bnTrainKernel,
+  BN_GRAD_INPUT_KERNEL, BN_GRAD_SUMS_KERNEL, BN_TRAIN_KERNEL, bnGradInputKernel, bnGradSumsKernel, bnInferenceGradConfig, bnInferenceKernel, bnTrainGradConfig, bnTrainKernel,
   installBatchNormTraining, uninstallBatchNormTraining,
 } from './batch-norm.js';
 import { CLIP_GRAD_KERNEL, clipGradConfig, clipGradCpu, clipGradWasm } from './clip-grad.js';
 import { pointwiseBackpropInput, pointwiseConv2D } from './pointwise.js';
 import { runSliceWasm } from './slice.js';
+import { wasmConvBackpropInput } from './wasm-conv-bpi.js';
+import { BIAS_ACT_KERNEL, biasActGradConfig, biasActKernel, installConvLayer, uninstallConvLayer } from './bias-act.js';
+import { CROSS_ENTROPY_GRAD_KERNEL, CROSS_ENTROPY_KERNEL, crossEntropyGradConfig, crossEntropyGradKernel, crossEntropyKernel } from './cross-entropy.js';
+import { DENSE_KERNEL, denseGradConfig, denseKernel, installDenseLayer, uninstallDenseLayer } from './dense.js';
 import { cpuDepthwiseConv2D, cpuFusedDepthwiseConv2D, depthwiseBackpropFilter, depthwiseBackpropInput } from './depthwise.js';
 
 interface Override {
@@ -53,6 +61,20 @@ function need(stock: Kernel | null, name: string, backendName: string): Kernel {
   if (!stock) throw new Error(`${name} is not registered for ${backendName}`);
   return stock;
 }
+
+/** Kernels whose override is the same on wasm and cpu (each picks its backend's programs itself). */
+const BOTH_BACKENDS: Override[] = [
+    { kernelName: 'DepthwiseConv2dNativeBackpropInput', make: (b, stock) => depthwiseBackpropInput(b, stock) },
+    { kernelName: 'DepthwiseConv2dNativeBackpropFilter', make: (b, stock) => depthwiseBackpropFilter(b, stock) },
+    { kernelName: BN_TRAIN_KERNEL, make: (b) => bnTrainKernel(b) },
+    { kernelName: BN_GRAD_SUMS_KERNEL, make: (b) => bnGradSumsKernel(b) },
+    { kernelName: BN_GRAD_INPUT_KERNEL, make: (b) => bnGradInputKernel(b) },
+    { kernelName: 'FusedBatchNorm', make: (b, stock) => bnInferenceKernel(b, need(stock, 'FusedBatchNorm', b)) },
+    { kernelName: DENSE_KERNEL, make: (b) => denseKernel(b) },
+    { kernelName: CROSS_ENTROPY_KERNEL, make: () => crossEntropyKernel() },
+    { kernelName: CROSS_ENTROPY_GRAD_KERNEL, make: () => crossEntropyGradKernel() },
+    { kernelName: BIAS_ACT_KERNEL, make: (b) => biasActKernel(b) },
+];
 
 const OVERRIDES: Record<string, Override[]> = {
   wasm: [
@@ -77,7 +99,7 @@ const OVERRIDES: Record<string, Override[]> = {
       kernelName: 'Conv2DBackpropInput',
       make: (b, stock) => {
         const viaConv = convBackpropInputViaConv2D(b, stock);
-        return pointwiseBackpropInput(b, convBackpropInputChoose(cpuConv2DBackpropInput(viaConv), viaConv));
+        return pointwiseBackpropInput(b, convBackpropInputChoose(cpuConv2DBackpropInput(viaConv), wasmConvBackpropInput(viaConv)));
       },
     },
     { kernelName: 'MaxPoolGrad', make: () => maxPoolGradWasm() },
@@ -88,12 +110,8 @@ const OVERRIDES: Record<string, Override[]> = {
     { kernelName: 'Sum', make: (b, stock) => leadingAxesSum(need(stock, 'Sum', b)) },
     { kernelName: RELU_GRAD_KERNEL, make: () => reluGradWasm() },
     { kernelName: ADAM_STEP_KERNEL, make: () => adamStepWasm() },
-    { kernelName: 'DepthwiseConv2dNativeBackpropInput', make: (b, stock) => depthwiseBackpropInput(b, stock) },
-    { kernelName: 'DepthwiseConv2dNativeBackpropFilter', make: (b, stock) => depthwiseBackpropFilter(b, stock) },
-    { kernelName: BN_TRAIN_KERNEL, make: (b) => bnTrainKernel(b) },
-    { kernelName: BN_GRAD_SUMS_KERNEL, make: (b) => bnGradSumsKernel(b) },
-    { kernelName: BN_GRAD_INPUT_KERNEL, make: (b) => bnGradInputKernel(b) },
     { kernelName: CLIP_GRAD_KERNEL, make: () => clipGradWasm() },
+    ...BOTH_BACKENDS,
   ],
   cpu: [
     // Conv2D first: the Conv2DBackpropInput (and the backprop-filter fallback) built below call the Conv2D
@@ -119,17 +137,13 @@ const OVERRIDES: Record<string, Override[]> = {
     { kernelName: ADAM_STEP_KERNEL, make: () => adamStepCpu() },
     { kernelName: 'DepthwiseConv2dNative', make: (b, stock) => cpuDepthwiseConv2D(need(stock, 'DepthwiseConv2dNative', b)) },
     { kernelName: 'FusedDepthwiseConv2D', make: (b, stock) => cpuFusedDepthwiseConv2D(need(stock, 'FusedDepthwiseConv2D', b)) },
-    { kernelName: 'DepthwiseConv2dNativeBackpropInput', make: (b, stock) => depthwiseBackpropInput(b, stock) },
-    { kernelName: 'DepthwiseConv2dNativeBackpropFilter', make: (b, stock) => depthwiseBackpropFilter(b, stock) },
-    { kernelName: BN_TRAIN_KERNEL, make: (b) => bnTrainKernel(b) },
-    { kernelName: BN_GRAD_SUMS_KERNEL, make: (b) => bnGradSumsKernel(b) },
-    { kernelName: BN_GRAD_INPUT_KERNEL, make: (b) => bnGradInputKernel(b) },
     { kernelName: CLIP_GRAD_KERNEL, make: () => clipGradCpu() },
+    ...BOTH_BACKENDS,
   ],
 };
 
 /** Gradients we register (per kernel, for every backend: each uses our kernel only where it is registered). */
-const GRADIENTS: tf.GradConfig[] = [reluGradConfig, clipGradConfig, bnTrainGradConfig];
+const GRADIENTS: tf.GradConfig[] = [reluGradConfig, clipGradConfig, bnTrainGradConfig, bnInferenceGradConfig, denseGradConfig, crossEntropyGradConfig, biasActGradConfig];
 
 /** the stock gradients while ours are installed (null: none existed; undefined map: ours are not installed) */
 let stockGradients: Map<string, tf.GradConfig | null> | undefined;
@@ -143,6 +157,10 @@ function installGradients(): void {
   }
   // BatchNormalization's training branch on FastlrBatchNormTrain (inert where that kernel is not registered)
   installBatchNormTraining();
+  // Dense layers as one op with a lazy gradient (dense.ts; inert where FastlrDense is not registered)
+  installDenseLayer();
+  // Conv2D's bias + relu as one op while training (bias-act.ts; inert where FastlrBiasAct is not registered)
+  installConvLayer();
 }
 
 function uninstallGradients(): void {
@@ -153,6 +171,8 @@ function uninstallGradients(): void {
   }
   stockGradients = undefined;
   uninstallBatchNormTraining();
+  uninstallDenseLayer();
+  uninstallConvLayer();
 }
 
 /** stock configs we replaced, per backend, to restore them (null: the kernel did not exist) */

@@ -46,15 +46,16 @@ export function inInferenceMode(layer: tf.layers.Layer): boolean {
 }
 
 /**
- * Put the BatchNorm layers of the first `frozenGroups` groups in inference mode when `bnFreeze`, every other BN
- * layer back in the mode the caller asks for. Returns the names of the layers held in inference mode.
+ * Put the BatchNorm layers of the first `frozenGroups` groups in inference mode when `bnFreeze` (every BN layer when
+ * `all`: model.bn_inference), every other BN layer back in the mode the caller asks for. Returns the names of the
+ * layers held in inference mode.
  */
-export function applyBnFreeze(model: tf.LayersModel, groups: readonly ParamGroup[], frozenGroups: number, bnFreeze: boolean): string[] {
+export function applyBnFreeze(model: tf.LayersModel, groups: readonly ParamGroup[], frozenGroups: number, bnFreeze: boolean, all = false): string[] {
   const frozenNames = new Set(groups.slice(0, frozenGroups).flatMap((g) => g.layers));
   const held: string[] = [];
   for (const layer of leafLayers(model)) {
     if (!isBatchNorm(layer)) continue;
-    const on = bnFreeze && frozenNames.has(layer.name);
+    const on = all || (bnFreeze && frozenNames.has(layer.name));
     if (on || inInferenceMode(layer)) setInferenceMode(layer, on);
     if (on) held.push(layer.name);
   }

@@ -45,7 +45,7 @@ export function resolveModelFrom(from: string, cwd: string = process.cwd()): Res
   if (hasModel(path.join(abs, RUN_MODEL))) return { dir: path.join(abs, RUN_MODEL), kind: 'run' };
   const fits = readdirSync(abs)
     .filter((n) => n.startsWith('fit-'))
-    .sort()
+    .sort((a, b) => a.localeCompare(b, 'en', { numeric: true })) // fit-<stamp>-10 after fit-<stamp>-9
     .reverse();
   for (const n of fits) {
     const dir = path.join(abs, n, RUN_MODEL);

@@ -35,6 +35,8 @@ export interface ModelPlan {
     train_bn?: boolean;
     /** BatchNorm layers of frozen groups run in inference mode (fastai's BnFreeze) */
     bn_freeze?: boolean;
+    /** every BatchNorm layer runs in inference mode in every stage (Keras's fine-tuning advice) */
+    bn_inference?: boolean;
     /** with from: the momentum the loaded BatchNormalization layers get (keras-style); null keeps the saved one */
     bn_momentum?: number | null;
     /** with from: fresh seeded weights instead of the saved ones */

@@ -93,6 +93,7 @@ export async function openSession(plan: Plan, opts: { modelDir?: string } = {}):
     seed: plan.seed,
     trainBn: plan.model.train_bn,
     bnFreeze: plan.model.bn_freeze,
+    bnInference: plan.model.bn_inference,
   });
   return {
     plan,

@@ -100,7 +100,16 @@ function expectedOutputs(plan: Plan, d: DataSummary): { units: number[]; what: s
   return { units, what: `${d.nClasses} classes` };
 }
 
-export async function analyzePlan(plan: Plan, opts: { cwd: string }): Promise<{ analysis?: PlanAnalysis; issues: RawIssue[] }> {
+export interface AnalyzeOptions {
+  cwd: string;
+  /**
+   * read model.from's files and architecture (tfjs loaded; default true). The training commands pass false: they load
+   * the model right after, through the same readers, with the same errors.
+   */
+  inspectModel?: boolean;
+}
+
+export async function analyzePlan(plan: Plan, opts: AnalyzeOptions): Promise<{ analysis?: PlanAnalysis; issues: RawIssue[] }> {
   const issues: RawIssue[] = [];
   const warnings: string[] = [];
   const tooMuch = dataLimitIssues(plan);
@@ -114,7 +123,9 @@ export async function analyzePlan(plan: Plan, opts: { cwd: string }): Promise<{ 
   let inspected: InspectedGroup[] | undefined;
   if (plan.model.from) {
     const dir = tryResolveModelFrom(plan.model.from, opts.cwd);
-    if (dir === undefined) {
+    if (opts.inspectModel === false) {
+      // the command loads it next
+    } else if (dir === undefined) {
       warnings.push(`model.from: no readable model at ${plan.model.from} yet: its layers are shown once it exists`);
     } else {
       // the saved model's files and architecture, cut and given its head as finetune will (tfjs loaded only here)

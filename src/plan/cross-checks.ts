@@ -113,6 +113,15 @@ export function checkPlanRules(raw: unknown): RawIssue[] {
   }
   if (hasFrom && has(raw, ['model', 'input'])) add(['model', 'input'], 'the input shape comes from the saved model (from)', 'key');
 
+  // --- a metric listed twice would be two columns of one name in metrics.csv and the epoch table
+  const metricItems = rawAt(raw, ['metrics']);
+  if (Array.isArray(metricItems)) {
+    metricItems.forEach((m, i) => {
+      const firstAt = metricItems.indexOf(m);
+      if (typeof m === 'string' && firstAt < i) add(['metrics', i], `${m} is listed twice (also item ${firstAt}): list each metric once`);
+    });
+  }
+
   // --- concat_pool has two branches: a functional head only
   const layerItems = rawAt(raw, ['model', 'layers']);
   if (Array.isArray(layerItems)) {

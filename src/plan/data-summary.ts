@@ -120,7 +120,9 @@ async function countCsv(plan: Plan, cwd: string): Promise<Counted | RawIssue> {
     };
   } catch (e) {
     if (!(e instanceof FastlrError)) throw e;
-    return { path: ['data', 'csv', csv.path !== undefined ? 'path' : 'train'], message: e.message };
+    // the file named in the message: the validation file's problem belongs to `valid`
+    const inValid = csv.valid !== undefined && e.message.includes(path.resolve(cwd, csv.valid));
+    return { path: ['data', 'csv', csv.path !== undefined ? 'path' : inValid ? 'valid' : 'train'], message: e.message };
   }
 }
 

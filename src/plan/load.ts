@@ -100,6 +100,8 @@ export function resolvePlan(text: string, file: string, opts: LoadPlanOptions = 
 export interface LocatedPlan extends LoadedPlan {
   /** place further problems (found by `check`) in the config file or on the flag that set them */
   place(issues: readonly RawIssue[]): ConfigIssue[];
+  /** the key at `path` was written in the config file or set by the environment or a flag (not a default) */
+  given(path: readonly PropertyKey[]): boolean;
 }
 
 /** resolvePlan, keeping the means to locate later problems (paths) in the source. */
@@ -153,5 +155,7 @@ export function resolvePlanLocated(text: string, file: string, opts: LoadPlanOpt
     throw new ConfigError(ordered(issues, file, origins));
   }
   const plan = finish(result.data, file);
-  return { plan, source: text, hash: planHash(plan), place: (more) => ordered(rawToConfigIssues(more, ctx), file, origins) };
+  return { plan, source: text, hash: planHash(plan), place: (more) => ordered(rawToConfigIssues(more, ctx), file, origins),
+    given: (p) => doc.hasIn(p.map((k) => (typeof k === 'number' ? k : String(k)))),
+  };
 }

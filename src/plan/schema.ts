@@ -247,6 +247,10 @@ const modelSchema = z.strictObject({
     .boolean()
     .default(false)
     .describe("batchnorm layers of frozen groups run in inference mode: running statistics used, never updated (fastai's BnFreeze)"),
+  bn_inference: z
+    .boolean()
+    .default(false)
+    .describe("every batchnorm layer runs in inference mode in every stage, frozen or not: the running statistics normalise and are never updated, gamma/beta still train where their group trains (Keras's advice for fine-tuning a pretrained body on few images: batch statistics of small batches of new images differ from the pretrained ones the head learnt on)"),
   bn_momentum: z
     .number()
     .min(0)

@@ -96,6 +96,8 @@ export interface PlanDocExtra {
   /** threads the kernels ran on */
   threads_used: number;
   config_hash: string;
+  /** the config file the run was started with (as given), so `report` on a run with only plan.json can say */
+  config?: string;
   argv: string[];
   git_commit: string | null;
   /** fit: where the LR came from and what it resolved to */
@@ -105,8 +107,12 @@ export interface PlanDocExtra {
   model_from_resolved?: string | null;
 }
 
-export function planDoc(plan: Plan, extra: PlanDocExtra & Partial<KernelRecord>): Plan & PlanDocExtra & Partial<KernelRecord> {
-  return { ...plan, ...extra };
+export function planDoc(
+  plan: Plan,
+  extra: PlanDocExtra & Partial<KernelRecord>,
+): Plan & PlanDocExtra & Partial<KernelRecord> & { versions: ReturnType<typeof versions> } {
+  // versions as every JSON document records them: a run stopped before its first result still says what ran it
+  return { ...plan, ...extra, versions: versions() };
 }
 
 /** The parts of plan.json a later command (`--resume`, `--unfreeze`) relies on; checked when read back. */

@@ -186,7 +186,9 @@ function readCsv(dir: string, rel: string, problems: string[]): Record<string, s
   const p = join(dir, rel);
   if (!existsSync(p)) return null;
   try {
-    return parseCsv(readFileSync(p, 'utf8'), { columns: true, skip_empty_lines: true, relax_column_count: true }) as Record<
+    // a repeated column name (a metrics.csv from before metrics were deduplicated) keeps its first column
+    const columns = (header: string[]): (string | false)[] => header.map((h, i) => (header.indexOf(h) === i ? h : false));
+    return parseCsv(readFileSync(p, 'utf8'), { columns, skip_empty_lines: true, relax_column_count: true }) as Record<
       string,
       string
     >[];
@@ -333,7 +335,7 @@ export function assertRunFolder(dir: string): string {
   if (!looksLikeRunFolder(abs)) {
     const runs = readdirSync(abs)
       .filter((n) => /^(find|fit|finetune)-\d{8}-\d{6}/.test(n) && looksLikeRunFolder(join(abs, n)))
-      .sort();
+      .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
     const hint = runs.length ? `; it holds ${runs.length} run folder(s), the newest is ${join(dir, runs[runs.length - 1]!)}` : '';
     throw new FastlrError(
       `${dir}: not a fastlr run folder (none of ${RUN_FILES.filter((f) => f.endsWith('.json') || f.endsWith('.csv')).join(', ')})${hint}`,
@@ -410,7 +412,7 @@ export function readRunFolder(dir: string, o: ReadOptions = {}): RunData {
     backendSkipped: skipped.filter(isObj).map((s) => ({ name: str(s.name) ?? '?', reason: str(s.reason) ?? '' })),
     seed: first(docs, (d) => num(d.seed)),
     argv: first(docs, (d) => strs(d.argv)),
-    config: first(docs, (d) => (d === plan ? null : str(d.config))),
+    config: first(docs, (d) => str(d.config)),
     configHash: first(docs, (d) => str(d.config_hash)),
     gitCommit,
     gitCommitSource,

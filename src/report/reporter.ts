@@ -145,6 +145,23 @@ class PlainReporter implements Reporter {
   close(): void {}
 }
 
+/**
+ * The bar's ETA: `--` until it is known (no batch of the epoch done yet, or cli-progress's 'NULL'/'INF' — which its
+ * own time format prints as `LLs`/`NFs`), else `7s`, `1m05s`, `2h10m`. Pure.
+ */
+export function etaText(eta: unknown, value: number): string {
+  if (typeof eta !== 'number' || !Number.isFinite(eta) || eta < 0 || !(value > 0)) return '--';
+  const t = Math.round(eta);
+  const p2 = (n: number): string => String(n).padStart(2, '0');
+  if (t < 60) return `${t}s`;
+  if (t < 3600) return `${Math.floor(t / 60)}m${p2(t % 60)}s`;
+  return `${Math.floor(t / 3600)}h${p2(Math.floor((t % 3600) / 60))}m`;
+}
+
+const BAR_FORMAT = ' {label} |{bar}| {value}/{total} {extra} ETA {eta_text}';
+const barFormat: cliProgress.GenericFormatter = (options, params, payload: Record<string, unknown>) =>
+  cliProgress.Format.Formatter({ ...options, format: BAR_FORMAT }, params, { ...payload, eta_text: etaText(params.eta, params.value) });
+
 /** On a terminal: cli-progress bars (epochs and batches), the epoch table printed above them. */
 class PrettyReporter implements Reporter {
   readonly kind = 'pretty' as const;
@@ -178,7 +195,7 @@ class PrettyReporter implements Reporter {
           clearOnComplete: true,
           hideCursor: true,
           etaBuffer: 50,
-          format: ' {label} |{bar}| {value}/{total} {extra} ETA {eta_formatted}',
+          format: barFormat,
           barCompleteChar: '\u2588',
           barIncompleteChar: '\u2591',
         },
@@ -200,7 +217,8 @@ class PrettyReporter implements Reporter {
       }
       this.print(this.table.row(e));
       this.epochBar?.update(Math.min(this.epochs, e.epoch + 1 - (e.epochs - this.epochs)));
-      this.batchBar?.update(0, { extra: '' });
+      // a new epoch: the ETA starts over (unknown until a batch of it is done)
+      this.batchBar?.start(this.batchBar.getTotal(), 0, { label: 'batches'.padEnd(16), extra: '' });
     } else if (e.type === 'end') {
       this.stopBars();
     } else if (e.type === 'note') {

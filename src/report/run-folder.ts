@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, rmdir } from 'node:fs/promises';
 import { existsSync, renameSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import { ExitCode, FastlrError } from '../errors.js';
+import { describeFsError } from '../plan/output-folder.js';
 
 /** A timestamp safe in a folder name, UTC, to the millisecond: 20261125-181502-123. */
 export function stamp(d = new Date()): string {
@@ -25,6 +27,16 @@ let writePoints = 0;
 function writePoint(): void {
   const at = process.env.FASTLR_TEST_KILL_AT_WRITE;
   if (at && ++writePoints === Number(at)) process.kill(process.pid, 'SIGKILL');
+}
+
+/**
+ * Clock injection for the same-millisecond test (test/run-folder-unique.test.ts): `FASTLR_TEST_NOW=<ISO time>` makes
+ * every run folder stamp that time, as two processes started in the same millisecond see. Unset: the real clock.
+ */
+function testClock(): Date | undefined {
+  const at = process.env.FASTLR_TEST_NOW;
+  const d = at ? new Date(at) : undefined;
+  return d && Number.isFinite(d.getTime()) ? d : undefined;
 }
 
 /** A name in the scratch folder that says which process owns it: `<pid>-<random>-<what>`. */
@@ -109,12 +121,41 @@ export async function sweepScratch(scratch: string): Promise<void> {
 export class RunFolder {
   private constructor(readonly dir: string) {}
 
-  static async create(root: string, command: string): Promise<RunFolder> {
-    const dir = resolve(root, `${command}-${stamp()}`);
-    await mkdir(dir, { recursive: true });
-    const run = new RunFolder(dir);
-    await sweepScratch(run.scratch);
-    return run;
+  /**
+   * A new run folder `<root>/<command>-<stamp>`, unique even when several processes start in the same millisecond:
+   * the last component is made with an exclusive mkdir (never recursive), and a name taken (EEXIST) becomes
+   * `<command>-<stamp>-2`, `-3`, … `now` is the clock (tests inject one).
+   */
+  static async create(root: string, command: string, o: { now?: () => Date } = {}): Promise<RunFolder> {
+    const base = resolve(root);
+    const makeBase = async (): Promise<void> => {
+      try {
+        await mkdir(base, { recursive: true });
+      } catch (e) {
+        throw writeError(e, base);
+      }
+    };
+    await makeBase();
+    const name = `${command}-${stamp(o.now?.() ?? testClock() ?? new Date())}`;
+    for (let k = 1, retries = 0; ; k++) {
+      const dir = join(base, k === 1 ? name : `${name}-${k}`);
+      try {
+        await mkdir(dir);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'EEXIST' && k < 10_000) continue;
+        if (code === 'ENOENT' && retries++ < 3) {
+          // the base folder was removed under us (another process's output probe, run at this moment): again
+          await makeBase();
+          k--;
+          continue;
+        }
+        throw writeError(e, dir);
+      }
+      const run = new RunFolder(dir);
+      await sweepScratch(run.scratch);
+      return run;
+    }
   }
 
   /** An existing folder (resume, report). */
@@ -139,11 +180,15 @@ export class RunFolder {
   async writeText(name: string, text: string | Uint8Array): Promise<string> {
     const p = this.path(name);
     try {
-      await writeFileAtomic(p, text, this.scratch);
+      try {
+        await writeFileAtomic(p, text, this.scratch);
+      } catch (e) {
+        // a scratch folder that cannot be made (read-only parent): fall back to a temp file beside the target
+        if ((e as NodeJS.ErrnoException).path !== this.scratch) throw e;
+        await writeFileAtomic(p, text);
+      }
     } catch (e) {
-      // a scratch folder that cannot be made (read-only parent): fall back to a temp file beside the target
-      if ((e as NodeJS.ErrnoException).path !== this.scratch) throw e;
-      await writeFileAtomic(p, text);
+      throw writeError(e, p);
     }
     return p;
   }
@@ -155,9 +200,23 @@ export class RunFolder {
   /** Replace the folder `name` of the run atomically (see replaceDirAtomic), building it in the scratch folder. */
   async replaceDir(name: string, fill: (tmp: string) => Promise<void>): Promise<string> {
     const p = this.path(name);
-    await replaceDirAtomic(p, fill, this.scratch);
+    try {
+      await replaceDirAtomic(p, fill, this.scratch);
+    } catch (e) {
+      throw writeError(e, p);
+    }
     return p;
   }
+}
+
+/**
+ * A file-system error from writing the run folder (a disk that filled up mid-run, a folder made read-only) as a
+ * FastlrError naming the path and what is wrong (exit 2); any other error unchanged.
+ */
+export function writeError(e: unknown, target: string): unknown {
+  const code = (e as NodeJS.ErrnoException | null)?.code;
+  if (e instanceof FastlrError || typeof code !== 'string' || !/^E[A-Z]+$/.test(code)) return e;
+  return new FastlrError(`cannot write the run folder: ${describeFsError(code, target, (e as Error).message)}`, ExitCode.usage);
 }
 
 /** JSON has no NaN/Infinity: write them as null (their meaning is carried by the fields around them). */

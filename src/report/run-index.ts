@@ -19,13 +19,18 @@ export const stageHasModel = (stage: string) => (run: string): boolean => hasMod
 /** A finetune run's stage saved a checkpoint but not its final model: interrupted (or killed). */
 export const stageUnfinished = (stage: string) => (run: string): boolean => hasCkptAt(join(run, stage)) && !hasModelAt(join(run, stage));
 
+/** Run folder names in time order: `fit-<stamp>` < `fit-<stamp>-2` < … < `fit-<stamp>-10` (same-millisecond runs). */
+export function byRunName(a: string, b: string): number {
+  return a.localeCompare(b, 'en', { numeric: true });
+}
+
 /** Run folders `<command>-*` under `root`, newest first. */
 async function runsOf(root: string, command: string): Promise<string[]> {
   const dir = resolve(root);
   if (!existsSync(dir)) return [];
   return (await readdir(dir))
     .filter((n) => n.startsWith(`${command}-`))
-    .sort()
+    .sort(byRunName)
     .reverse()
     .map((n) => join(dir, n));
 }

@@ -49,3 +49,24 @@ export function runCli(
     opts.onSpawn?.(p);
   });
 }
+
+/**
+ * The smallest real experiment (96 synthetic rows, 4 features, 3 classes, one dense layer, on cpu) as YAML, for
+ * tests about everything around training: `name`, then `extra` (whole lines, e.g. metrics: or output:) straight after
+ * the model (line 11 on), then a fit of one epoch and a find of 10 iterations.
+ */
+export function tinyConfigYaml(name: string, extra = ''): string {
+  return `name: ${name}
+seed: 1
+backend: cpu
+data:
+  source: synthetic
+  batch_size: 16
+  synthetic: { task: classification, n: 96, features: 4, classes: 3 }
+model:
+  input: [4]
+  layers: [{ dense: 3 }]
+${extra}fit: { epochs: 1, lr: 1.0e-2 }
+find: { num_it: 10 }
+`;
+}

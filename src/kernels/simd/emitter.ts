@@ -191,6 +191,10 @@ export class FnBuilder {
   v128Load(offset = 0): this {
     return this.simd(0x00, 0, ...uleb(offset));
   }
+  /** v128.load32_splat: one f32 (4 bytes at addr + offset) into all four lanes */
+  v128Load32Splat(offset = 0): this {
+    return this.simd(0x09, 2, ...uleb(offset));
+  }
   v128Store(offset = 0): this {
     return this.simd(0x0b, 0, ...uleb(offset));
   }
@@ -221,6 +225,10 @@ export class FnBuilder {
   }
   f32x4Add(): this {
     return this.simd(0xe4);
+  }
+  /** f32x4.pmax(a, b) = a < b ? b : a, lane-wise (XNNPACK's clamp on x86: pmax(0, x) is 0 for NaN and −0) */
+  f32x4Pmax(): this {
+    return this.simd(0xeb);
   }
   f32x4Sub(): this {
     return this.simd(0xe5);

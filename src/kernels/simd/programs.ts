@@ -4,6 +4,8 @@
  */
 import { type FnBuilder, type FnSpec, type Local } from './emitter.js';
 import { CONV_PROGRAMS } from './conv-programs.js';
+import { COL2IM_PROGRAMS } from './col2im-programs.js';
+import { EPILOGUE_PROGRAMS } from './epilogue-programs.js';
 
 /** `for (off = 0; off < bytes; off += 16) body(off)` then a 4-byte scalar tail `tail(off)` up to `bytes`. */
 function vectorLoop(f: FnBuilder, off: Local, end16: Local, bytes: () => void, body: () => void, tail: () => void): void {
@@ -564,13 +566,14 @@ function gemm(rowsPerBlock: 1 | 4): FnSpec {
       const [a, b, c, rows, k, n] = Array.from({ length: 6 }, (_, i) => f.param(i)) as [Local, Local, Local, Local, Local, Local];
       const r0 = f.i32();
       const j = f.i32();
-      const kk = f.i32();
-      const ap = f.i32();
       const bp = f.i32();
       const cp = f.i32();
       const aRow = f.i32();
+      const aEnd = f.i32();
       const nBytes = f.i32();
       const kBytes = f.i32();
+      // one pointer per row of the block (no multiply inside the k loop), each A value splat straight from memory
+      const ap = Array.from({ length: rowsPerBlock }, () => f.i32());
       const acc = Array.from({ length: rowsPerBlock }, () => [f.v128(), f.v128()] as const);
       const w0 = f.v128();
       const w1 = f.v128();
@@ -580,26 +583,33 @@ function gemm(rowsPerBlock: 1 | 4): FnSpec {
       f.forRange(r0, () => f.i32Const(0), () => f.get(rows), () => {
         // aRow = a + r0·k·4
         f.get(a).get(r0).get(kBytes).i32Mul().i32Add().set(aRow);
+        f.get(aRow).get(kBytes).i32Add().set(aEnd);
         f.forRange(j, () => f.i32Const(0), () => f.get(nBytes), () => {
           acc.forEach(([x0, x1]) => {
             f.f32Const(0).f32x4Splat().tee(x0).set(x1);
           });
-          f.get(aRow).set(ap);
-          f.get(b).get(j).i32Add().set(bp);
-          f.forRange(kk, () => f.i32Const(0), () => f.get(k), () => {
-            f.get(bp).v128Load(0).set(w0);
-            f.get(bp).v128Load(16).set(w1);
-            acc.forEach(([x0, x1], r) => {
-              // a[r0 + r, kk]: ap + r·k·4
-              f.get(ap);
-              if (r > 0) f.get(kBytes).i32Const(r).i32Mul().i32Add();
-              f.f32Load().f32x4Splat().set(xv);
-              f.get(x0).get(xv).get(w0).f32x4Mul().f32x4Add().set(x0);
-              f.get(x1).get(xv).get(w1).f32x4Mul().f32x4Add().set(x1);
-            });
-            f.get(ap).i32Const(4).i32Add().set(ap);
-            f.get(bp).get(nBytes).i32Add().set(bp);
+          ap.forEach((p, r) => {
+            f.get(aRow);
+            if (r > 0) f.get(kBytes).i32Const(r).i32Mul().i32Add();
+            f.set(p);
           });
+          f.get(b).get(j).i32Add().set(bp);
+          // while (ap[0] < aEnd): one k per pass, in order
+          f.op0(0x02);
+          f.op0(0x03);
+          f.get(ap[0]!).get(aEnd).i32GeS().brIf(1);
+          f.get(bp).v128Load(0).set(w0);
+          f.get(bp).v128Load(16).set(w1);
+          acc.forEach(([x0, x1], r) => {
+            f.get(ap[r]!).v128Load32Splat().set(xv);
+            f.get(x0).get(xv).get(w0).f32x4Mul().f32x4Add().set(x0);
+            f.get(x1).get(xv).get(w1).f32x4Mul().f32x4Add().set(x1);
+          });
+          ap.forEach((p) => f.get(p).i32Const(4).i32Add().set(p));
+          f.get(bp).get(nBytes).i32Add().set(bp);
+          f.br(0);
+          f.end();
+          f.end();
           // store: c + ((r0 + r)·n)·4 + j
           acc.forEach(([x0, x1], r) => {
             f.get(c).get(r0).i32Const(r).i32Add().get(nBytes).i32Mul().i32Add().get(j).i32Add().set(cp);
@@ -1037,4 +1047,6 @@ export const PROGRAMS: FnSpec[] = [
   bnApply,
   bnGradApply,
   clipGrad,
+  ...COL2IM_PROGRAMS,
+  ...EPILOGUE_PROGRAMS,
 ];

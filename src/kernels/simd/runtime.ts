@@ -50,6 +50,10 @@ export interface SimdPrograms {
   bn_grad_apply: Fn;
   /** ClipByValue's gradient (see programs.ts clip_grad) */
   clip_grad: Fn;
+  /** Conv2DBackpropInput's col2im, gathered per input position (col2im-programs.ts) */
+  col2im_nhwc: Fn;
+  /** pmax(0, x + bias) in one pass (epilogue-programs.ts) */
+  bias_relu: Fn;
 }
 
 interface WasmBackendShape {
@@ -127,6 +131,8 @@ function bind(e: Record<string, Fn | undefined>): SimdPrograms {
     bn_apply: e['bn_apply'] as Fn,
     bn_grad_apply: e['bn_grad_apply'] as Fn,
     clip_grad: e['clip_grad'] as Fn,
+    col2im_nhwc: e['col2im_nhwc'] as Fn,
+    bias_relu: e['bias_relu'] as Fn,
   };
 }
 
