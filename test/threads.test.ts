@@ -15,6 +15,8 @@ import { adaptiveChoices, withThreads } from '../src/kernels/simd/adaptive.js';
 import { privateHeap } from '../src/kernels/simd/runtime.js';
 import { rowBlocks } from '../src/kernels/simd/tiles.js';
 import { BN_TRAIN_KERNEL } from '../src/kernels/batch-norm.js';
+import { biasAct } from '../src/kernels/bias-act.js';
+import { adamStep } from '../src/kernels/adam-step.js';
 import { runCli } from './helpers/cli.js';
 import { values } from './helpers/kernels.js';
 
@@ -25,8 +27,8 @@ const bytes = (a: Float32Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a
 interface Case {
   name: string;
   run(): tf.Tensor;
-  /** must run on the pool at 2 threads (so the comparison checks a real split) */
-  splits?: true;
+  /** must run on the pool at 2 threads (so the comparison checks a real split): on both backends, or on wasm only */
+  splits?: true | 'wasm';
 }
 
 const CASES: Case[] = [
@@ -82,6 +84,54 @@ const CASES: Case[] = [
       return tf.concat([bn(x).flatten(), dx.flatten()]);
     },
   },
+  {
+    name: 'max pool 2×2 and its gradient 64×26×26×16 (split by images)',
+    splits: 'wasm',
+    run: () => {
+      const x = t([64, 26, 26, 16], 35) as tf.Tensor4D;
+      const dx = tf.grad((a: tf.Tensor) => tf.maxPool(a as tf.Tensor4D, 2, 2, 'valid').square().sum())(x);
+      return tf.concat([tf.maxPool(x, 2, 2, 'valid').flatten(), dx.flatten()]);
+    },
+  },
+  {
+    name: 'max pool 3×3 stride 2 same (padding, overlapping windows) and its gradient 16×25×23×8',
+    splits: 'wasm',
+    run: () => {
+      const x = t([16, 25, 23, 8], 36) as tf.Tensor4D;
+      const dx = tf.grad((a: tf.Tensor) => tf.maxPool(a as tf.Tensor4D, 3, 2, 'same').square().sum())(x);
+      return tf.concat([tf.maxPool(x, 3, 2, 'same').flatten(), dx.flatten()]);
+    },
+  },
+  {
+    name: "a conv layer's bias + relu and the relu gradient 64×26×26×16 (split by rows / elements)",
+    splits: 'wasm',
+    run: () => {
+      const x = t([64, 26, 26, 16], 37);
+      const b = t([16], 38) as tf.Tensor1D;
+      const g = tf.grads((a: tf.Tensor, bb: tf.Tensor) => biasAct(a, bb as tf.Tensor1D, true).square().sum());
+      const [dx, db] = g([x, b]);
+      return tf.concat([biasAct(x, b, true).flatten(), dx!.flatten(), db!.flatten()]);
+    },
+  },
+  {
+    name: 'conv2d input gradient 64×13×13×16 → 32 (dy·Wᵀ rows and col2im by images)',
+    splits: 'wasm',
+    run: () => {
+      const w = t([3, 3, 16, 32], 39) as tf.Tensor4D;
+      const dy = t([64, 11, 11, 32], 40) as tf.Tensor4D;
+      return tf.conv2dTranspose(dy, w, [64, 13, 13, 16], 1, 'valid').flatten();
+    },
+  },
+  {
+    name: 'Adam, first and later steps, with and without weight decay, 784×256 (split by elements)',
+    splits: 'wasm',
+    run: () => {
+      const c = { decay: 0.999, mom: 0.9, beta2: 0.99, debias2: 0.0199, stepSize: -0.01, eps: 1e-5 };
+      const [p1, m1, v1] = adamStep(t([784, 256], 41), t([784, 256], 42), null, null, c, true);
+      const [p2, m2, v2] = adamStep(p1, t([784, 256], 43), m1, v1, c, false);
+      return tf.concat([p1, m1, v1, p2, m2, v2].map((x) => x.flatten()));
+    },
+  },
 ];
 
 describe('threads: the tile split', () => {
@@ -122,7 +172,7 @@ for (const backend of ['wasm', 'cpu'] as const) {
           const out = tf.tidy(c.run);
           const data = out.dataSync() as Float32Array;
           out.dispose();
-          if (n > 1 && c.splits) expect(poolStats(true).splitRuns).toBeGreaterThan(0);
+          if (n > 1 && (c.splits === true || c.splits === backend)) expect(poolStats(true).splitRuns).toBeGreaterThan(0);
           expect(tf.memory().numTensors).toBe(before);
           return bytes(data.slice());
         });
@@ -214,6 +264,75 @@ describe('threads: the worker pool', () => {
       setThreads(1);
     }
   });
+});
+
+describe('threads: training steps of a CNN with BatchNorm, depthwise and a residual Add', () => {
+  afterAll(() => setThreads(1));
+  /** conv(relu) → BN → depthwise → BN → relu → Add(the conv) → maxpool → 1×1 conv(relu) → dense: every split kernel */
+  function build(): tf.LayersModel {
+    const L = tf.layers;
+    const input = tf.input({ shape: [20, 20, 8] });
+    const c1 = L.conv2d({ filters: 16, kernelSize: 3, padding: 'same', activation: 'relu', name: 'c1' }).apply(input) as tf.SymbolicTensor;
+    const b1 = L.batchNormalization({ name: 'bn1' }).apply(c1) as tf.SymbolicTensor;
+    const dw = L.depthwiseConv2d({ kernelSize: 3, padding: 'same', useBias: false, name: 'dw' }).apply(b1) as tf.SymbolicTensor;
+    const b2 = L.batchNormalization({ name: 'bn2' }).apply(dw) as tf.SymbolicTensor;
+    const r2 = L.reLU({ name: 'r2' }).apply(b2) as tf.SymbolicTensor;
+    const add = L.add({ name: 'add' }).apply([r2, c1]) as tf.SymbolicTensor;
+    const pool = L.maxPooling2d({ poolSize: 2, name: 'pool' }).apply(add) as tf.SymbolicTensor;
+    const c2 = L.conv2d({ filters: 16, kernelSize: 1, activation: 'relu', name: 'c2' }).apply(pool) as tf.SymbolicTensor;
+    const flat = L.flatten({ name: 'flat' }).apply(c2) as tf.SymbolicTensor;
+    const out = L.dense({ units: 10, name: 'out' }).apply(flat) as tf.SymbolicTensor;
+    return tf.model({ inputs: input, outputs: out });
+  }
+
+  for (const backend of ['wasm', 'cpu'] as const) {
+    it(`on ${backend}: losses and weights (running statistics included) are bit-identical at 1, 2 and 3 threads`, async () => {
+      const { Learner } = await import('../src/engine/learner.js');
+      const { layerParams } = await import('../src/model/groups.js');
+      await initBackend(backend, { threads: 1 });
+      const batch = 16;
+      const px = 20 * 20 * 8;
+      const x = values(batch * px, 44);
+      const y = Float32Array.from({ length: batch }, (_, i) => (i * 7) % 10);
+      let init: tf.Tensor[] | null = null;
+      const results: { losses: number[]; weights: Buffer }[] = [];
+      for (const n of [1, 2, 3]) {
+        setThreads(n);
+        const before = tf.memory().numTensors;
+        const model = build();
+        if (init === null) init = model.getWeights().map((w) => w.clone());
+        else model.setWeights(init);
+        const params = model.layers.flatMap((l, i) => layerParams(l, i));
+        const learner = new Learner({
+          model,
+          groups: [{ params, layers: model.layers.map((l) => l.name) }],
+          data: {
+            train: { x, y, n: batch }, valid: { x: x.subarray(0, px), y: y.subarray(0, 1), n: 1 }, inputShape: [20, 20, 8],
+            task: 'classification', nClasses: 10, targetDim: 1, classNames: Array.from({ length: 10 }, (_, i) => String(i)), source: 'random',
+          },
+          loss: 'cross_entropy', metrics: [], optimizer: { type: 'adam', wd: 0.01, beta2: 0.99, eps: 1e-5, mom: 0.9 },
+          batchSize: batch, shuffle: false, dropLast: false, seed: 42, trainBn: true,
+        } as ConstructorParameters<typeof Learner>[0]);
+        const xs = tf.tensor4d(x, [batch, 20, 20, 8]);
+        const ys = tf.tensor1d(y);
+        poolStats(true);
+        const losses: number[] = [];
+        for (let s = 0; s < 3; s++) losses.push(await learner.trainStep(xs, ys, [3e-3]));
+        if (n > 1 && backend === 'wasm') expect(poolStats(true).splitRuns).toBeGreaterThan(0);
+        const weights = Buffer.concat(model.getWeights().map((w) => bytes(w.dataSync() as Float32Array)));
+        results.push({ losses, weights });
+        tf.dispose([xs, ys]);
+        learner.dispose();
+        model.dispose();
+        expect(tf.memory().numTensors).toBeLessThanOrEqual(before + (n === 1 ? init.length : 0));
+      }
+      tf.dispose(init!);
+      expect(results[1]!.losses).toEqual(results[0]!.losses);
+      expect(results[2]!.losses).toEqual(results[0]!.losses);
+      expect(results[1]!.weights.equals(results[0]!.weights)).toBe(true);
+      expect(results[2]!.weights.equals(results[0]!.weights)).toBe(true);
+    });
+  }
 });
 
 /** Every weight file of a run folder, concatenated in name order. */
