@@ -95,7 +95,7 @@ export const STAGES = {
 };
 
 /** A Learner over the model (groups body | head), ready for trainStep; plus a batch of random images and labels. */
-async function setup(backend, stage, batch, threads = 1) {
+export async function setup(backend, stage, batch, threads = 1) {
   const lib = await import('../dist/index.js');
   const { layerParams } = await import('../dist/model/groups.js');
   const tf = await import('@tensorflow/tfjs');
