@@ -206,7 +206,7 @@ describe(`config fuzzing: ${N} seeded mutations of ${CONFIGS.map((c) => c.name).
             writeFileSync(file, out.join('\n'));
             const stderr = sink();
             const env = { ...process.env, NO_COLOR: '1', FASTLR_BACKEND: '', FASTLR_OUT: '', FASTLR_SEED: '', GITHUB_ACTIONS: '' };
-            const code = await main(['node', 'fastlr', 'check', file, '--quiet'], { stdout: sink(), stderr, env, cwd: ROOT });
+            const code = await main(['node', 'fastlr', 'check', file, '--quiet'], { stdout: sink(), stderr, env, cwd: work }); // not ROOT: a data/ folder there (the README example's imported MobileNetV2) would be inspected for every case
             n++;
             const why = verdict(code, stderr.text);
             if (why) bad.push(`${base.name}:${i + 1} ${JSON.stringify(out[i]!.trim())}: ${why}\n${stderr.text.slice(0, 300)}`);

@@ -1,25 +1,32 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { loadModelDir } from '../src/model/io.js';
+import { ROOT } from './helpers/cli.js';
 
 const require = createRequire(import.meta.url);
+// by absolute path: the test does not depend on the directory vitest was started from
+const SCRIPT = path.join(ROOT, 'scripts', 'import-nsfwjs.mjs');
 
 describe('scripts/import-nsfwjs.mjs', () => {
   it('writes a plain float32 model folder that loads: 2,619,461 params, out_relu [null, 7, 7, 1280], weights = tfjs dequantising the shipped uint8', async () => {
     await tf.setBackend('cpu');
-    const out = path.join(mkdtempSync(path.join(os.tmpdir(), 'fastlr-nsfw-')), 'mnv2');
-    const stdout = execFileSync(process.execPath, ['scripts/import-nsfwjs.mjs', out], { encoding: 'utf8' });
+    const tmp = mkdtempSync(path.join(os.tmpdir(), 'fastlr-nsfw-'));
+    onTestFinished(() => rmSync(tmp, { recursive: true, force: true }));
+    const out = path.join(tmp, 'mnv2');
+    const stdout = execFileSync(process.execPath, [SCRIPT, out], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     expect(stdout).toMatch(/2,619,461 params/);
     const json = JSON.parse(readFileSync(path.join(out, 'model.json'), 'utf8'));
     expect(json.weightsManifest[0].weights.every((w: { quantization?: unknown; dtype: string }) => !w.quantization && w.dtype === 'float32')).toBe(true);
     expect(json.userDefinedMetadata.fastlr.preprocessing).toEqual({ scale: [0, 1], normalize: null });
     // a second run refuses to overwrite without --force
-    expect(() => execFileSync(process.execPath, ['scripts/import-nsfwjs.mjs', out], { stdio: 'pipe' })).toThrow();
+    const again = spawnSync(process.execPath, [SCRIPT, out], { encoding: 'utf8' });
+    expect(again.status).toBe(2);
+    expect(again.stderr).toMatch(/exists; choose another folder or add --force/);
 
     const model = await loadModelDir(out);
     expect(model.countParams()).toBe(2_619_461);

@@ -64,17 +64,21 @@ function at(file: string, needle: string): string {
 /** The issue lines of a ConfigError on stderr (those starting with the config's path). */
 const issueLines = (stderr: string, file: string): string[] => stderr.split('\n').filter((l) => l.startsWith(`${file}:`));
 
-/** Each command exits 2 with exactly `expected` as its issue lines, and makes no run folder. */
+/**
+ * Each command exits 2 with exactly `expected` as its issue lines, and makes no run folder. The commands run side by
+ * side, each with its own --out (processes probing one missing output folder at once can race: see the report).
+ */
 async function expectSameErrors(file: string, commands: string[], expected: string[]): Promise<void> {
-  const results = await Promise.all(commands.map((c) => runCli([c, file])));
+  const out = (c: string) => join(root, 'runs', `${file.replace(/.*\//, '').replace(/\.yaml$/, '')}-${c}`);
+  const results = await Promise.all(commands.map((c) => runCli([c, file, '--out', out(c)])));
   results.forEach((r, i) => {
     const what = `${commands[i]}\n${r.stderr}`;
     expect(r.code, what).toBe(2);
     expect(issueLines(r.stderr, file), what).toEqual(expected);
     expect(r.stderr, what).not.toMatch(/unexpected error|\n\s+at /);
+    const runs = out(commands[i]!);
+    expect(existsSync(runs) ? readdirSync(runs).filter((d) => !d.startsWith('.')) : [], what).toEqual([]);
   });
-  const runs = join(root, 'runs', readFileSync(file, 'utf8').match(/^name: (\S+)/)![1]!);
-  expect(existsSync(runs) ? readdirSync(runs).filter((d) => !d.startsWith('.')) : []).toEqual([]);
 }
 
 beforeAll(async () => {

@@ -16,7 +16,8 @@
  *         FastlrCrossEntropy + FastlrCrossEntropyGrad (the loss and its gradient, one kernel each; cross-entropy.ts);
  *         FastlrBiasAct (a Conv2D layer's bias + relu while training, one op, one SIMD pass on wasm; bias-act.ts);
  *         FastlrBatchNormTrain + its two gradient kernels, with BatchNormalization's training branch patched to use
- *         them, and FusedBatchNorm (inference mode) + its gradient on the same programs (batch-norm.ts); FastlrClipGrad + the ClipByValue gradient that uses it (clip-grad.ts).
+ *         them, and FusedBatchNorm (inference mode) + its gradient on the same programs (batch-norm.ts); FastlrClipGrad + the ClipByValue gradient that uses it (clip-grad.ts);
+ *         ReLU(max 6) layers as one Relu6 op, its gradient one FastlrClipGrad pass (relu6.ts).
  *   cpu:  BatchMatMul, _FusedMatMul, Conv2D, FusedConv2D, Conv2DBackpropFilter and Conv2DBackpropInput on our
  *         SIMD gemm in a private wasm memory (cpu-simd.ts; im2col / col2im for the convolutions; NCHW falls back
  *         to the conv formulations); Sum (leading axes), bias Add, Relu, MaxPool and FastlrReluGrad as single JS
@@ -33,6 +34,7 @@ import { convBackpropInputChoose, convBackpropInputViaConv2D } from './conv2d-ba
 import { leadingAxesSum } from './leading-sum.js';
 import { maxPoolGradRaw, maxPoolGradWasm } from './max-pool-grad.js';
 import { RELU_GRAD_KERNEL, reluGradConfig, reluGradWasm } from './relu-grad.js';
+import { installRelu6Layer, relu6GradConfig, uninstallRelu6Layer } from './relu6.js';
 import { sharingCast, sharingIdentity } from './share-data.js';
 import { type Kernel, type MultiKernel, kernelFunc } from './kernel-context.js';
 import { cpuBiasAdd, cpuLeadingAxesSum, cpuMaxPool, cpuRelu, reluGradCpu } from './cpu-elementwise.js';
@@ -145,7 +147,7 @@ const OVERRIDES: Record<string, Override[]> = {
 };
 
 /** Gradients we register (per kernel, for every backend: each uses our kernel only where it is registered). */
-const GRADIENTS: tf.GradConfig[] = [reluGradConfig, clipGradConfig, bnTrainGradConfig, bnInferenceGradConfig, denseGradConfig, crossEntropyGradConfig, biasActGradConfig];
+const GRADIENTS: tf.GradConfig[] = [reluGradConfig, clipGradConfig, relu6GradConfig, bnTrainGradConfig, bnInferenceGradConfig, denseGradConfig, crossEntropyGradConfig, biasActGradConfig];
 
 /** the stock gradients while ours are installed (null: none existed; undefined map: ours are not installed) */
 let stockGradients: Map<string, tf.GradConfig | null> | undefined;
@@ -163,6 +165,8 @@ function installGradients(): void {
   installDenseLayer();
   // Conv2D's bias + relu as one op while training (bias-act.ts; inert where FastlrBiasAct is not registered)
   installConvLayer();
+  // ReLU(max 6) as one Relu6 op, its gradient one FastlrClipGrad pass (relu6.ts)
+  installRelu6Layer();
 }
 
 function uninstallGradients(): void {
@@ -175,6 +179,7 @@ function uninstallGradients(): void {
   uninstallBatchNormTraining();
   uninstallDenseLayer();
   uninstallConvLayer();
+  uninstallRelu6Layer();
 }
 
 /** stock configs we replaced, per backend, to restore them (null: the kernel did not exist) */
