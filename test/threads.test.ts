@@ -10,9 +10,13 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend/index.js';
-import { availableThreads, setThreads } from '../src/kernels/simd/pool.js';
+import { availableThreads, poolStats, setThreads, threadCount, threadsAdaptive } from '../src/kernels/simd/pool.js';
+import { adaptiveChoices, withThreads } from '../src/kernels/simd/adaptive.js';
 import { privateHeap } from '../src/kernels/simd/runtime.js';
 import { rowBlocks } from '../src/kernels/simd/tiles.js';
+import { BN_TRAIN_KERNEL } from '../src/kernels/batch-norm.js';
+import { biasAct } from '../src/kernels/bias-act.js';
+import { adamStep } from '../src/kernels/adam-step.js';
 import { runCli } from './helpers/cli.js';
 import { values } from './helpers/kernels.js';
 
@@ -23,16 +27,30 @@ const bytes = (a: Float32Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a
 interface Case {
   name: string;
   run(): tf.Tensor;
+  /** must run on the pool at 2 threads (so the comparison checks a real split): on both backends, or on wasm only */
+  splits?: true | 'wasm';
 }
 
 const CASES: Case[] = [
-  { name: 'matMul 64×784 · 784×256', run: () => tf.matMul(t([64, 784], 1), t([784, 256], 2)) },
+  { name: 'matMul 64×784 · 784×256', splits: true, run: () => tf.matMul(t([64, 784], 1), t([784, 256], 2)) },
   { name: 'matMul 67×300 · 300×136 (rows % 4 = 3)', run: () => tf.matMul(t([67, 300], 3), t([300, 136], 4)) },
   { name: 'matMul 784×64ᵀ · 64×256 (dW)', run: () => tf.matMul(t([64, 784], 5), t([64, 256], 6), true, false) },
   { name: 'matMul batch 3 × 41×128 · 128×64', run: () => tf.matMul(t([3, 41, 128], 7), t([3, 128, 64], 8)) },
   { name: 'dense 64×800 · 800×10 (+bias, relu)', run: () => tf.fused.matMul({ a: t([64, 800], 9), b: t([800, 10], 10), bias: t([10], 11), activation: 'relu' }) },
   { name: 'conv2d 16×28×28×1 3×3×16', run: () => tf.conv2d(t([16, 28, 28, 1], 12) as tf.Tensor4D, t([3, 3, 1, 16], 13) as tf.Tensor4D, 1, 'valid') },
   { name: 'conv2d 8×13×13×16 3×3×32 same stride 2', run: () => tf.conv2d(t([8, 13, 13, 16], 14) as tf.Tensor4D, t([3, 3, 16, 32], 15) as tf.Tensor4D, 2, 'same') },
+  { name: 'conv2d 1×1 pointwise 4×14×14×24 → 48', run: () => tf.conv2d(t([4, 14, 14, 24], 18) as tf.Tensor4D, t([1, 1, 24, 48], 19) as tf.Tensor4D, 1, 'valid') },
+  { name: 'conv2d 5×5 same 3×17×19×8 → 24 (padding on every side)', run: () => tf.conv2d(t([3, 17, 19, 8], 20) as tf.Tensor4D, t([5, 5, 8, 24], 21) as tf.Tensor4D, 1, 'same') },
+  {
+    name: 'conv2d gradients, first MNIST layer 32×28×28×1 → 16 (direct filter gradient, one channel)',
+    run: () => {
+      const x = t([32, 28, 28, 1], 22) as tf.Tensor4D;
+      const w = t([3, 3, 1, 16], 23) as tf.Tensor4D;
+      const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'valid').square().sum());
+      const [dx, dw] = g([x, w]);
+      return tf.concat([dx!.flatten(), dw!.flatten()]);
+    },
+  },
   {
     name: 'conv2d gradients (filter and input) 16×13×13×16 → 32',
     run: () => {
@@ -41,6 +59,77 @@ const CASES: Case[] = [
       const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'valid').square().sum());
       const [dx, dw] = g([x, w]);
       return tf.concat([dx!.flatten(), dw!.flatten()]);
+    },
+  },
+  {
+    name: 'depthwise conv and its gradients 8×28×28×32 3×3 same (MobileNet; split by images)',
+    splits: true,
+    run: () => {
+      const x = t([8, 28, 28, 32], 24) as tf.Tensor4D;
+      const w = t([3, 3, 32, 1], 25) as tf.Tensor4D;
+      const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.depthwiseConv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same').square().sum());
+      const [dx, dw] = g([x, w]);
+      return tf.concat([tf.depthwiseConv2d(x, w, 2, 'same').flatten(), dx!.flatten(), dw!.flatten()]);
+    },
+  },
+  {
+    name: 'batch norm (training) and its gradient 16×14×14×32 (split by rows)',
+    splits: true,
+    run: () => {
+      const x = t([16, 14, 14, 32], 26);
+      const scale = t([32], 27);
+      const offset = t([32], 28);
+      const bn = (a: tf.Tensor): tf.Tensor => (tf.engine().runKernel(BN_TRAIN_KERNEL, { x: a, scale, offset }, { varianceEpsilon: 1e-3 }) as tf.Tensor[])[0]!;
+      const dx = tf.grad((a: tf.Tensor) => bn(a).square().sum())(x);
+      return tf.concat([bn(x).flatten(), dx.flatten()]);
+    },
+  },
+  {
+    name: 'max pool 2×2 and its gradient 64×26×26×16 (split by images)',
+    splits: 'wasm',
+    run: () => {
+      const x = t([64, 26, 26, 16], 35) as tf.Tensor4D;
+      const dx = tf.grad((a: tf.Tensor) => tf.maxPool(a as tf.Tensor4D, 2, 2, 'valid').square().sum())(x);
+      return tf.concat([tf.maxPool(x, 2, 2, 'valid').flatten(), dx.flatten()]);
+    },
+  },
+  {
+    name: 'max pool 3×3 stride 2 same (padding, overlapping windows) and its gradient 16×25×23×8',
+    splits: 'wasm',
+    run: () => {
+      const x = t([16, 25, 23, 8], 36) as tf.Tensor4D;
+      const dx = tf.grad((a: tf.Tensor) => tf.maxPool(a as tf.Tensor4D, 3, 2, 'same').square().sum())(x);
+      return tf.concat([tf.maxPool(x, 3, 2, 'same').flatten(), dx.flatten()]);
+    },
+  },
+  {
+    name: "a conv layer's bias + relu and the relu gradient 64×26×26×16 (split by rows / elements)",
+    splits: 'wasm',
+    run: () => {
+      const x = t([64, 26, 26, 16], 37);
+      const b = t([16], 38) as tf.Tensor1D;
+      const g = tf.grads((a: tf.Tensor, bb: tf.Tensor) => biasAct(a, bb as tf.Tensor1D, true).square().sum());
+      const [dx, db] = g([x, b]);
+      return tf.concat([biasAct(x, b, true).flatten(), dx!.flatten(), db!.flatten()]);
+    },
+  },
+  {
+    name: 'conv2d input gradient 64×13×13×16 → 32 (dy·Wᵀ rows and col2im by images)',
+    splits: 'wasm',
+    run: () => {
+      const w = t([3, 3, 16, 32], 39) as tf.Tensor4D;
+      const dy = t([64, 11, 11, 32], 40) as tf.Tensor4D;
+      return tf.conv2dTranspose(dy, w, [64, 13, 13, 16], 1, 'valid').flatten();
+    },
+  },
+  {
+    name: 'Adam, first and later steps, with and without weight decay, 784×256 (split by elements)',
+    splits: 'wasm',
+    run: () => {
+      const c = { decay: 0.999, mom: 0.9, beta2: 0.99, debias2: 0.0199, stepSize: -0.01, eps: 1e-5 };
+      const [p1, m1, v1] = adamStep(t([784, 256], 41), t([784, 256], 42), null, null, c, true);
+      const [p2, m2, v2] = adamStep(p1, t([784, 256], 43), m1, v1, c, false);
+      return tf.concat([p1, m1, v1, p2, m2, v2].map((x) => x.flatten()));
     },
   },
 ];
@@ -79,9 +168,11 @@ for (const backend of ['wasm', 'cpu'] as const) {
         const got = [1, 2, 3].map((n) => {
           setThreads(n);
           const before = tf.memory().numTensors;
+          poolStats(true);
           const out = tf.tidy(c.run);
           const data = out.dataSync() as Float32Array;
           out.dispose();
+          if (n > 1 && (c.splits === true || c.splits === backend)) expect(poolStats(true).splitRuns).toBeGreaterThan(0);
           expect(tf.memory().numTensors).toBe(before);
           return bytes(data.slice());
         });
@@ -91,6 +182,63 @@ for (const backend of ['wasm', 'cpu'] as const) {
     }
   });
 }
+
+describe('threads: auto measures per call site and keeps a kernel on one thread where splitting does not pay', () => {
+  afterAll(() => setThreads(1));
+  const busy = (ms: number): void => {
+    const end = performance.now() + ms;
+    while (performance.now() < end);
+  };
+
+  it('a site whose split path is slower settles on one thread, a faster one on the split; an explicit count never measures', () => {
+    setThreads('auto');
+    const counts = threadCount();
+    if (counts < 2) setThreads(2); // one core: explicit 2 below still checks the no-measuring path
+    if (counts >= 2) {
+      expect(threadsAdaptive()).toBe(true);
+      const slowSplit: number[] = [];
+      const fastSplit: number[] = [];
+      for (let i = 0; i < 40; i++) {
+        withThreads('test slow split', (t) => { slowSplit.push(t); busy(t > 1 ? 3 : 0.2); });
+        withThreads('test fast split', (t) => { fastSplit.push(t); busy(t > 1 ? 0.2 : 3); });
+      }
+      // after the probes: one thread on the first site (but for the re-probes), the split on the second
+      const tail = (a: number[]): number[] => a.slice(20);
+      expect(tail(slowSplit).filter((t) => t === 1).length).toBeGreaterThanOrEqual(18);
+      expect(tail(fastSplit).filter((t) => t > 1).length).toBeGreaterThanOrEqual(18);
+      const sites = adaptiveChoices().filter((c) => c.key.startsWith('test '));
+      expect(sites.find((c) => c.key.startsWith('test slow'))?.threads).toBe('one');
+      expect(sites.find((c) => c.key.startsWith('test fast'))?.threads).toBe('split');
+    }
+    setThreads(2);
+    expect(threadsAdaptive()).toBe(false);
+    const seen = new Set<number>();
+    for (let i = 0; i < 10; i++) withThreads('test explicit', (t) => { seen.add(t); });
+    expect([...seen]).toEqual([2]);
+  });
+
+  for (const backend of ['wasm', 'cpu'] as const) {
+    it(`on ${backend}, auto gives the same bytes as one thread on every call, whichever path each call took`, async () => {
+      await initBackend(backend, { threads: 1 });
+      const run = (): Buffer => {
+        const out = tf.tidy(() => {
+          const x = t([16, 13, 13, 16], 31) as tf.Tensor4D;
+          const w = t([3, 3, 16, 32], 32) as tf.Tensor4D;
+          const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'valid').square().sum());
+          const [dx, dw] = g([x, w]);
+          return tf.concat([dx!.flatten(), dw!.flatten(), tf.matMul(t([64, 784], 33), t([784, 256], 34)).flatten()]);
+        });
+        const data = out.dataSync() as Float32Array;
+        out.dispose();
+        return bytes(data.slice());
+      };
+      const one = run();
+      setThreads('auto');
+      for (let i = 0; i < 12; i++) expect(run().equals(one)).toBe(true);
+      setThreads(1);
+    });
+  }
+});
 
 describe('threads: the worker pool', () => {
   it('runs program calls on several threads over one shared memory', () => {
@@ -116,6 +264,75 @@ describe('threads: the worker pool', () => {
       setThreads(1);
     }
   });
+});
+
+describe('threads: training steps of a CNN with BatchNorm, depthwise and a residual Add', () => {
+  afterAll(() => setThreads(1));
+  /** conv(relu) → BN → depthwise → BN → relu → Add(the conv) → maxpool → 1×1 conv(relu) → dense: every split kernel */
+  function build(): tf.LayersModel {
+    const L = tf.layers;
+    const input = tf.input({ shape: [20, 20, 8] });
+    const c1 = L.conv2d({ filters: 16, kernelSize: 3, padding: 'same', activation: 'relu', name: 'c1' }).apply(input) as tf.SymbolicTensor;
+    const b1 = L.batchNormalization({ name: 'bn1' }).apply(c1) as tf.SymbolicTensor;
+    const dw = L.depthwiseConv2d({ kernelSize: 3, padding: 'same', useBias: false, name: 'dw' }).apply(b1) as tf.SymbolicTensor;
+    const b2 = L.batchNormalization({ name: 'bn2' }).apply(dw) as tf.SymbolicTensor;
+    const r2 = L.reLU({ name: 'r2' }).apply(b2) as tf.SymbolicTensor;
+    const add = L.add({ name: 'add' }).apply([r2, c1]) as tf.SymbolicTensor;
+    const pool = L.maxPooling2d({ poolSize: 2, name: 'pool' }).apply(add) as tf.SymbolicTensor;
+    const c2 = L.conv2d({ filters: 16, kernelSize: 1, activation: 'relu', name: 'c2' }).apply(pool) as tf.SymbolicTensor;
+    const flat = L.flatten({ name: 'flat' }).apply(c2) as tf.SymbolicTensor;
+    const out = L.dense({ units: 10, name: 'out' }).apply(flat) as tf.SymbolicTensor;
+    return tf.model({ inputs: input, outputs: out });
+  }
+
+  for (const backend of ['wasm', 'cpu'] as const) {
+    it(`on ${backend}: losses and weights (running statistics included) are bit-identical at 1, 2 and 3 threads`, async () => {
+      const { Learner } = await import('../src/engine/learner.js');
+      const { layerParams } = await import('../src/model/groups.js');
+      await initBackend(backend, { threads: 1 });
+      const batch = 16;
+      const px = 20 * 20 * 8;
+      const x = values(batch * px, 44);
+      const y = Float32Array.from({ length: batch }, (_, i) => (i * 7) % 10);
+      let init: tf.Tensor[] | null = null;
+      const results: { losses: number[]; weights: Buffer }[] = [];
+      for (const n of [1, 2, 3]) {
+        setThreads(n);
+        const before = tf.memory().numTensors;
+        const model = build();
+        if (init === null) init = model.getWeights().map((w) => w.clone());
+        else model.setWeights(init);
+        const params = model.layers.flatMap((l, i) => layerParams(l, i));
+        const learner = new Learner({
+          model,
+          groups: [{ params, layers: model.layers.map((l) => l.name) }],
+          data: {
+            train: { x, y, n: batch }, valid: { x: x.subarray(0, px), y: y.subarray(0, 1), n: 1 }, inputShape: [20, 20, 8],
+            task: 'classification', nClasses: 10, targetDim: 1, classNames: Array.from({ length: 10 }, (_, i) => String(i)), source: 'random',
+          },
+          loss: 'cross_entropy', metrics: [], optimizer: { type: 'adam', wd: 0.01, beta2: 0.99, eps: 1e-5, mom: 0.9 },
+          batchSize: batch, shuffle: false, dropLast: false, seed: 42, trainBn: true,
+        } as ConstructorParameters<typeof Learner>[0]);
+        const xs = tf.tensor4d(x, [batch, 20, 20, 8]);
+        const ys = tf.tensor1d(y);
+        poolStats(true);
+        const losses: number[] = [];
+        for (let s = 0; s < 3; s++) losses.push(await learner.trainStep(xs, ys, [3e-3]));
+        if (n > 1 && backend === 'wasm') expect(poolStats(true).splitRuns).toBeGreaterThan(0);
+        const weights = Buffer.concat(model.getWeights().map((w) => bytes(w.dataSync() as Float32Array)));
+        results.push({ losses, weights });
+        tf.dispose([xs, ys]);
+        learner.dispose();
+        model.dispose();
+        expect(tf.memory().numTensors).toBeLessThanOrEqual(before + (n === 1 ? init.length : 0));
+      }
+      tf.dispose(init!);
+      expect(results[1]!.losses).toEqual(results[0]!.losses);
+      expect(results[2]!.losses).toEqual(results[0]!.losses);
+      expect(results[1]!.weights.equals(results[0]!.weights)).toBe(true);
+      expect(results[2]!.weights.equals(results[0]!.weights)).toBe(true);
+    });
+  }
 });
 
 /** Every weight file of a run folder, concatenated in name order. */

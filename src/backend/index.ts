@@ -100,7 +100,7 @@ export function initBackend(requested: BackendName | 'auto', opts: BackendOption
   } catch (e) {
     return Promise.reject(new FastlrError((e as Error).message, ExitCode.usage));
   }
-  setThreads(threads);
+  setThreads(opts.threads === undefined || opts.threads === 'auto' ? 'auto' : threads);
   if (requested !== 'auto' && !AUTO_ORDER.includes(requested)) {
     return Promise.reject(
       new FastlrError(`unknown backend "${String(requested)}" (expected auto, ${AUTO_ORDER.join(', ')})`, ExitCode.usage),

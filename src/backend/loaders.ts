@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { withoutRegistrationWarnings, withStdoutToStderr } from './quiet.js';
 import { prepareNativeEnv } from './native-env.js';
 import { wasmBinaryDir } from './wasm-paths.js';
+import { preferSharedHeap } from './wasm-shared-heap.js';
 
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 
@@ -94,6 +95,7 @@ let wasmPathsSet = false;
 async function loadWasm(): Promise<LoadResult> {
   const wasm = (await importOptional('@tensorflow/tfjs-backend-wasm')) as {
     setWasmPaths(prefix: string): void;
+    setThreadsCount?(n: number): void;
   };
   if (!wasmPathsSet) {
     try {
@@ -106,7 +108,13 @@ async function loadWasm(): Promise<LoadResult> {
   if (tf.findBackendFactory('wasm') == null) {
     throw new BackendUnavailable('@tensorflow/tfjs-backend-wasm registered no backend with this copy of @tensorflow/tfjs');
   }
-  await select('wasm');
+  // the threaded build, for its shared heap (wasm-shared-heap.ts); XNNPACK stays on one thread
+  const restore = preferSharedHeap(wasm);
+  try {
+    await select('wasm');
+  } finally {
+    restore();
+  }
   return ON_CPU;
 }
 

@@ -12,7 +12,8 @@ import * as tf from '@tensorflow/tfjs';
 import { type KernelArgs, type MultiKernel } from './kernel-context.js';
 import { ADAM_COEFS } from './simd/programs.js';
 import { cpuHeap } from './cpu-simd.js';
-import { heapPtr, simdPrograms } from './simd/runtime.js';
+import { backendRunner, heapPtr, simdPrograms } from './simd/runtime.js';
+import { runSplit } from './simd/split.js';
 
 export const ADAM_STEP_KERNEL = 'FastlrAdamStep';
 
@@ -144,7 +145,15 @@ export function adamStepWasm(): MultiKernel {
     if (progs !== null) {
       const ptr = (t: tf.TensorInfo | null): number => (t === null ? 0 : heapPtr(args.backend, t));
       const fn = progs.adam_step[a.first ? 1 : 0][a.decayOn ? 1 : 0];
-      fn(ptr(x.p), ptr(x.g), ptr(x.m), ptr(x.v), ptr(oP), ptr(oM), ptr(oV), x.n, ptr(coef));
+      const name = `adam_step${a.first ? '_first' : ''}${a.decayOn ? '_decay' : ''}`;
+      const ps = [x.p, x.g, x.m, x.v, oP, oM, oV].map(ptr);
+      const pk = ptr(coef);
+      // split by element blocks over the shared heap's threads (each element one thread: the same bits)
+      runSplit(
+        backendRunner(args.backend),
+        { key: `${name} ${x.n}`, units: x.n, bytes: 28 * x.n, align: 4, block: (u0, u1) => ({ fn: name, args: [...ps.map((q) => (q === 0 ? 0 : q + 4 * u0)), u1 - u0, pk] }) },
+        () => fn(...ps, x.n, pk),
+      );
     } else {
       const view = (t: tf.TensorInfo | null): Float32Array | null => (t === null ? null : (backend.typedArrayFromHeap(t) as Float32Array));
       adamLoop(a, k, view(x.p)!, view(x.g)!, view(x.m), view(x.v), view(oP)!, view(oM)!, view(oV)!, x.n);

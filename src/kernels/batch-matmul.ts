@@ -15,7 +15,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { type Kernel, type KernelArgs, KernelContext, release } from './kernel-context.js';
 import { rawInput } from './raw-memory.js';
-import { heapGemm, heapOutput, heapPtr, privateHeap, simdPrograms } from './simd/runtime.js';
+import { backendRunner, heapGemm, heapOutput, heapPtr, type PrivateHeap, privateHeap, type SimdPrograms, simdPrograms } from './simd/runtime.js';
+import { withThreads } from './simd/adaptive.js';
 import { MIN_PARALLEL_MACS } from './simd/tiles.js';
 
 function swapLastTwo(rank: number): number[] {
@@ -47,36 +48,62 @@ function simdMatMul(backend: tf.KernelBackend, a: tf.TensorInfo, b: tf.TensorInf
   if (!(batchA === 1 && batchB === 1) && !sameBatch) return null;
   const outShape = [...(ra >= rb ? a.shape : b.shape).slice(0, -2), m, n];
   const out = heapOutput(backend, outShape);
+  const key = `BatchMatMul ${batchA}x${m}x${k}x${n}`;
+  const runner = backendRunner(backend);
+  if (runner !== null) {
+    // the backend's heap is shared (wasm-shared-heap.ts): row blocks in place on it, no copies
+    const t = runner.threads() > 1 && m * k * n >= MIN_PARALLEL_MACS;
+    const go = (threads: number): tf.TensorInfo => {
+      const pa = heapPtr(backend, a);
+      const pb = heapPtr(backend, b);
+      const pc = heapPtr(backend, out);
+      for (let i = 0; i < batchA; i++) heapGemm(runner, pa + 4 * i * m * k, pb + 4 * i * k * n, pc + 4 * i * m * n, m, k, n, threads);
+      return out;
+    };
+    return t ? withThreads(key, go) : go(1);
+  }
   const heap = privateHeap();
   if (heap !== null && heap.threads() > 1 && m * k * n >= MIN_PARALLEL_MACS) {
-    // tfjs-backend-wasm's heap is not shared with worker threads: the operands go through the private shared heap
-    const av = rawInput(backend, a);
-    const bv = rawInput(backend, b);
-    const cv = rawInput(backend, out);
-    const qb = 4 * m * k;
-    const qc = qb + 4 * k * n;
-    heap.reserve(qc + 4 * m * n);
-    for (let t = 0; t < batchA; t++) {
-      const f = heap.f32();
-      f.set(av.subarray(t * m * k, (t + 1) * m * k), 0);
-      f.set(bv.subarray(t * k * n, (t + 1) * k * n), qb / 4);
-      heapGemm(heap, 0, qb, qc, m, k, n);
-      cv.set(heap.f32().subarray(qc / 4, qc / 4 + m * n), t * m * n);
-    }
-    return out;
+    return withThreads(key, (threads) => {
+      if (threads > 1) gemmThreaded(backend, heap, a, b, out, batchA, m, k, n, threads);
+      else gemmInPlace(progs, backend, a, b, out, batchA, m, k, n);
+      return out;
+    });
   }
+  gemmInPlace(progs, backend, a, b, out, batchA, m, k, n);
+  return out;
+}
+
+/** The product on tfjs-backend-wasm's heap, in place, on the calling thread. */
+function gemmInPlace(progs: SimdPrograms, backend: tf.KernelBackend, a: tf.TensorInfo, b: tf.TensorInfo, out: tf.TensorInfo, batch: number, m: number, k: number, n: number): void {
   const pa = heapPtr(backend, a);
   const pb = heapPtr(backend, b);
   const pc = heapPtr(backend, out);
   const m4 = m - (m % 4);
-  for (let t = 0; t < batchA; t++) {
+  for (let t = 0; t < batch; t++) {
     const oa = pa + 4 * t * m * k;
     const ob = pb + 4 * t * k * n;
     const oc = pc + 4 * t * m * n;
     if (m4 > 0) progs.gemm_r4(oa, ob, oc, m4, k, n);
     if (m4 < m) progs.gemm_r1(oa + 4 * m4 * k, ob, oc + 4 * m4 * n, m - m4, k, n);
   }
-  return out;
+}
+
+/** The product over `threads` threads: tfjs-backend-wasm's heap is not shared with worker threads, so the operands go through the private shared heap. */
+function gemmThreaded(backend: tf.KernelBackend, heap: PrivateHeap, a: tf.TensorInfo, b: tf.TensorInfo, out: tf.TensorInfo, batch: number, m: number, k: number, n: number, threads: number): void {
+  const av = rawInput(backend, a);
+  const bv = rawInput(backend, b);
+  const cv = rawInput(backend, out);
+  const qb = 4 * m * k;
+  const qc = qb + 4 * k * n;
+  heap.reserve(qc + 4 * m * n);
+  for (let t = 0; t < batch; t++) {
+    const f = heap.f32();
+    f.set(av.subarray(t * m * k, (t + 1) * m * k), 0);
+    f.set(bv.subarray(t * k * n, (t + 1) * k * n), qb / 4);
+    heapGemm(heap, 0, qb, qc, m, k, n, threads);
+    cv.set(heap.f32().subarray(qc / 4, qc / 4 + m * n), t * m * n);
+  }
 }
 
 /** Wraps `stock` (the backend's own BatchMatMul) so it never receives a transpose flag. */

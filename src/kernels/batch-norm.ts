@@ -27,7 +27,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { type Kernel, type KernelArgs, type MultiKernel, release } from './kernel-context.js';
 import { rawInput } from './raw-memory.js';
-import { heapPtr, simdPrograms, type SimdPrograms } from './simd/runtime.js';
+import { backendRunner, heapPtr, type Runner, simdPrograms, type SimdPrograms } from './simd/runtime.js';
+import { MIN_PARALLEL_MACS, rowBlocks } from './simd/tiles.js';
+import { withThreads } from './simd/adaptive.js';
 import { cpuHeap } from './cpu-simd.js';
 import { layerPatch, type LayerCall } from './layer-patch.js';
 
@@ -116,6 +118,8 @@ const align4 = (floats: number): number => Math.ceil(floats / 4) * 4;
  */
 interface Arena {
   simd: SimdPrograms | null;
+  /** what splits a program over threads on this memory (wasm: only with a shared heap) */
+  runner: Runner | null;
   ptr(i: number): number;
   view(i: number): Float32Array;
   /** the TensorInfos of the outputs (indices `outs`), with their shapes */
@@ -133,6 +137,7 @@ function arena(kernel: string, backendName: string, backend: tf.KernelBackend, i
     const progs = c % 4 === 0 ? simdPrograms(backend) : null;
     return {
       simd: progs,
+      runner: progs === null ? null : backendRunner(backend),
       ptr: (i) => heapPtr(backend, infos[i]!),
       view: (i) => w.typedArrayFromHeap(infos[i]!),
       finish: () => infos.slice(nIn, nIn + nOut),
@@ -146,6 +151,7 @@ function arena(kernel: string, backendName: string, backend: tf.KernelBackend, i
     const arrays = [...ins.map((t) => rawInput(backend, t)), ...sizes.slice(nIn).map((n) => new Float32Array(n))];
     return {
       simd: null,
+      runner: null,
       ptr: () => {
         throw new Error(`${kernel}: no SIMD memory`);
       },
@@ -165,11 +171,32 @@ function arena(kernel: string, backendName: string, backend: tf.KernelBackend, i
   ins.forEach((t, i) => f.set(rawInput(backend, t), at[i]!));
   return {
     simd: heap.progs,
+    runner: heap,
     ptr: (i) => 4 * at[i]!,
     view: (i) => heap.f32().subarray(at[i]!, at[i]! + sizes[i]!),
     finish: () => outShapes.map((s, k) => cpu.makeTensorInfo(s, 'float32', heap.f32().slice(at[nIn + k]!, at[nIn + k]! + sizes[nIn + k]!))),
     dispose: () => {},
   };
+}
+
+/**
+ * An element-wise program over [rows, c] (bn_apply, bn_grad_apply: args then rows, c) split into row blocks over the
+ * threads (`rowed`: the indices of the [rows, c] arrays among args); each element is computed the same way by one
+ * thread, so the split never changes a bit. With `threads: auto`, only where it is measured to pay (adaptive.ts).
+ */
+function byRows(m: Arena, fn: 'bn_apply' | 'bn_grad_apply', args: number[], rowed: number[], rows: number, c: number): void {
+  const runner = m.runner;
+  const one = (): void => m.simd![fn](...args, rows, c);
+  if (runner === null || runner.threads() < 2 || rows * c * 4 < MIN_PARALLEL_MACS) return one();
+  withThreads(`${fn} ${rows}x${c}`, (t) => {
+    if (t < 2) return one();
+    runner.parallel(
+      rowBlocks(rows, t, 1).map(([r0, r1]) => ({
+        fn,
+        args: [...args.map((a, i) => (rowed.includes(i) ? a + 4 * r0 * c : a)), r1 - r0, c],
+      })),
+    );
+  });
 }
 
 /** FastlrBatchNormTrain(x, scale, offset; varianceEpsilon) → [y, mean, variance] */
@@ -194,7 +221,7 @@ export function bnTrainKernel(backendName: string): MultiKernel {
         v[ch] = v[ch]! / rows;
         s[ch] = g[ch]! / Math.sqrt(v[ch]! + eps);
       }
-      if (p) p.bn_apply(m.ptr(0), m.ptr(4), m.ptr(6), m.ptr(2), m.ptr(3), rows, c);
+      if (p) byRows(m, 'bn_apply', [m.ptr(0), m.ptr(4), m.ptr(6), m.ptr(2), m.ptr(3)], [0, 4], rows, c);
       else loops.apply(m.view(0), m.view(4), m.view(6), m.view(2), m.view(3), rows, c);
       return m.finish();
     } finally {
@@ -283,7 +310,7 @@ export function bnGradInputKernel(backendName: string): Kernel {
         k![ch] = (2 * (dv?.[ch] ?? 0)) / rows - (gr * r * ds![ch]!) / rows;
         b![ch] = (dm?.[ch] ?? 0) / rows - (gr * dof![ch]!) / rows;
       }
-      if (m.simd) m.simd.bn_grad_apply(m.ptr(0), m.ptr(1), m.ptr(3), m.ptr(8), m.ptr(9), m.ptr(10), m.ptr(7), rows, c);
+      if (m.simd) byRows(m, 'bn_grad_apply', [m.ptr(0), m.ptr(1), m.ptr(3), m.ptr(8), m.ptr(9), m.ptr(10), m.ptr(7)], [0, 1, 6], rows, c);
       else loops.gradApply(m.view(0), m.view(1), m.view(3), m.view(8), m.view(9), m.view(10), m.view(7), rows, c);
       return m.finish()[0]!;
     } finally {

@@ -15,7 +15,8 @@ import * as tf from '@tensorflow/tfjs';
 import { type Kernel, type KernelArgs, kernelFunc, release } from './kernel-context.js';
 import { biasAddCase } from './kernel-attrs.js';
 import { RELU_GRAD_KERNEL } from './relu-grad.js';
-import { heapOutput, heapPtr, simdPrograms } from './simd/runtime.js';
+import { backendRunner, heapOutput, heapPtr, simdPrograms } from './simd/runtime.js';
+import { runSplit } from './simd/split.js';
 import { layerPatch, type LayerCall } from './layer-patch.js';
 
 export const BIAS_ACT_KERNEL = 'FastlrBiasAct';
@@ -33,7 +34,13 @@ export function biasActKernel(backendName: string): Kernel {
     const progs = backendName === 'wasm' ? simdPrograms(backend) : null;
     if (relu && m !== null && m.x === x && progs !== null) {
       const out = heapOutput(backend, x.shape.slice());
-      progs.bias_relu(heapPtr(backend, x), heapPtr(backend, bias), heapPtr(backend, out), m.rows, m.c);
+      const [px, pb, po, rows, c] = [heapPtr(backend, x), heapPtr(backend, bias), heapPtr(backend, out), m.rows, m.c];
+      // split by rows over the shared heap's threads (each element one thread: the same bits)
+      runSplit(
+        backendRunner(backend),
+        { key: `bias_relu ${rows}x${c}`, units: rows, bytes: 8 * rows * c, block: (a, b) => ({ fn: 'bias_relu', args: [px + 4 * a * c, pb, po + 4 * a * c, b - a, c] }) },
+        () => progs.bias_relu(px, pb, po, rows, c),
+      );
       return out;
     }
     const z = k.add({ inputs: { a: x, b: bias }, backend });

@@ -13,6 +13,8 @@ import { type Kernel, type KernelArgs, KernelContext, kernelFunc, release } from
 import { convInfo } from './kernel-attrs.js';
 import { rawOutput } from './raw-memory.js';
 import { heapOutput, heapPtr, simdPrograms } from './simd/runtime.js';
+import { directBpfSplits, threadedDirectBpf } from './wasm-conv-bpf.js';
+import { withThreads } from './simd/adaptive.js';
 
 
 /** Our kernel for `backendName`; `fallback` (the stock kernel, if any) handles NCHW. */
@@ -107,13 +109,19 @@ export function convBackpropFilterIm2col(backendName: string, viaConv: Kernel): 
     const [kh, kw, ci, co] = filterShape;
     const k = kh * kw * ci;
     if (useDirect(co, dy.shape[3])) {
-      const out = rawOutput(backend, [kh, kw, ci, co]).finish();
-      (ci % 2 === 0 ? progs.conv_bpf_direct2 : progs.conv_bpf_direct)(
-        heapPtr(backend, x), heapPtr(backend, dy), heapPtr(backend, out),
-        info.batchSize, info.inHeight, info.inWidth, ci, co, kh, kw, info.outHeight, info.outWidth,
-        info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left,
-      );
-      return out;
+      const program = ci % 2 === 0 ? 'conv_bpf_direct2' : 'conv_bpf_direct';
+      const one = (): tf.TensorInfo => {
+        const out = rawOutput(backend, [kh, kw, ci, co]).finish();
+        progs[program](
+          heapPtr(backend, x), heapPtr(backend, dy), heapPtr(backend, out),
+          info.batchSize, info.inHeight, info.inWidth, ci, co, kh, kw, info.outHeight, info.outWidth,
+          info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left,
+        );
+        return out;
+      };
+      if (!directBpfSplits(backend, info)) return one();
+      const key = `Conv2DBackpropFilter ${x.shape.join('x')} ${filterShape.join('x')} ${info.strideHeight}${info.strideWidth} ${info.padInfo.top}${info.padInfo.left}`;
+      return withThreads(key, (threads) => (threads > 1 ? threadedDirectBpf(backend, x, dy, info, program, threads) : null) ?? one());
     }
     const m = info.batchSize * info.outHeight * info.outWidth;
     if (k * m > MAX_PATCH_FLOATS) return viaConv(args);

@@ -19,7 +19,10 @@ import * as tf from '@tensorflow/tfjs';
 import { type Kernel, type KernelArgs } from './kernel-context.js';
 import { depthwiseInfo } from './kernel-attrs.js';
 import { rawInput, rawOutput } from './raw-memory.js';
-import { heapPtr, simdPrograms, type SimdPrograms } from './simd/runtime.js';
+import { backendRunner, heapPtr, type Runner, simdPrograms, type SimdPrograms } from './simd/runtime.js';
+import type { Call } from './simd/pool.js';
+import { MIN_PARALLEL_MACS, rowBlocks } from './simd/tiles.js';
+import { withThreads } from './simd/adaptive.js';
 import { biasActivation, cpuHeap, fusable } from './cpu-simd.js';
 
 /** The geometry the loops and programs take. */
@@ -159,7 +162,32 @@ function backpropFilterLoop(x: Float32Array, dy: Float32Array, out: Float32Array
 }
 
 type Loop = (a: Float32Array, b: Float32Array, out: Float32Array, g: Geo) => void;
-type Prog = (p: SimdPrograms) => (...args: number[]) => void;
+type Prog = 'dw_fwd' | 'dw_bpi' | 'dw_bpf';
+
+/**
+ * The calls of `prog` split over `threads` by images (dw_fwd, dw_bpi: every output element belongs to one image and
+ * is summed the same way whatever the split; dw_bpf sums over the images, so it is never split). [] = do not split.
+ */
+function batchCalls(prog: Prog, pa: number, pb: number, po: number, g: Geo, threads: number): Call[] {
+  if (prog === 'dw_bpf' || threads < 2 || g.n < 2 || g.n * g.oh * g.ow * g.c * g.kh * g.kw < MIN_PARALLEL_MACS) return [];
+  const inner = g.h * g.w * g.c;
+  const outer = g.oh * g.ow * g.c;
+  const [aPer, oPer] = prog === 'dw_fwd' ? [inner, outer] : [outer, inner];
+  const rest = progArgs(g).slice(1);
+  return rowBlocks(g.n, threads, 1).map(([b0, b1]) => ({ fn: prog, args: [pa + 4 * b0 * aPer, pb, po + 4 * b0 * oPer, b1 - b0, ...rest] }));
+}
+
+/** Runs prog on `runner`: split by images where that applies (and, with `threads: auto`, pays), else one call. */
+function runProg(runner: Runner | null, progs: SimdPrograms, prog: Prog, pa: number, pb: number, po: number, g: Geo): void {
+  const one = (): void => progs[prog](pa, pb, po, ...progArgs(g));
+  if (runner === null || batchCalls(prog, pa, pb, po, g, runner.threads()).length < 2) return one();
+  const key = `${prog} ${g.n}x${g.h}x${g.w}x${g.c} ${g.kh}x${g.kw} ${g.sh}${g.sw} ${g.top}${g.left}`;
+  withThreads(key, (t) => {
+    const calls = batchCalls(prog, pa, pb, po, g, t);
+    if (calls.length < 2) one();
+    else runner.parallel(calls);
+  });
+}
 
 const align16 = (bytes: number): number => Math.ceil(bytes / 16) * 16;
 
@@ -173,7 +201,8 @@ function run(backend: tf.KernelBackend, backendName: string, a: tf.TensorInfo, b
       const progs = simdPrograms(backend);
       if (progs !== null) {
         const out = rawOutput(backend, outShape).finish();
-        prog(progs)(heapPtr(backend, a), heapPtr(backend, b), heapPtr(backend, out), ...progArgs(g));
+        // in place; split by images when the heap is shared (wasm-shared-heap.ts)
+        runProg(backendRunner(backend), progs, prog, heapPtr(backend, a), heapPtr(backend, b), heapPtr(backend, out), g);
         return out;
       }
     } else {
@@ -188,7 +217,7 @@ function run(backend: tf.KernelBackend, backendName: string, a: tf.TensorInfo, b
         const f = heap.f32();
         f.set(av, 0);
         f.set(bv, pb / 4);
-        prog(heap.progs)(0, pb, po, ...progArgs(g));
+        runProg(heap, heap.progs, prog, 0, pb, po, g);
         const out = rawOutput(backend, outShape);
         out.data.set(heap.f32().subarray(po / 4, po / 4 + nOut));
         return out.finish();
@@ -216,7 +245,7 @@ export function depthwiseBackpropInput(backendName: string, stock: Kernel | null
     }
     const inputShape = (attrs['inputShape'] as number[]).slice();
     const g = geo(depthwiseInfo(inputShape, filter.shape, attrs));
-    return run(args.backend, backendName, dy, filter, inputShape, g, (p) => p.dw_bpi, backpropInputLoop);
+    return run(args.backend, backendName, dy, filter, inputShape, g, 'dw_bpi', backpropInputLoop);
   };
 }
 
@@ -232,7 +261,7 @@ export function depthwiseBackpropFilter(backendName: string, stock: Kernel | nul
     }
     const filterShape = (attrs['filterShape'] as number[]).slice();
     const g = geo(depthwiseInfo(x.shape, filterShape, attrs));
-    return run(args.backend, backendName, x, dy, filterShape, g, (p) => p.dw_bpf, backpropFilterLoop);
+    return run(args.backend, backendName, x, dy, filterShape, g, 'dw_bpf', backpropFilterLoop);
   };
 }
 
@@ -245,7 +274,7 @@ function forward(args: KernelArgs, backendName: string): tf.TensorInfo | null {
   if (x == null || filter == null || !floats(x, filter) || dataFormat !== 'NHWC') return null;
   const info = depthwiseInfo(x.shape, filter.shape, attrs);
   const g = geo(info);
-  return run(args.backend, backendName, x, filter, [g.n, g.oh, g.ow, g.c * g.cm], g, (p) => p.dw_fwd, forwardLoop);
+  return run(args.backend, backendName, x, filter, [g.n, g.oh, g.ow, g.c * g.cm], g, 'dw_fwd', forwardLoop);
 }
 
 /** cpu DepthwiseConv2dNative: ours, or `stock`. */

@@ -1,7 +1,7 @@
 /**
  * Our kernel overrides, registered per backend (idempotent), and a way back to the stock kernels.
  *
- *   wasm: BatchMatMul (explicit transposes; our SIMD gemm for widths % 8 == 0, else XNNPACK); Conv2DBackpropFilter (missing in tfjs-backend-wasm:
+ *   wasm: MaxPool (SIMD, split by images over the threads; max-pool.ts); BatchMatMul (explicit transposes; our SIMD gemm for widths % 8 == 0, else XNNPACK); Conv2DBackpropFilter (missing in tfjs-backend-wasm:
  *         im2col + one matmul); Conv2DBackpropInput (XNNPACK conv instead of a scalar loop); MaxPoolGrad (SIMD;
  *         the stock one also drops gradients of all-negative windows); Identity/Cast (share, don't copy);
  *         Add (bias fast path); Sum (leading axes fast path); FastlrReluGrad + the Relu gradient that uses it;
@@ -26,6 +26,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { explicitTransposeBatchMatMul } from './batch-matmul.js';
+import { wasmConv2D } from './wasm-conv2d.js';
 import { biasAdd } from './bias-add.js';
 import { convBackpropFilterIm2col, convBackpropFilterViaConv2D } from './conv2d-backprop-filter.js';
 import { convBackpropInputChoose, convBackpropInputViaConv2D } from './conv2d-backprop-input.js';
@@ -45,6 +46,7 @@ import { CLIP_GRAD_KERNEL, clipGradConfig, clipGradCpu, clipGradWasm } from './c
 import { pointwiseBackpropInput, pointwiseConv2D } from './pointwise.js';
 import { runSliceWasm } from './slice.js';
 import { wasmConvBackpropInput } from './wasm-conv-bpi.js';
+import { maxPoolWasm } from './max-pool.js';
 import { BIAS_ACT_KERNEL, biasActGradConfig, biasActKernel, installConvLayer, uninstallConvLayer } from './bias-act.js';
 import { CROSS_ENTROPY_GRAD_KERNEL, CROSS_ENTROPY_KERNEL, crossEntropyGradConfig, crossEntropyGradKernel, crossEntropyKernel } from './cross-entropy.js';
 import { DENSE_KERNEL, denseGradConfig, denseKernel, installDenseLayer, uninstallDenseLayer } from './dense.js';
@@ -77,6 +79,9 @@ const BOTH_BACKENDS: Override[] = [
 
 const OVERRIDES: Record<string, Override[]> = {
   wasm: [
+    // Conv2D first: the Conv2DBackpropInput (and the backprop-filter fallback) built below call the Conv2D
+    // registered when they are made, ours (wasm-conv2d.ts: threaded, bit-identical at any thread count)
+    { kernelName: 'Conv2D', make: (b, stock) => wasmConv2D(need(stock, 'Conv2D', b)) },
     {
       kernelName: 'BatchMatMul',
       make: (b, stock) => {
@@ -99,6 +104,7 @@ const OVERRIDES: Record<string, Override[]> = {
       },
     },
     { kernelName: 'MaxPoolGrad', make: () => maxPoolGradWasm() },
+    { kernelName: 'MaxPool', make: (b, stock) => maxPoolWasm(need(stock, 'MaxPool', b)) },
     { kernelName: 'Slice', make: (b, stock) => runSliceWasm(need(stock, 'Slice', b)) },
     { kernelName: 'Identity', make: (b, stock) => sharingIdentity(need(stock, 'Identity', b)) },
     { kernelName: 'Cast', make: (b, stock) => sharingCast(need(stock, 'Cast', b)) },

@@ -13,7 +13,8 @@ import * as tf from '@tensorflow/tfjs';
 import { type Kernel, type KernelArgs } from './kernel-context.js';
 import { poolInfo } from './kernel-attrs.js';
 import { rawInput, rawOutput } from './raw-memory.js';
-import { heapOutput, heapPtr, simdPrograms } from './simd/runtime.js';
+import { backendRunner, heapOutput, heapPtr, simdPrograms } from './simd/runtime.js';
+import { runSplit } from './simd/split.js';
 
 
 export function maxPoolGradRaw(): Kernel {
@@ -100,9 +101,21 @@ export function maxPoolGradWasm(): Kernel {
       top === 0 && left === 0 && sh === fh && sw === fw &&
       info.outHeight * sh >= info.inHeight && info.outWidth * sw >= info.inWidth;
     if (!covered) rawOutputView(backend, out).fill(0);
-    progs.max_pool_grad(
-      heapPtr(backend, xInfo), heapPtr(backend, dyInfo), heapPtr(backend, out),
-      info.batchSize, info.inHeight, info.inWidth, c, info.outHeight, info.outWidth, fh, fw, sh, sw, top, left,
+    const [px, pd, po] = [heapPtr(backend, xInfo), heapPtr(backend, dyInfo), heapPtr(backend, out)];
+    const { batchSize: n, inHeight: h, inWidth: w, outHeight: oh, outWidth: ow } = info;
+    const rest = [h, w, c, oh, ow, fh, fw, sh, sw, top, left];
+    const inner = h * w * c;
+    const outer = oh * ow * c;
+    // split by images over the shared heap's threads (windows never cross images: each dx element one thread)
+    runSplit(
+      backendRunner(backend),
+      {
+        key: `max_pool_grad ${xInfo.shape.join('x')} ${fh}${fw}${sh}${sw}${top}${left}`,
+        units: n,
+        bytes: 4 * (2 * n * inner + n * outer),
+        block: (a, b) => ({ fn: 'max_pool_grad', args: [px + 4 * a * inner, pd + 4 * a * outer, po + 4 * a * inner, b - a, ...rest] }),
+      },
+      () => progs.max_pool_grad(px, pd, po, n, ...rest),
     );
     return out;
   };

@@ -6,7 +6,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { type Kernel, type KernelArgs } from './kernel-context.js';
-import { heapOutput, heapPtr, simdPrograms } from './simd/runtime.js';
+import { backendRunner, heapOutput, heapPtr, simdPrograms } from './simd/runtime.js';
+import { runSplit } from './simd/split.js';
 
 export const RELU_GRAD_KERNEL = 'FastlrReluGrad';
 
@@ -27,7 +28,13 @@ export function reluGradWasm(): Kernel {
     }
     const n = x.shape.reduce((p, s) => p * s, 1);
     const out = heapOutput(args.backend, x.shape.slice());
-    progs.relu_grad(heapPtr(args.backend, x), heapPtr(args.backend, dy), heapPtr(args.backend, out), n);
+    const [px, pd, po] = [heapPtr(args.backend, x), heapPtr(args.backend, dy), heapPtr(args.backend, out)];
+    // split by element blocks over the shared heap's threads (each element one thread: the same bits)
+    runSplit(
+      backendRunner(args.backend),
+      { key: `relu_grad ${n}`, units: n, bytes: 12 * n, align: 4, block: (a, b) => ({ fn: 'relu_grad', args: [px + 4 * a, pd + 4 * a, po + 4 * a, b - a] }) },
+      () => progs.relu_grad(px, pd, po, n),
+    );
     return out;
   };
 }

@@ -8,7 +8,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { type Kernel, type KernelArgs, release } from './kernel-context.js';
 import { convInfo } from './kernel-attrs.js';
-import { heapOutput, heapPtr, simdPrograms } from './simd/runtime.js';
+import { backendRunner, heapGemm, heapOutput, heapPtr, simdPrograms } from './simd/runtime.js';
+import { runSplit } from './simd/split.js';
 
 const round8 = (n: number): number => Math.ceil(n / 8) * 8;
 
@@ -51,10 +52,30 @@ export function wasmConvBackpropInput(fallback: Kernel): Kernel {
       const pdy = heapPtr(backend, dy);
       const pw = heapPtr(backend, wt);
       const pp = heapPtr(backend, p);
-      const m4 = m - (m % 4);
-      if (m4 > 0) progs.gemm_r4(pdy, pw, pp, m4, co, k8);
-      if (m4 < m) progs.gemm_r1(pdy + 4 * m4 * co, pw, pp + 4 * m4 * k8, m - m4, co, k8);
-      progs.col2im_nhwc(pp, heapPtr(backend, dx), nb, h, w, ci, oh, ow, kh, kw, sh, sw, info.padInfo.top, info.padInfo.left, k8);
+      const pdx = heapPtr(backend, dx);
+      const runner = backendRunner(backend);
+      if (runner !== null) {
+        // on the shared heap (wasm-shared-heap.ts): P's rows split over the threads (simd/tiles.ts gemmCalls)
+        heapGemm(runner, pdy, pw, pp, m, co, k8);
+      } else {
+        const m4 = m - (m % 4);
+        if (m4 > 0) progs.gemm_r4(pdy, pw, pp, m4, co, k8);
+        if (m4 < m) progs.gemm_r1(pdy + 4 * m4 * co, pw, pp + 4 * m4 * k8, m - m4, co, k8);
+      }
+      const rest = [h, w, ci, oh, ow, kh, kw, sh, sw, info.padInfo.top, info.padInfo.left, k8];
+      const pRows = oh * ow * k8;
+      const dxPer = h * w * ci;
+      // col2im by images: an image's dx gathers only from its own rows of P (each dx element one thread)
+      runSplit(
+        runner,
+        {
+          key: `col2im_nhwc ${inputShape.join('x')} ${kh}x${kw} ${sh}${sw}`,
+          units: nb,
+          bytes: 4 * nb * (pRows + dxPer),
+          block: (a, b) => ({ fn: 'col2im_nhwc', args: [pp + 4 * a * pRows, pdx + 4 * a * dxPer, b - a, ...rest] }),
+        },
+        () => progs.col2im_nhwc(pp, pdx, nb, ...rest),
+      );
       return dx;
     } finally {
       release(backend, wt, p);

@@ -339,8 +339,11 @@ export interface FnSpec {
   build(f: FnBuilder): void;
 }
 
-/** Pages (64 KiB) a shared memory may grow to: shared memories must declare a maximum (here 2 GiB). */
-export const SHARED_MAX_PAGES = 32768;
+/**
+ * Pages (64 KiB) a shared memory may grow to: shared memories must declare a maximum (here 4 GiB, what
+ * tfjs-backend-wasm's threaded build declares for its heap: an imported memory's maximum may not exceed it).
+ */
+export const SHARED_MAX_PAGES = 65536;
 
 /**
  * A module of `fns` (each `(i32 × nParams) -> ()`), importing `env.memory`: non-shared with no maximum, or with

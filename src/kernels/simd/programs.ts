@@ -3,8 +3,10 @@
  * element counts. Each program's contract is stated above it; the JS side checks shapes before calling.
  */
 import { type FnBuilder, type FnSpec, type Local } from './emitter.js';
+import { CONV_PROGRAMS } from './conv-programs.js';
 import { COL2IM_PROGRAMS } from './col2im-programs.js';
 import { EPILOGUE_PROGRAMS } from './epilogue-programs.js';
+import { MAXPOOL_PROGRAMS } from './maxpool-programs.js';
 
 /** `for (off = 0; off < bytes; off += 16) body(off)` then a 4-byte scalar tail `tail(off)` up to `bytes`. */
 function vectorLoop(f: FnBuilder, off: Local, end16: Local, bytes: () => void, body: () => void, tail: () => void): void {
@@ -1039,6 +1041,7 @@ export const PROGRAMS: FnSpec[] = [
   dwForward,
   dwBackpropInput,
   dwBackpropFilter,
+  ...CONV_PROGRAMS,
   bnSum,
   bnSqdev,
   bnGradSums,
@@ -1047,4 +1050,5 @@ export const PROGRAMS: FnSpec[] = [
   clipGrad,
   ...COL2IM_PROGRAMS,
   ...EPILOGUE_PROGRAMS,
+  ...MAXPOOL_PROGRAMS,
 ];

@@ -7,7 +7,8 @@ import * as tf from '@tensorflow/tfjs';
 import { emitModule, SHARED_MAX_PAGES } from './emitter.js';
 import { PROGRAMS } from './programs.js';
 import { type Call, ThreadPool, threadCount } from './pool.js';
-import { gemmCalls } from './tiles.js';
+import { gemmCalls, MIN_PARALLEL_MACS } from './tiles.js';
+import { withThreads } from './adaptive.js';
 
 type Fn = (...args: number[]) => void;
 
@@ -39,6 +40,8 @@ export interface SimdPrograms {
   dw_fwd: Fn;
   dw_bpi: Fn;
   dw_bpf: Fn;
+  /** a row range of the NHWC patch matrix (conv-programs.ts) */
+  im2col_rows: Fn;
   /** training-mode batch norm over [rows, c], c % 4 == 0 (see programs.ts bn_*) */
   bn_sum: Fn;
   bn_sqdev: Fn;
@@ -51,14 +54,21 @@ export interface SimdPrograms {
   col2im_nhwc: Fn;
   /** pmax(0, x + bias) in one pass (epilogue-programs.ts) */
   bias_relu: Fn;
+  /** MaxPool forward, NHWC, c % 4 == 0 (maxpool-programs.ts) */
+  max_pool: Fn;
 }
 
 interface WasmBackendShape {
-  wasm?: { asm?: { memory?: unknown } };
+  /** the plain build exports its memory; the threaded build imports it (wasmMemory) */
+  wasm?: { asm?: { memory?: unknown }; wasmMemory?: unknown };
   getMemoryOffset(dataId: object): number;
 }
 
-const cache = new WeakMap<WasmMemory, SimdPrograms | null>();
+interface Bound {
+  progs: SimdPrograms;
+  exports: Record<string, unknown>;
+}
+const cache = new WeakMap<WasmMemory, Bound | null>();
 const modules: { plain?: { bytes: Uint8Array; mod: object | null }; shared?: { bytes: Uint8Array; mod: object | null } } = {};
 
 /** The programs compiled for a plain or a shared memory (null: no SIMD in this engine). */
@@ -82,18 +92,20 @@ function compile(): object | null {
   return compiled(false).mod;
 }
 
-/** The wasm heap of a tfjs-backend-wasm instance, if `backend` is one with a plain (non-shared) memory. */
+const isShared = (m: WasmMemory): boolean => typeof SharedArrayBuffer !== 'undefined' && m.buffer instanceof SharedArrayBuffer;
+
+/** The wasm heap of a tfjs-backend-wasm instance (plain, or shared: its threaded build, wasm-shared-heap.ts). */
 function heapOf(backend: tf.KernelBackend): WasmMemory | null {
-  const mem = (backend as unknown as WasmBackendShape).wasm?.asm?.memory;
+  const w = (backend as unknown as WasmBackendShape).wasm;
+  const mem = w?.asm?.memory ?? w?.wasmMemory;
   if (WA === undefined || !(mem instanceof WA.Memory)) return null;
-  if (typeof SharedArrayBuffer !== 'undefined' && mem.buffer instanceof SharedArrayBuffer) return null;
   return mem;
 }
 
 export function simdPrograms(backend: tf.KernelBackend): SimdPrograms | null {
   const memory = heapOf(backend);
   if (memory === null) return null;
-  return programsFor(memory);
+  return programsFor(memory)?.progs ?? null;
 }
 
 function bind(e: Record<string, Fn | undefined>): SimdPrograms {
@@ -114,6 +126,7 @@ function bind(e: Record<string, Fn | undefined>): SimdPrograms {
     dw_fwd: e['dw_fwd'] as Fn,
     dw_bpi: e['dw_bpi'] as Fn,
     dw_bpf: e['dw_bpf'] as Fn,
+    im2col_rows: e['im2col_rows'] as Fn,
     bn_sum: e['bn_sum'] as Fn,
     bn_sqdev: e['bn_sqdev'] as Fn,
     bn_grad_sums: e['bn_grad_sums'] as Fn,
@@ -122,19 +135,75 @@ function bind(e: Record<string, Fn | undefined>): SimdPrograms {
     clip_grad: e['clip_grad'] as Fn,
     col2im_nhwc: e['col2im_nhwc'] as Fn,
     bias_relu: e['bias_relu'] as Fn,
+    max_pool: e['max_pool'] as Fn,
   };
 }
 
-function programsFor(memory: WasmMemory): SimdPrograms | null {
+function programsFor(memory: WasmMemory): Bound | null {
   if (cache.has(memory)) return cache.get(memory) ?? null;
-  const mod = compile();
-  let progs: SimdPrograms | null = null;
+  const mod = compiled(isShared(memory)).mod;
+  let bound: Bound | null = null;
   if (mod !== null && WA !== undefined) {
     const inst = new WA.Instance(mod, { env: { memory } });
-    progs = bind(inst.exports as Record<string, Fn | undefined>);
+    const exports = inst.exports as Record<string, Fn | undefined>;
+    bound = { progs: bind(exports), exports };
   }
-  cache.set(memory, progs);
-  return progs;
+  cache.set(memory, bound);
+  return bound;
+}
+
+/** What runs several program calls at once over one memory (heapGemm and the kernels' tile splits). */
+export interface Runner {
+  /** threads `parallel` can use now (1: no shared memory) */
+  threads(): number;
+  /** runs the calls, each on its own thread when there are several (they must write disjoint memory) */
+  parallel(calls: readonly Call[]): void;
+}
+
+class MemoryRunner implements Runner {
+  private pool: ThreadPool | null = null;
+
+  constructor(
+    private readonly memory: WasmMemory,
+    private readonly exports: Record<string, unknown>,
+    private readonly sharedBytes: Uint8Array | null,
+  ) {}
+
+  threads(): number {
+    return this.sharedBytes === null ? 1 : threadCount();
+  }
+
+  parallel(calls: readonly Call[]): void {
+    if (calls.length === 1 || this.sharedBytes === null) {
+      for (const c of calls) (this.exports[c.fn] as Fn)(...c.args);
+      return;
+    }
+    this.pool ??= new ThreadPool(this.memory, this.sharedBytes, this.exports, PROGRAMS.map((p) => p.name));
+    this.pool.run(calls);
+  }
+
+  async close(): Promise<void> {
+    const p = this.pool;
+    this.pool = null;
+    if (p) await p.close();
+  }
+}
+
+const runners = new WeakMap<WasmMemory, MemoryRunner | null>();
+
+/**
+ * Worker threads running the programs IN PLACE on a wasm backend's own heap: null unless that heap is shared
+ * (tfjs-backend-wasm's threaded build, src/backend/wasm-shared-heap.ts) and SIMD programs exist for it.
+ */
+export function backendRunner(backend: tf.KernelBackend): Runner | null {
+  const memory = heapOf(backend);
+  if (memory === null || !isShared(memory)) return null;
+  if (runners.has(memory)) return runners.get(memory) ?? null;
+  const bound = programsFor(memory);
+  const shared = compiled(true);
+  const r = bound === null || shared.mod === null ? null : new MemoryRunner(memory, bound.exports, shared.bytes);
+  runners.set(memory, r);
+  return r;
 }
 
 /** Byte offset of a tensor's data in the wasm heap. */
@@ -157,7 +226,7 @@ const PAGE = 65536;
  * Where SharedArrayBuffer and worker threads exist the memory is shared and `parallel(calls)` runs several program
  * calls at once, one per thread (simd/pool.ts); otherwise `parallel` runs them one after another.
  */
-export class PrivateHeap {
+export class PrivateHeap implements Runner {
   private pool: ThreadPool | null = null;
 
   private constructor(
@@ -183,9 +252,9 @@ export class PrivateHeap {
       }
     }
     const memory = new WA.Memory({ initial: 16 });
-    const progs = programsFor(memory);
-    if (progs === null) return null;
-    return new PrivateHeap(memory, progs, progs as unknown as Record<string, unknown>, null);
+    const bound = programsFor(memory);
+    if (bound === null) return null;
+    return new PrivateHeap(memory, bound.progs, bound.exports, null);
   }
 
   /** Makes at least `bytes` addressable. */
@@ -232,10 +301,16 @@ export function privateHeap(): PrivateHeap | null {
 
 /**
  * C[m, n8] = A[m, k]·B[k, n8] on `heap` (byte offsets; n8 % 8 == 0), its rows split over the heap's threads
- * (simd/tiles.ts gemmCalls): the same bits at any thread count.
+ * (simd/tiles.ts gemmCalls): the same bits at any thread count. `threads`: at most this many (default: the heap's, where `threads: auto` has measured that splitting pays off,
+ * simd/adaptive.ts).
  */
-export function heapGemm(heap: PrivateHeap, pa: number, pb: number, pc: number, m: number, k: number, n8: number): void {
-  const { blocks, tail } = gemmCalls(pa, pb, pc, m, k, n8, heap.threads());
-  if (blocks.length > 0) heap.parallel(blocks);
-  if (tail !== null) heap.parallel([tail]);
+export function heapGemm(heap: Runner, pa: number, pb: number, pc: number, m: number, k: number, n8: number, threads?: number): void {
+  const run = (t: number): void => {
+    const { blocks, tail } = gemmCalls(pa, pb, pc, m, k, n8, Math.min(t, heap.threads()));
+    if (blocks.length > 0) heap.parallel(blocks);
+    if (tail !== null) heap.parallel([tail]);
+  };
+  if (threads !== undefined) run(threads);
+  else if (heap.threads() > 1 && m * k * n8 >= MIN_PARALLEL_MACS) withThreads(`gemm ${m}x${k}x${n8}`, run);
+  else run(1);
 }

@@ -1,0 +1,41 @@
+/**
+ * One program call split into blocks of independent units (elements, rows, images) over a Runner's threads: the
+ * shared shape of every memory-bound per-step kernel (relu and its gradient, bias + relu, max pooling and its
+ * gradient, Adam, the col2im of a convolution's input gradient). Each unit is computed by exactly one call, with the
+ * same program and the same order as the one-thread call, so the split never changes a bit. With `threads: auto`
+ * a call site splits only where that is measured to pay off (adaptive.ts).
+ */
+import type { Call } from './pool.js';
+import type { Runner } from './runtime.js';
+import { rowBlocks } from './tiles.js';
+import { withThreads } from './adaptive.js';
+
+/**
+ * Bytes a memory-bound call must touch before it is worth splitting at all (~256 KiB: tens of µs of work against a
+ * round trip of ~4 µs when the workers spin).
+ */
+export const MIN_SPLIT_BYTES = 1 << 18;
+
+export interface SplitJob {
+  /** names the call site for `threads: auto` (a kernel and its shapes) */
+  key: string;
+  /** independent units: block [u0, u1) is `block(u0, u1)` */
+  units: number;
+  /** bytes the whole call reads and writes (below MIN_SPLIT_BYTES it runs as one call) */
+  bytes: number;
+  /** blocks are multiples of this many units except the last (4 keeps element blocks on 16-byte boundaries) */
+  align?: number;
+  block(u0: number, u1: number): Call;
+}
+
+/** Runs the job on `runner`'s threads where that applies, else `one()` (the kernel's one-thread call). */
+export function runSplit(runner: Runner | null, job: SplitJob, one: () => void): void {
+  const align = job.align ?? 1;
+  if (runner === null || runner.threads() < 2 || job.units < 2 * align || job.bytes < MIN_SPLIT_BYTES) return one();
+  withThreads(job.key, (t) => {
+    if (t < 2) return one();
+    const blocks = rowBlocks(job.units, t, align);
+    if (blocks.length < 2) return one();
+    runner.parallel(blocks.map(([u0, u1]) => job.block(u0, u1)));
+  });
+}
