@@ -1,5 +1,9 @@
 /** find --repeats on worker threads: the same runs, number for number, as the sequential loop (needs `npm run build`). */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { runCli } from './helpers/cli.js';
 import { resolvePlan } from '../src/plan/index.js';
 import { openSession, type Session } from '../src/phases/session.js';
 import { repeatedRangeTest } from '../src/phases/repeats.js';
@@ -94,4 +98,26 @@ describe('find --repeats in parallel', () => {
     expect(repeatWorkers(3, 8)).toBe(2);
     expect(repeatWorkers(1, 8)).toBe(0);
   });
+});
+
+describe('fastlr find --repeats through the binary', () => {
+  it('--threads 2 (repeats on worker threads) writes the numbers --threads 1 writes', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'fastlr-par-repeats-'));
+    try {
+      writeFileSync(join(work, 'p.yaml'), yaml('wasm').replace('find: { num_it: 40 }', 'find: { num_it: 30 }\noutput: runs'));
+      const docs = [];
+      for (const threads of ['1', '2']) {
+        const r = await runCli(['find', 'p.yaml', '--repeats', '3', '--threads', threads, '--json'], { cwd: work });
+        expect(r.code, r.stderr).toBe(0);
+        docs.push(JSON.parse(r.stdout) as { repeats: Parameters<typeof numbers>[0]; summary: unknown; suggested: number | null; threads_used?: number });
+      }
+      const [one, two] = docs as [(typeof docs)[number], (typeof docs)[number]];
+      expect(one.repeats).toHaveLength(3);
+      expect(numbers(two.repeats)).toEqual(numbers(one.repeats));
+      expect(two.summary).toEqual(one.summary);
+      expect(two.suggested).toBe(one.suggested);
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

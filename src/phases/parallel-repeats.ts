@@ -13,6 +13,7 @@ import type { EventSink, StopSignal } from '../engine/events.js';
 import type { RngState } from '../engine/rng.js';
 import type { OptimizerState } from '../optim/index.js';
 import type { Plan } from '../plan/index.js';
+import type { Dataset } from '../data/index.js';
 import { setThreads, threadCount } from '../kernels/simd/pool.js';
 import { rangeTest, type RangeTestConfig, type RangeTestResult } from './find.js';
 
@@ -20,6 +21,8 @@ import { rangeTest, type RangeTestConfig, type RangeTestResult } from './find.js
 export interface RepeatWorkerData {
   plan: Plan;
   modelDir?: string;
+  /** the coordinator's dataset when it is plain arrays (images, made per batch from pixels, are loaded again) */
+  data?: Dataset;
   cfg: RangeTestConfig;
   /** model.weights in order, with the coordinator's names (the optimizer state is keyed by them) */
   weights: { name: string; shape: number[]; data: Float32Array }[];
@@ -51,6 +54,22 @@ export interface RepeatJobsResult {
   results: (RangeTestResult | undefined)[];
   /** how many repeats worker threads ran */
   onWorkers: number;
+}
+
+/** The fields of a dataset a worker's session reads (no warnings or skipped lists: the coordinator reported them). */
+function plainData(d: Dataset): Dataset {
+  const split = (s: Dataset['train']): Dataset['train'] => ({ x: s.x, y: s.y, n: s.n });
+  return {
+    train: split(d.train),
+    valid: split(d.valid),
+    inputShape: d.inputShape,
+    task: d.task,
+    nClasses: d.nClasses,
+    targetDim: d.targetDim,
+    classNames: d.classNames,
+    source: d.source,
+    ...(d.preprocessing !== undefined ? { preprocessing: d.preprocessing } : {}),
+  };
 }
 
 /** The compiled worker (dist/phases/repeat-worker.js, also when this module runs from src/ under a test runner). */
@@ -94,6 +113,7 @@ export async function runRepeatJobs(
     const data: RepeatWorkerData = {
       plan: par.plan,
       ...(par.modelDir !== undefined ? { modelDir: par.modelDir } : {}),
+      ...(learner.data.train.rows === undefined && learner.data.valid.rows === undefined ? { data: plainData(learner.data) } : {}),
       cfg,
       weights: learner.model.weights.map((w) => ({ name: w.originalName, ...snap.weights.get(w.originalName)! })),
       optimizer: snap.optimizer,

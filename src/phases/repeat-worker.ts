@@ -31,7 +31,7 @@ function localSnapshot(names: readonly string[]): LearnerSnapshot {
 async function main(): Promise<void> {
   if (!port) return;
   const send = (m: FromWorker): void => port.postMessage(m);
-  const session = await openSession({ ...d.plan, threads: 1 }, d.modelDir !== undefined ? { modelDir: d.modelDir } : {});
+  const session = await openSession({ ...d.plan, threads: 1 }, { ...(d.modelDir !== undefined ? { modelDir: d.modelDir } : {}), ...(d.data !== undefined ? { data: d.data } : {}) });
   const learner = session.learner;
   const start = localSnapshot(learner.model.weights.map((w) => w.originalName));
   learner.restore(start);
