@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Learner } from '../engine/learner.js';
-import type { EventSink, StopSignal } from '../engine/events.js';
+import { StopSignal, type EventSink, type StopReason } from '../engine/events.js';
 import type { RngState } from '../engine/rng.js';
 import type { OptimizerState } from '../optim/index.js';
 import type { Plan } from '../plan/index.js';
@@ -30,7 +30,8 @@ export interface RepeatWorkerData {
   rng: RngState;
   frozenGroups: number;
 }
-export type ToWorker = { type: 'job'; k: number; rng: RngState; stop: boolean } | { type: 'stop' } | { type: 'close' };
+/** stop: the repeat `k` (another thread finished it first), or whatever runs (a signal) */
+export type ToWorker = { type: 'job'; k: number; rng: RngState; stop: boolean } | { type: 'stop'; k?: number } | { type: 'close' };
 export type FromWorker = { type: 'ready' } | { type: 'result'; k: number; result: RangeTestResult } | { type: 'error'; k: number; message: string };
 
 export interface RepeatJob {
@@ -54,6 +55,16 @@ export interface RepeatJobsResult {
   results: (RangeTestResult | undefined)[];
   /** how many repeats worker threads ran */
   onWorkers: number;
+}
+
+/** A stop flag that is also set when `parent` is. */
+class LinkedSignal extends StopSignal {
+  constructor(private readonly parent: StopSignal | undefined) {
+    super();
+  }
+  override get requested(): StopReason | null {
+    return super.requested ?? this.parent?.requested ?? null;
+  }
 }
 
 /** The fields of a dataset a worker's session reads (no warnings or skipped lists: the coordinator reported them). */
@@ -93,7 +104,10 @@ export async function runRepeatJobs(
 ): Promise<RepeatJobsResult> {
   const results: (RangeTestResult | undefined)[] = new Array<RangeTestResult | undefined>(jobs.length).fill(undefined);
   const queue = [...jobs];
-  const inFlight = new Map<number, RepeatJob>();
+  /** repeats running on a worker, with its handle */
+  const inFlight = new Map<number, { job: RepeatJob; w: Worker }>();
+  /** repeats this thread runs again while a worker runs them (first to finish wins: the same numbers) */
+  const doubles = new Map<number, StopSignal>();
   let stopped = false;
   let onWorkers = 0;
   // after a signal the next repeat still starts and stops at once (interrupted), as in the sequential loop
@@ -136,8 +150,10 @@ export async function runRepeatJobs(
       const giveBack = (): void => {
         if (job !== undefined) {
           inFlight.delete(job.k);
-          queue.unshift(job);
-          queue.sort((a, b) => a.k - b.k);
+          if (results[job.k] === undefined && !doubles.has(job.k)) {
+            queue.unshift(job);
+            queue.sort((a, b) => a.k - b.k);
+          }
           job = undefined;
         }
       };
@@ -155,7 +171,7 @@ export async function runRepeatJobs(
           w.postMessage({ type: 'close' } satisfies ToWorker);
           return;
         }
-        inFlight.set(job.k, job);
+        inFlight.set(job.k, { job, w });
         // a stop already requested travels with the job (the relay below may come later)
         w.postMessage({ type: 'job', k: job.k, rng: job.rng, stop: opts.signal?.requested != null } satisfies ToWorker);
       };
@@ -165,8 +181,11 @@ export async function runRepeatJobs(
         else if (m.type === 'result') {
           inFlight.delete(m.k);
           job = undefined;
-          onWorkers++;
-          done(m.k, m.result);
+          if (results[m.k] === undefined) {
+            onWorkers++;
+            done(m.k, m.result);
+            doubles.get(m.k)?.request('interrupted');
+          }
           assign();
         } else {
           if (process.env.FASTLR_DEBUG_WORKERS) process.stderr.write(`repeat worker: ${m.message}\n`);
@@ -195,10 +214,30 @@ export async function runRepeatJobs(
   try {
     for (;;) {
       // without live workers this thread runs what is left, whatever `local` says
-      const j = par.local !== false || live === 0 ? take() : undefined;
+      const here = par.local !== false || live === 0;
+      const j = here ? take() : undefined;
       if (j !== undefined) {
         learner.rng.restore(j.rng);
         done(j.k, await rangeTest(learner, cfg, opts));
+        continue;
+      }
+      // nothing left to start: rather than wait, run the oldest repeat a worker still runs (a cold worker can
+      // be slower than this warm thread); whichever finishes first gives the result, the other is stopped
+      const twin = here && !stopped ? [...inFlight.values()].find((f) => !doubles.has(f.job.k)) : undefined;
+      if (twin !== undefined) {
+        const { job: tj, w: tw } = twin;
+        const mine = new LinkedSignal(opts.signal);
+        doubles.set(tj.k, mine);
+        learner.rng.restore(tj.rng);
+        const r = await rangeTest(learner, cfg, { ...opts, signal: mine });
+        doubles.delete(tj.k);
+        if (results[tj.k] === undefined) {
+          done(tj.k, r);
+          if (inFlight.get(tj.k)?.w === tw) {
+            inFlight.delete(tj.k);
+            tw.postMessage({ type: 'stop', k: tj.k } satisfies ToWorker);
+          }
+        }
         continue;
       }
       // done when nothing runs and nothing is left to start (a stop leaves the rest of the queue unstarted)

@@ -36,10 +36,12 @@ async function main(): Promise<void> {
   const start = localSnapshot(learner.model.weights.map((w) => w.originalName));
   learner.restore(start);
   let signal = new StopSignal();
+  /** the repeat running now */
+  let current = -1;
   let busy = Promise.resolve();
   port.on('message', (m: ToWorker) => {
     if (m.type === 'stop') {
-      signal.request('interrupted');
+      if (m.k === undefined || m.k === current) signal.request('interrupted');
       return;
     }
     if (m.type === 'close') {
@@ -52,6 +54,7 @@ async function main(): Promise<void> {
     busy = busy.then(async () => {
       try {
         // as the sequential loop: the state the previous range test restored, this repeat's RNG
+        current = m.k;
         learner.rng.restore(m.rng);
         if (m.stop) signal.request('interrupted');
         const result = await rangeTest(learner, d.cfg, { signal });
@@ -60,6 +63,7 @@ async function main(): Promise<void> {
         send({ type: 'error', k: m.k, message: e instanceof Error ? e.message : String(e) });
       }
       signal = new StopSignal();
+      current = -1;
     });
   });
   send({ type: 'ready' });
