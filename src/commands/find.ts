@@ -4,6 +4,7 @@ import { ExitCode, FastlrError } from '../errors.js';
 import { openSession } from '../phases/session.js';
 import { rangeTest } from '../phases/find.js';
 import { repeatedRangeTest, summarizeRepeats } from '../phases/repeats.js';
+import { repeatWorkers } from '../phases/parallel-repeats.js';
 import { findExitCode, noSuggestionHelp } from '../phases/outcome.js';
 import { RunFolder } from '../report/run-folder.js';
 import { latestFrozenStage } from '../report/run-index.js';
@@ -56,10 +57,14 @@ export async function runFind(o: FindOptions): Promise<number> {
     let code: number;
     let help = `no repeat produced a ${plan.find.suggest} suggestion`;
     if (repeats > 1) {
-      const { runs } = await repeatedRangeTest(learner, plan.find, repeats, {
+      // on several threads the repeats run at once (worker threads, one core each): the same numbers
+      const workers = repeatWorkers(repeats, session.backend.threads);
+      const { runs, onWorkers } = await repeatedRangeTest(learner, plan.find, repeats, {
         ...loop,
+        parallel: { plan, ...(stageModel !== undefined ? { modelDir: stageModel } : {}), workers },
         onRepeat: (k, res) => r.info(`repeat ${k + 1}/${repeats}: ${stopText(res, plan.find.num_it)}, ${plan.find.suggest} ${res.suggested === null ? 'none' : res.suggested.toExponential(2)}`),
       });
+      if (workers > 0) r.info(`${onWorkers} of ${runs.length} repeats ran on ${workers} worker thread${workers > 1 ? 's' : ''} (the same numbers as one after another)`);
       const summary = summarizeRepeats(runs, plan.find.agree_within);
       doc = repeatsFindDoc(runs, summary, plan.find.suggest, ctx);
       await run.writeText('find.svg', repeatsSvg(runs, summary, `LR range test x${repeats}: ${plan.name}`));

@@ -3,6 +3,7 @@ import { Rng } from '../engine/rng.js';
 import type { EventSink, StopSignal } from '../engine/events.js';
 import { METHODS, type Method } from '../schedule/index.js';
 import { rangeTest, type RangeTestConfig, type RangeTestResult } from './find.js';
+import { runRepeatJobs, type ParallelRepeats } from './parallel-repeats.js';
 
 export interface MethodSpread {
   /** median of the LRs the repeats suggested (in log space: the geometric mean of the middle two when even) */
@@ -79,17 +80,32 @@ export function repeatSeed(seed: number, k: number): number {
 /**
  * Run the range test `n` times, each with its own data-order/dropout seed, each isolated and
  * restored exactly as a single `find` is; the learner's random state is put back at the end.
+ * With `parallel` (and workers > 0) the repeats also run on worker threads (parallel-repeats.ts): the same runs,
+ * number for number, in less time on several cores.
  */
 export async function repeatedRangeTest(
   learner: Learner,
   cfg: RangeTestConfig,
   n: number,
-  opts: { signal?: StopSignal; onEvent?: EventSink; onRepeat?: (k: number, r: RangeTestResult) => void } = {},
-): Promise<{ runs: (RangeTestResult & { seed: number })[]; seeds: number[] }> {
+  opts: { signal?: StopSignal; onEvent?: EventSink; onRepeat?: (k: number, r: RangeTestResult) => void; parallel?: ParallelRepeats } = {},
+): Promise<{ runs: (RangeTestResult & { seed: number })[]; seeds: number[]; onWorkers: number }> {
   const outer = learner.rng.state();
   const runs: (RangeTestResult & { seed: number })[] = [];
   const seeds: number[] = [];
   try {
+    if (opts.parallel && opts.parallel.workers > 0 && n > 1) {
+      const jobs = Array.from({ length: n }, (_, k) => ({ k, rng: k === 0 ? outer : new Rng(repeatSeed(learner.rng.seed, k)).state() }));
+      const { results, onWorkers } = await runRepeatJobs(learner, cfg, jobs, opts.parallel, opts);
+      // as the sequential loop: in order, up to the first repeat that did not run, or the first interrupted one
+      for (const [k, r] of results.entries()) {
+        if (r === undefined) break;
+        const seed = repeatSeed(learner.rng.seed, k);
+        runs.push({ ...r, seed });
+        seeds.push(seed);
+        if (r.stop.reason === 'interrupted') break;
+      }
+      return { runs, seeds, onWorkers };
+    }
     for (let k = 0; k < n; k++) {
       const seed = repeatSeed(learner.rng.seed, k);
       learner.rng.restore(k === 0 ? outer : new Rng(seed).state());
@@ -102,5 +118,5 @@ export async function repeatedRangeTest(
   } finally {
     learner.rng.restore(outer);
   }
-  return { runs, seeds };
+  return { runs, seeds, onWorkers: 0 };
 }

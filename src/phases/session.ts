@@ -45,12 +45,13 @@ function throwIssues(issues: readonly RawIssueLike[]): void {
  * the layer list, or loaded from `model.from` with an optional new head), its parameter groups and
  * the engine around them. `modelDir` loads a specific saved model instead (finetune's stage 2).
  */
-export async function openSession(plan: Plan, opts: { modelDir?: string } = {}): Promise<Session> {
+export async function openSession(plan: Plan, opts: { modelDir?: string; data?: Dataset } = {}): Promise<Session> {
   const backend = await initBackend(plan.backend as BackendName | 'auto', { threads: plan.threads, precision: plan.precision });
   throwIssues(dataLimitIssues(plan));
   let data: Dataset;
   try {
-    data = await loadDataset(plan, { onProgress: decodeProgress() });
+    // opts.data: the plan's dataset, already loaded (a worker thread of find --repeats gets its coordinator's)
+    data = opts.data ?? (await loadDataset(plan, { onProgress: decodeProgress() }));
   } catch (e) {
     // an allocation the limits did not foresee (many large images): a config problem, not a crash
     if (e instanceof RangeError && /array (buffer )?(length|allocation)/i.test(e.message)) {
