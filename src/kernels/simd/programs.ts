@@ -7,6 +7,7 @@ import { CONV_PROGRAMS } from './conv-programs.js';
 import { COL2IM_PROGRAMS } from './col2im-programs.js';
 import { EPILOGUE_PROGRAMS } from './epilogue-programs.js';
 import { MAXPOOL_PROGRAMS } from './maxpool-programs.js';
+import { UNARY_PROGRAMS } from './unary-programs.js';
 
 /** `for (off = 0; off < bytes; off += 16) body(off)` then a 4-byte scalar tail `tail(off)` up to `bytes`. */
 function vectorLoop(f: FnBuilder, off: Local, end16: Local, bytes: () => void, body: () => void, tail: () => void): void {
@@ -1051,4 +1052,5 @@ export const PROGRAMS: FnSpec[] = [
   ...COL2IM_PROGRAMS,
   ...EPILOGUE_PROGRAMS,
   ...MAXPOOL_PROGRAMS,
+  ...UNARY_PROGRAMS,
 ];
