@@ -1,19 +1,21 @@
 // MobileNetV2 224×224 training steps for `npm run bench` (bench.js calls mobilenetSection), against torchvision's
 // mobilenet_v2 (bench/torch_mobilenet.py).
 //
-//   node bench/mobilenet.js --worker BACKEND STAGE BATCH STEPS   one measurement, one JSON line (a child process)
-//   node bench/mobilenet.js --profile BACKEND STAGE BATCH         tf.profile of one step: kernels by total time
+//   node bench/mobilenet.js --worker BACKEND STAGE BATCH STEPS [THREADS]   one measurement, one JSON line (a child process)
+//   node bench/mobilenet.js --profile BACKEND STAGE BATCH [THREADS]         one step's kernels by CPU time
 //
 // fastlr side: the Keras MobileNetV2 topology (keras.applications.mobilenet_v2, α = 1.0: Conv2D without bias,
 // BatchNormalization ε 1e-3 momentum 0.999, ReLU(max_value 6), DepthwiseConv2D, ZeroPadding2D before every stride-2
 // depthwise conv, Add when a block keeps its shape; GlobalAveragePooling2D + Dense 1000) built in code with
 // tfjs-layers, random weights, trained by fastlr's Learner (its trainStep: forward in training mode, cross-entropy,
 // tf.variableGrads of the trainable variables, fastai's Adam; the loss read back every step). Two groups, body |
-// head (fastai's default split): STAGE `whole` trains everything, `frozen` is fine_tune's first stage (the body
-// frozen, its BatchNorm parameters training — train_bn — and the head).
+// head (fastai's default split): STAGE `whole` trains everything, `whole_bn_inference` too with every BatchNorm in
+// inference mode (model.bn_inference), `frozen` is fine_tune's first stage as the example runs it (the body frozen
+// with bn_freeze and train_bn false: no gradient computed into it; the head trains).
 // images/s = batch × steps / time, by wall clock and by this process's CPU time (process.cpuUsage: on a shared
 // machine, time spent waiting for a core does not count), after one warm-up step.
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -97,7 +99,7 @@ export async function setup(backend, stage, batch, threads = 1) {
   const lib = await import('../dist/index.js');
   const { layerParams } = await import('../dist/model/groups.js');
   const tf = await import('@tensorflow/tfjs');
-  await lib.initBackend(backend, { threads });
+  const info = await lib.initBackend(backend, { threads });
   const model = buildMobileNetV2(tf, { classes: CLASSES });
   const n = model.layers.length;
   const group = (from, to) => {
@@ -134,11 +136,11 @@ export async function setup(backend, stage, batch, threads = 1) {
   const xs = tf.tensor4d(x, [batch, 224, 224, 3]);
   const ys = tf.tensor1d(y);
   const step = () => learner.trainStep(xs, ys, [1e-4, 1e-3]);
-  return { tf, learner, step, backendName: tf.getBackend(), dispose: () => { tf.dispose([xs, ys]); model.dispose(); } };
+  return { tf, learner, step, backendName: tf.getBackend(), threads: info.threads, dispose: () => { tf.dispose([xs, ys]); model.dispose(); } };
 }
 
-async function worker(backend, stage, batch, steps) {
-  const s = await setup(backend, stage, batch);
+async function worker(backend, stage, batch, steps, threads) {
+  const s = await setup(backend, stage, batch, threads);
   await s.step(); // warm-up: kernels set up, weights and optimizer state allocated
   const w0 = performance.now();
   const c0 = process.cpuUsage();
@@ -147,7 +149,7 @@ async function worker(backend, stage, batch, steps) {
   const wall = (performance.now() - w0) / 1000;
   const cpu = (c.user + c.system) / 1e6;
   const out = {
-    backend: s.backendName, stage, batch, steps,
+    backend: s.backendName, stage, batch, steps, threads: s.threads,
     trainable: s.learner.trainableVariables.length,
     images_per_s: (batch * steps) / wall,
     cpu_images_per_s: (batch * steps) / cpu,
@@ -205,18 +207,25 @@ async function profile(backend, stage, batch, threads) {
 }
 
 // ------------------------------------------------------------------------------------------------- the bench row
-function runWorker(backend, stage, batch, steps) {
-  const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--worker', backend, stage, String(batch), String(steps)], {
+function runWorker(backend, stage, batch, steps, threads) {
+  const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--worker', backend, stage, String(batch), String(steps), String(threads)], {
     cwd: root, encoding: 'utf8', env: { ...process.env, FASTLR_BACKEND: '' }, maxBuffer: 16 << 20,
   });
   const line = (r.stdout || '').trim().split('\n').filter((l) => l.startsWith('{')).pop();
-  if (r.status !== 0 || !line) return { backend, stage, error: (r.stderr || '').trim().split('\n').slice(-2).join(' | ') || `exit ${r.status}` };
+  if (r.status !== 0 || !line) return { backend, stage, threads, error: (r.stderr || '').trim().split('\n').slice(-2).join(' | ') || `exit ${r.status}` };
   return JSON.parse(line);
 }
 
+/** Debian's python3-torch with OpenBLAS: the pthread build of OpenBLAS when it is installed (as bench.js's MLP/CNN rows). */
+function blasEnv() {
+  const dir = '/usr/lib/x86_64-linux-gnu/openblas-pthread';
+  if (!existsSync(dir)) return {};
+  return { LD_LIBRARY_PATH: [dir, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':') };
+}
+
 function runTorch(python, batch, steps, threads) {
-  const env = { ...process.env, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads) };
-  const r = spawnSync(python, [path.join(here, 'torch_mobilenet.py'), '--batch', String(batch), '--steps', String(steps), '--threads', String(threads)], {
+  const env = { ...process.env, ...blasEnv(), OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads) };
+  const r = spawnSync(python, [path.join(here, 'torch_mobilenet.py'), '--batch', String(batch), '--steps', String(steps), '--threads', String(threads), '--stages', ORDER.join(',')], {
     encoding: 'utf8', env, maxBuffer: 16 << 20,
   });
   const line = (r.stdout || '').trim().split('\n').filter((l) => l.startsWith('{')).pop();
@@ -226,66 +235,97 @@ function runTorch(python, batch, steps, threads) {
 
 const best = (runs, key) => runs.filter((r) => !r.error).reduce((a, r) => (a === null || r[key] > a[key] ? r : a), null);
 
+/** The stages of the row, in table order; PyTorch runs the same three (bench/torch_mobilenet.py). */
+const ORDER = ['whole', 'whole_bn_inference', 'frozen'];
+
 /**
- * The MobileNetV2 rows: fastlr (each backend × whole | frozen) and PyTorch (whole | frozen), one thread, best of
- * `rounds` alternating runs. `python`: an interpreter with torch + torchvision, or null.
+ * The MobileNetV2 rows at `threads` threads: fastlr (each backend × whole | whole_bn_inference | frozen) and PyTorch
+ * (the same stages, torch.set_num_threads(threads)), best of `rounds` alternating runs by CPU time. `python`: an
+ * interpreter with torch + torchvision, or null.
  */
-export function mobilenetSection({ backends, python, rounds = 1, batch = 8, steps = 3, log = () => {} }) {
+export function mobilenetSection({ backends, python, rounds = 1, batch = 8, steps = 3, threads = 1, log = () => {} }) {
   const fastlr = [];
   const torch = [];
   for (let round = 1; round <= rounds; round++) {
     for (const b of backends) {
-      for (const stage of ['whole', 'frozen']) {
-        log(`  round ${round}/${rounds}: fastlr MobileNetV2 ${stage} on ${b} ...`);
-        fastlr.push(runWorker(b, stage, batch, steps));
+      for (const stage of ORDER) {
+        log(`  round ${round}/${rounds}: fastlr MobileNetV2 ${stage} on ${b}, ${threads} thread(s) ...`);
+        fastlr.push(runWorker(b, stage, batch, steps, threads));
       }
     }
     if (python) {
-      log(`  round ${round}/${rounds}: PyTorch MobileNetV2 ...`);
-      torch.push(runTorch(python, batch, steps, 1));
+      log(`  round ${round}/${rounds}: PyTorch MobileNetV2, ${threads} thread(s) ...`);
+      torch.push(runTorch(python, batch, steps, threads));
     }
   }
   const rows = [];
   for (const b of backends) {
-    for (const stage of ['whole', 'frozen']) {
+    for (const stage of ORDER) {
       const runs = fastlr.filter((r) => r.stage === stage && (r.backend === b || r.error));
       const f = best(runs, 'cpu_images_per_s') ?? runs[0];
-      const tRuns = torch.filter((t) => !t.error).map((t) => t[stage]);
+      const tRuns = torch.filter((t) => !t.error && t[stage]).map((t) => t[stage]);
       const t = tRuns.length ? tRuns.reduce((a, r) => (r.cpu_images_per_s > a.cpu_images_per_s ? r : a)) : null;
       rows.push({ backend: b, stage, fastlr: f, torch: t });
     }
   }
   const torchInfo = torch.find((t) => !t.error) ?? torch[0] ?? null;
-  return { batch, steps, rows, torch: torchInfo ? { version: torchInfo.torch, torchvision: torchInfo.torchvision, blas: torchInfo.blas, threads: torchInfo.threads, error: torchInfo.error } : null };
+  const used = fastlr.find((r) => !r.error)?.threads;
+  return {
+    batch, steps, rows,
+    ...(used !== undefined ? { threads: used } : {}),
+    torch: torchInfo ? { version: torchInfo.torch, torchvision: torchInfo.torchvision, blas: torchInfo.blas, threads: torchInfo.threads, error: torchInfo.error } : null,
+  };
 }
+
+const LABEL = {
+  whole: 'whole net',
+  whole_bn_inference: 'whole net, bn_inference',
+  frozen: 'frozen stage (bn_freeze, train_bn false)',
+};
 
 export function mobilenetTable(section, fmt, table) {
   const ratio = (a, b) => (a && b ? `${(a / b).toFixed(2)}×` : '—');
-  const rows = [['MobileNetV2 224², stage', 'backend', 'fastlr img/s', 'PyTorch img/s', 'ratio', 'fastlr CPU', 'PyTorch CPU', 'ratio (CPU)']];
+  const rows = [['MobileNetV2 224², batch ' + section.batch, 'backend', 'fastlr img/s', 'PyTorch img/s', 'ratio', 'fastlr CPU', 'PyTorch CPU', 'ratio (CPU)']];
   for (const r of section.rows) {
     const f = r.fastlr;
     if (f.error) {
-      rows.push([r.stage, r.backend, `failed: ${f.error.slice(0, 60)}`, '', '', '', '', '']);
+      rows.push([LABEL[r.stage] ?? r.stage, r.backend, `failed: ${f.error.slice(0, 60)}`, '', '', '', '', '']);
       continue;
     }
     rows.push([
-      r.stage === 'whole' ? 'whole net' : 'frozen body (train_bn) + head',
+      LABEL[r.stage] ?? r.stage,
       r.backend,
       fmt(f.images_per_s, 2), fmt(r.torch?.images_per_s ?? NaN, 2), ratio(f.images_per_s, r.torch?.images_per_s),
       fmt(f.cpu_images_per_s, 2), fmt(r.torch?.cpu_images_per_s ?? NaN, 2), ratio(f.cpu_images_per_s, r.torch?.cpu_images_per_s),
     ]);
   }
-  return table(rows);
+  // the issue's floors: fastlr >= 0.5x PyTorch at equal threads, the frozen stage >= 2x the whole net
+  const notes = [];
+  const backends = [...new Set(section.rows.map((r) => r.backend))];
+  for (const b of backends) {
+    const at = (stage) => section.rows.find((r) => r.backend === b && r.stage === stage);
+    const w = at('whole');
+    const fr = at('frozen');
+    const speed = (x, key) => (x && !x.error ? x[key] : undefined);
+    notes.push(
+      `frozen stage vs whole net on ${b}: ${ratio(speed(fr?.fastlr, 'images_per_s'), speed(w?.fastlr, 'images_per_s'))} wall, ${ratio(speed(fr?.fastlr, 'cpu_images_per_s'), speed(w?.fastlr, 'cpu_images_per_s'))} CPU` +
+        (w?.torch && fr?.torch ? ` (PyTorch ${ratio(fr.torch.images_per_s, w.torch.images_per_s)} wall, ${ratio(fr.torch.cpu_images_per_s, w.torch.cpu_images_per_s)} CPU)` : ''),
+    );
+  }
+  const t = section.torch;
+  if (t && !t.error) notes.push(`PyTorch ${t.version}, torchvision ${t.torchvision}, ${t.threads} thread(s), BLAS ${t.blas}`);
+  else if (t?.error) notes.push(`PyTorch: ${t.error}`);
+  return `${table(rows)}\n${notes.map((n) => `  ${n}`).join('\n')}`;
 }
 
 // ------------------------------------------------------------------------------------------------------- main
 const argv = process.argv.slice(2);
 if (argv[0] === '--worker') {
-  await worker(argv[1], argv[2], Number(argv[3]), Number(argv[4]));
+  await worker(argv[1], argv[2], Number(argv[3]), Number(argv[4]), Number(argv[5] ?? 1));
 } else if (argv[0] === '--profile') {
   await profile(argv[1], argv[2] ?? 'whole', Number(argv[3] ?? 1), Number(argv[4] ?? 1));
 } else if (import.meta.url === `file://${process.argv[1]}`) {
-  console.error('usage: node bench/mobilenet.js --worker BACKEND STAGE BATCH STEPS | --profile BACKEND [STAGE] [BATCH]');
+  console.error(`usage: node bench/mobilenet.js --worker BACKEND STAGE BATCH STEPS [THREADS] | --profile BACKEND [STAGE] [BATCH] [THREADS]   (STAGE: ${ORDER.join(' | ')})`);
   console.error(`(${os.cpus().length} cores; npm run bench runs the MobileNetV2 rows through bench.js)`);
   process.exit(2);
 }

@@ -3,9 +3,12 @@
 
 torchvision's mobilenet_v2 (random weights, 1000 classes), train mode, Adam (lr 1e-3), cross-entropy, the loss
 read back every step (loss.item()), one fixed batch of random images, --threads intra-op threads
-(torch.set_num_threads; OMP/OPENBLAS/MKL_NUM_THREADS set by the caller too). Two stages, as fastlr's side:
-  whole   every parameter trains
-  frozen  `features` frozen (requires_grad False: no gradient computed into the body), only the classifier trains
+(torch.set_num_threads; OMP/OPENBLAS/MKL_NUM_THREADS set by the caller too). The stages of fastlr's side:
+  whole               every parameter trains, every BatchNorm in train mode
+  whole_bn_inference  every parameter trains, every BatchNorm in eval mode (fastlr's model.bn_inference)
+  frozen              fine_tune's first stage as fastlr runs it with bn_freeze and train_bn false: `features`
+                      requires_grad False (no gradient computed into the body) AND in eval mode (its BatchNorm
+                      normalises with the running statistics and leaves them alone); the classifier trains
 images/s = batch * steps / time, by wall clock and by this process's CPU time, after one warm-up step.
 Prints one JSON object on stdout.
 """
@@ -41,6 +44,13 @@ def measure(stage: str, batch: int, steps: int, seed: int) -> dict:
     if stage == 'frozen':
         for p in model.features.parameters():
             p.requires_grad_(False)
+        model.features.eval()
+    elif stage == 'whole_bn_inference':
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.eval()
+    elif stage != 'whole':
+        raise SystemExit(f'unknown stage {stage}')
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()
@@ -74,7 +84,7 @@ def main() -> None:
     ap.add_argument('--steps', type=int, default=3)
     ap.add_argument('--threads', type=int, default=1)
     ap.add_argument('--seed', type=int, default=42)
-    ap.add_argument('--stages', default='whole,frozen')
+    ap.add_argument('--stages', default='whole,whole_bn_inference,frozen')
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     try:

@@ -1,4 +1,7 @@
+import { ConfigError } from '../errors.js';
+import { modelKeyIssues } from '../model/key-error.js';
 import { readConfigText, resolvePlanLocated, type Plan } from '../plan/index.js';
+import type { LocatedPlan } from '../plan/load.js';
 import { validatePlan } from '../plan/validate.js';
 import { StopSignal } from '../engine/events.js';
 import { createReporter, isInteractive, wantsColor, type Reporter } from '../report/reporter.js';
@@ -11,6 +14,8 @@ import { writesSettled } from '../report/in-flight.js';
 export interface Loaded {
   plan: Plan;
   hash: string;
+  /** place problems at the config key (or flag) responsible, as `check` does */
+  place: LocatedPlan['place'];
 }
 
 /**
@@ -27,7 +32,27 @@ export async function planFor(o: CommonOptions, extraSet: string[] = []): Promis
     overrides: { backend: o.backend, seed: o.seed, out: o.out, threads: o.threads },
   });
   await validatePlan(located, { cwd: process.cwd(), writeProbe: true, inspectModel: false });
-  return { plan: located.plan, hash: located.hash };
+  return { plan: located.plan, hash: located.hash, place: (issues) => located.place(issues) };
+}
+
+/**
+ * Run `open` (the session: the model loaded, cut, given its head and split) with the errors of model.cut,
+ * model.groups and model.head names placed at their line:col as `check` places them, every one of them (exit 2).
+ */
+export async function placeModelErrors<T>(
+  loaded: Pick<Loaded, 'place'>,
+  open: () => Promise<T>,
+  /** before the error is thrown (finetune removes the run folder it has just made for this run) */
+  cleanup: () => Promise<void> = async () => {},
+): Promise<T> {
+  try {
+    return await open();
+  } catch (e) {
+    const issues = modelKeyIssues(e);
+    if (!issues) throw e;
+    await cleanup();
+    throw new ConfigError(loaded.place(issues));
+  }
 }
 
 export function reporterFor(o: CommonOptions, metrics: string[] = []): Reporter {

@@ -12,13 +12,14 @@ import { findSvg, renderFind, renderRepeats, repeatsSvg, stopText } from '../rep
 import { finishRun } from '../report/finish.js';
 import { gitHead } from '../report/html.js';
 import { findSummaryMarkdown } from '../report/github.js';
-import { announceBackend, announceSkipped, interruptible, planFor, printJson, reporterFor } from './common.js';
+import { announceBackend, announceSkipped, interruptible, placeModelErrors, planFor, printJson, reporterFor } from './common.js';
 import type { FindOptions } from './types.js';
 
 export type { FindDoc } from '../report/documents.js';
 
 export async function runFind(o: FindOptions): Promise<number> {
-  const { plan, hash } = await planFor(o);
+  const loaded = await planFor(o);
+  const { plan, hash } = loaded;
   const repeats = o.repeats ?? plan.find.repeats;
   if (!Number.isInteger(repeats) || repeats < 1) throw new FastlrError(`--repeats must be a whole number >= 1, got ${repeats}`, ExitCode.usage);
   const r = reporterFor(o);
@@ -33,7 +34,7 @@ export async function runFind(o: FindOptions): Promise<number> {
       );
     }
   }
-  const session = await openSession(plan, stageModel !== undefined ? { modelDir: stageModel } : {});
+  const session = await placeModelErrors(loaded, () => openSession(plan, stageModel !== undefined ? { modelDir: stageModel } : {}));
   const { signal, release } = interruptible(r);
   try {
     announceBackend(session.backend, r);

@@ -24,7 +24,7 @@ import { gateLines, trainingCharts } from '../report/training-text.js';
 import { finishRun } from '../report/finish.js';
 import { gitHead } from '../report/html.js';
 import { fitSummaryMarkdown } from '../report/github.js';
-import { announceBackend, announceSkipped, interruptible, planFor, printJson, reporterFor, resumeCommand, skippedSummary } from './common.js';
+import { announceBackend, announceSkipped, interruptible, placeModelErrors, planFor, printJson, reporterFor, resumeCommand, skippedSummary } from './common.js';
 import type { FinetuneOptions } from './types.js';
 
 const FROZEN = 'frozen';
@@ -62,7 +62,8 @@ async function locate(o: FinetuneOptions, plan: Plan): Promise<Start> {
 }
 
 export async function runFinetune(o: FinetuneOptions): Promise<number> {
-  const { plan, hash } = await planFor(o);
+  const loaded = await planFor(o);
+  const { plan, hash } = loaded;
   if (!plan.model.from) {
     throw new FastlrError(`${o.config}: finetune needs model.from (a saved tfjs model folder, a fit run folder, or a run base folder such as runs/<name>)`, ExitCode.usage);
   }
@@ -83,7 +84,13 @@ export async function runFinetune(o: FinetuneOptions): Promise<number> {
     const frozenDone = frozenModel !== null;
     const runFrozen = resume?.stage === FROZEN || (!resume && !frozenDone && (!o.unfreeze || ft.freeze_epochs > 0));
     // stage 2 starts from the saved stage-1 model; stage 1 builds model.from + head afresh
-    session = await openSession(plan, o.unfreeze && frozenDone && !runFrozen ? { modelDir: frozenModel } : {});
+    // a wrong cut/groups/head name: exit 2 at its line:col, and the run folder made just now goes again (as check, nothing is left)
+    const fresh = resume === null && !frozenDone;
+    session = await placeModelErrors(
+      loaded,
+      () => openSession(plan, o.unfreeze && frozenDone && !runFrozen ? { modelDir: frozenModel } : {}),
+      async () => (fresh ? rm(run.dir, { recursive: true, force: true }) : undefined),
+    );
     const learner = session.learner;
     announceBackend(session.backend, r);
     announceSkipped(session.data, r);

@@ -15,18 +15,19 @@ import { finalSummary, gateLines, trainingCharts } from '../report/training-text
 import { finishRun } from '../report/finish.js';
 import { gitHead } from '../report/html.js';
 import { fitSummaryMarkdown } from '../report/github.js';
-import { announceBackend, announceSkipped, interruptible, planFor, printJson, reporterFor, resumeCommand } from './common.js';
+import { announceBackend, announceSkipped, interruptible, placeModelErrors, planFor, printJson, reporterFor, resumeCommand } from './common.js';
 import type { FitOptions } from './types.js';
 
 export async function runFit(o: FitOptions): Promise<number> {
   const extra: string[] = [];
   if (o.lr !== undefined) extra.push(`fit.lr=${o.lr}`);
   if (o.epochs !== undefined) extra.push(`fit.epochs=${o.epochs}`);
-  const { plan, hash } = await planFor(o, extra);
+  const loaded = await planFor(o, extra);
+  const { plan, hash } = loaded;
   const metrics = metricsFor(plan.loss, plan.metrics);
   assertKnownGates(plan.expect, metrics);
   const r = reporterFor(o, metrics);
-  const session = await openSession(plan);
+  const session = await placeModelErrors(loaded, () => openSession(plan));
   const { signal, release } = interruptible(r);
   try {
     announceBackend(session.backend, r);

@@ -53,6 +53,10 @@ export interface CreateLearnerOptions {
   groups?: (string | number)[];
   /** batchnorm parameters of frozen groups keep training (fastai's train_bn); default true */
   trainBn?: boolean;
+  /** batchnorm layers of frozen groups run in inference mode, running statistics never updated (fastai's BnFreeze), as model.bn_freeze; default false */
+  bnFreeze?: boolean;
+  /** every batchnorm layer runs in inference mode in every stage (gamma/beta still train where their group trains), as model.bn_inference; default false */
+  bnInference?: boolean;
   /** tfjs backend, the CLI's selection; default 'auto' (the fastest available) */
   backend?: 'auto' | 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
   /** threads of fastlr's kernels; default 'auto' */
@@ -285,6 +289,8 @@ export async function createLearner(options: CreateLearnerOptions): Promise<Fast
     dropLast: s.dropLast,
     seed: s.seed,
     trainBn: s.trainBn,
+    bnFreeze: s.bnFreeze,
+    bnInference: s.bnInference,
   });
   if (learner.batchesPerEpoch === 0) {
     learner.dispose();

@@ -31,6 +31,8 @@ export const learnerOptionsSchema = z.strictObject({
   seed: cfg.seed,
   groups: model.groups, // model.groups
   trainBn: model.train_bn, // model.train_bn
+  bnFreeze: model.bn_freeze, // model.bn_freeze
+  bnInference: model.bn_inference, // model.bn_inference
   backend: cfg.backend,
   threads: cfg.threads,
 });

@@ -7,7 +7,9 @@ import { checkInput, checkOutput, modelInputShape } from './check.js';
 import { isContainer, layerPath, leafLayers, rebuildGraph, type RebuildOptions } from './graph.js';
 import { applyHead } from './head.js';
 import { layerSeed } from './layers.js';
-import { abbreviate, ModelKeyError } from './key-error.js';
+import { abbreviate, ModelKeyError, throwModelKeyErrors } from './key-error.js';
+import { splitPointError } from './groups.js';
+import { findSplitLayer } from './split.js';
 import type { DataShape, ModelPlan } from './types.js';
 
 /** The top-level layers a numeric cut counts (no InputLayer): fastai's `children()`. */
@@ -36,6 +38,28 @@ export function resolveCut(model: tf.LayersModel, cut: number | string): tf.laye
     throw new ModelKeyError(['model', 'cut'], `model.cut ${cut} keeps no layer of the loaded model (it has ${layers.length} layers)`);
   }
   return [layers[keep - 1]!];
+}
+
+/** A layer name fastlr gives a head layer (`l12_dense`, `l12_concat_pool_max`), or a prefix of one (`l`, `l12`). */
+const HEAD_NAME = /^l(\d+(_\w*)?)?$/;
+
+/**
+ * resolveCut; when the cut names no layer, the split points that name no layer of the loaded model either are
+ * reported with it (each at its key: `check` and the training commands list every wrong name at once). Points that
+ * may name a head layer (numbered after the cut) or are indices are checked once the cut is known.
+ */
+function cutOrAllNameErrors(loaded: tf.LayersModel, plan: ModelPlan): tf.layers.Layer[] {
+  try {
+    return resolveCut(loaded, plan.model.cut ?? -1);
+  } catch (e) {
+    if (!(e instanceof ModelKeyError)) throw e;
+    const names = leafLayers(loaded).map((l) => l.name);
+    const more = (plan.model.groups ?? []).flatMap((p, k) =>
+      typeof p === 'string' && !HEAD_NAME.test(p) && findSplitLayer(names, p) < 0 ? [splitPointError(names, p, k, `no layer named "${p}" or starting with it`)] : [],
+    );
+    throwModelKeyErrors([e, ...more]);
+    throw e;
+  }
 }
 
 function containerNames(model: tf.LayersModel): string[] {
@@ -94,7 +118,7 @@ export function buildFinetuneModel(
         return c;
       },
     };
-    if (head.length > 0) opts.upTo = resolveCut(loaded, plan.model.cut ?? -1);
+    if (head.length > 0) opts.upTo = cutOrAllNameErrors(loaded, plan);
     const body = rebuildGraph(loaded, opts);
     created.push(...body.layers);
     if (body.outputs.length !== 1) {

@@ -11,7 +11,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { FastlrError } from '../errors.js';
 import { didYouMean } from '../plan/did-you-mean.js';
-import { abbreviate, ModelKeyError } from './key-error.js';
+import { abbreviate, ModelKeyError, throwModelKeyErrors } from './key-error.js';
 import { leafLayers } from './graph.js';
 import { headSpecLayers } from './head.js';
 import { splitCandidates, splitIndex } from './split.js';
@@ -46,6 +46,12 @@ export function groupLayers(model: tf.LayersModel): tf.layers.Layer[] {
   return leafLayers(model);
 }
 
+/** The error of split point `p` (model.groups[k]) on the layers `names`, with a "did you mean" for a name. */
+export function splitPointError(names: readonly string[], p: number | string, k: number, error: string): ModelKeyError {
+  const hint = typeof p === 'string' ? didYouMean(p, splitCandidates(names)) || ` (layers: ${abbreviate(names)})` : '';
+  return new ModelKeyError(['model', 'groups', k], `model.groups: ${error}${hint}`);
+}
+
 /**
  * Resolve split points to indices into groupLayers(model): each point starts a new group. A number is an index
  * (negative counts from the end, as in Python); a string opens a group at the first layer whose name equals it or
@@ -53,14 +59,17 @@ export function groupLayers(model: tf.LayersModel): tf.layers.Layer[] {
  */
 export function resolveSplitPoints(model: tf.LayersModel, points: readonly (number | string)[]): number[] {
   const names = groupLayers(model).map((l) => l.name);
+  const bad: ModelKeyError[] = [];
   const out = points.map((p, k) => {
     const r = splitIndex(names, p);
     if ('error' in r) {
-      const hint = typeof p === 'string' ? didYouMean(p, splitCandidates(names)) || ` (layers: ${abbreviate(names)})` : '';
-      throw new ModelKeyError(['model', 'groups', k], `model.groups: ${r.error}${hint}`);
+      bad.push(splitPointError(names, p, k, r.error));
+      return -1;
     }
     return r.index;
   });
+  // every point that names no layer at once (check lists each at its line:col), the order only once all resolve
+  throwModelKeyErrors(bad);
   for (let k = 1; k < out.length; k++) {
     if (out[k]! <= out[k - 1]!) {
       const at = (i: number) => `${names[i]} (layer ${i})`;

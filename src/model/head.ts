@@ -6,6 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { FastlrError } from '../errors.js';
+import { ModelKeyError } from './key-error.js';
 import { layerName, makeLayer } from './layers.js';
 import type { LayerSpecLike } from './types.js';
 
@@ -37,7 +38,7 @@ export function applyHead(
 ): { output: tf.SymbolicTensor; layers: tf.layers.Layer[] } {
   const used = new Set(taken);
   const claim = (name: string, j: number): void => {
-    if (used.has(name)) throw new FastlrError(`model.head[${j}]: layer name "${name}" is already used in the model`);
+    if (used.has(name)) throw new ModelKeyError(['model', 'head', j], `model.head[${j}]: layer name "${name}" is already used in the model`);
     used.add(name);
   };
   let t = x;
@@ -47,7 +48,7 @@ export function applyHead(
     try {
       if (spec.type === 'concat_pool') {
         if (t.shape.length !== 4) {
-          throw new FastlrError(`concat_pool needs an input [height, width, channels]; its input is [${t.shape.slice(1).join(', ')}]`);
+          throw new FastlrError(`needs an input [height, width, channels]; its input is [${t.shape.slice(1).join(', ')}]`);
         }
         for (const n of [`${name}_max`, `${name}_avg`, name]) claim(n, j);
         const max = tf.layers.globalMaxPooling2d({ name: `${name}_max`, dataFormat: 'channelsLast' });
@@ -62,8 +63,9 @@ export function applyHead(
       layers.push(layer);
       t = layer.apply(t) as tf.SymbolicTensor;
     } catch (e) {
-      if (e instanceof FastlrError && e.message.startsWith('model.head')) throw e;
-      throw new FastlrError(`model.head[${j}] (${spec.type}): ${(e as Error).message}`);
+      if (e instanceof ModelKeyError) throw e;
+      if (e instanceof FastlrError && e.message.startsWith('model.head')) throw new ModelKeyError(['model', 'head', j], e.message);
+      throw new ModelKeyError(['model', 'head', j], `model.head[${j}] (${spec.type}): ${(e as Error).message}`);
     }
   });
   return { output: t, layers };

@@ -9,7 +9,7 @@ export { leafLayers, layerPath, rebuildGraph, isContainer } from './graph.js';
 export { resolveCut } from './finetune.js';
 export { applyHead, headLayerNames, headSpecLayers } from './head.js';
 export { applyBnFreeze, setInferenceMode, inInferenceMode, isBatchNorm } from './batchnorm.js';
-export { ModelKeyError } from './key-error.js';
+export { ModelKeyError, ModelKeyErrors, modelKeyIssues, type ModelKeyIssue } from './key-error.js';
 export { findSplitLayer, splitIndex } from './split.js';
 export { normalizeTopology, topologyLayers } from './keras-json.js';
 export {

@@ -12,7 +12,7 @@ import { disposeQuietly } from './build.js';
 import { buildFinetuneModel } from './finetune.js';
 import { paramGroups } from './groups.js';
 import { checkWeightFiles, loadModelDir, readModelJson } from './io.js';
-import { ModelKeyError } from './key-error.js';
+import { modelKeyIssues } from './key-error.js';
 import type { DataShape, ModelPlan } from './types.js';
 
 export interface InspectedGroup {
@@ -88,9 +88,10 @@ export async function inspectFinetune(dir: string, plan: ModelPlan, ds: DataShap
     });
     return { groups, issues: [] };
   } catch (e) {
-    // placed at its key, the message need not repeat it ("model.groups[0]: model.groups: …")
-    if (e instanceof ModelKeyError) return { issues: [{ path: e.path, message: e.message.replace(/^model\.\w+: /, '') }] };
-    if (e instanceof FastlrError) return at(/^model\.head/.test(e.message) ? ['model', 'head'] : ['model', 'from'], e);
+    // each placed at its key, the message need not repeat it ("model.groups[0]: model.groups: …")
+    const keyed = modelKeyIssues(e);
+    if (keyed) return { issues: keyed };
+    if (e instanceof FastlrError) return at(['model', 'from'], e);
     throw e;
   } finally {
     if (model) disposeQuietly(model);

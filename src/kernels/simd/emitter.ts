@@ -47,6 +47,9 @@ function vec(items: number[][]): number[] {
   return [...uleb(items.length), ...items.flat()];
 }
 
+const F32_BUF = new Float32Array(1);
+const F32_BYTES = new Uint8Array(F32_BUF.buffer);
+
 /** A local variable handle (index into the function's params + locals). */
 export type Local = number & { readonly __local: unique symbol };
 
@@ -79,29 +82,64 @@ export class FnBuilder {
     return this.local(V128);
   }
 
-  private op(...bytes: number[]): this {
-    this.code.push(...bytes);
+  // Bytes are appended one at a time (no rest arguments, no temporary arrays): emission runs once per process,
+  // cold, so its cost is the interpreter's and every spread or small array counts (see runtime.ts).
+  private op(b0: number, b1 = -1, b2 = -1): this {
+    const c = this.code;
+    c.push(b0);
+    if (b1 >= 0) c.push(b1);
+    if (b2 >= 0) c.push(b2);
     return this;
   }
-  private simd(opcode: number, ...imm: number[]): this {
-    return this.op(0xfd, ...uleb(opcode), ...imm);
+  private uleb(n: number): this {
+    let v = n >>> 0;
+    const c = this.code;
+    for (;;) {
+      const b = v & 0x7f;
+      v >>>= 7;
+      if (v === 0) {
+        c.push(b);
+        return this;
+      }
+      c.push(b | 0x80);
+    }
+  }
+  private sleb(n: number): this {
+    let v = n | 0;
+    const c = this.code;
+    for (;;) {
+      const b = v & 0x7f;
+      v >>= 7;
+      if ((v === 0 && (b & 0x40) === 0) || (v === -1 && (b & 0x40) !== 0)) {
+        c.push(b);
+        return this;
+      }
+      c.push(b | 0x80);
+    }
+  }
+  private simd(opcode: number): this {
+    return this.op(0xfd).uleb(opcode);
+  }
+  /** a SIMD memory op: opcode, alignment, offset */
+  private simdMem(opcode: number, align: number, offset: number): this {
+    return this.simd(opcode).op(align).uleb(offset);
   }
 
   get(l: Local): this {
-    return this.op(0x20, ...uleb(l));
+    return this.op(0x20).uleb(l);
   }
   set(l: Local): this {
-    return this.op(0x21, ...uleb(l));
+    return this.op(0x21).uleb(l);
   }
   tee(l: Local): this {
-    return this.op(0x22, ...uleb(l));
+    return this.op(0x22).uleb(l);
   }
   i32Const(v: number): this {
-    return this.op(0x41, ...sleb(v));
+    return this.op(0x41).sleb(v);
   }
   f32Const(v: number): this {
-    const b = new Uint8Array(new Float32Array([v]).buffer);
-    return this.op(0x43, ...b);
+    F32_BUF[0] = v;
+    return this.op(0x43, F32_BYTES[0]!, F32_BYTES[1]!).op(F32_BYTES[2]!, F32_BYTES[3]!);
   }
   i32Add(): this {
     return this.op(0x6a);
@@ -146,10 +184,10 @@ export class FnBuilder {
     return this.op(0x0b);
   }
   br(depth: number): this {
-    return this.op(0x0c, ...uleb(depth));
+    return this.op(0x0c).uleb(depth);
   }
   brIf(depth: number): this {
-    return this.op(0x0d, ...uleb(depth));
+    return this.op(0x0d).uleb(depth);
   }
   i32Eqz(): this {
     return this.op(0x45);
@@ -162,10 +200,10 @@ export class FnBuilder {
     return this.op(0x28, 2, ...uleb(offset));
   }
   f32Load(offset = 0): this {
-    return this.op(0x2a, 0, ...uleb(offset));
+    return this.op(0x2a, 0).uleb(offset);
   }
   f32Store(offset = 0): this {
-    return this.op(0x38, 0, ...uleb(offset));
+    return this.op(0x38, 0).uleb(offset);
   }
   f32Add(): this {
     return this.op(0x92);
@@ -195,14 +233,14 @@ export class FnBuilder {
     return this.op(0x91);
   }
   v128Load(offset = 0): this {
-    return this.simd(0x00, 0, ...uleb(offset));
+    return this.simdMem(0x00, 0, offset);
   }
   /** v128.load32_splat: one f32 (4 bytes at addr + offset) into all four lanes */
   v128Load32Splat(offset = 0): this {
-    return this.simd(0x09, 2, ...uleb(offset));
+    return this.simdMem(0x09, 2, offset);
   }
   v128Store(offset = 0): this {
-    return this.simd(0x0b, 0, ...uleb(offset));
+    return this.simdMem(0x0b, 0, offset);
   }
   i32x4Splat(): this {
     return this.simd(0x11);
@@ -258,11 +296,11 @@ export class FnBuilder {
   }
   /** memory.fill(dest, value, byteCount) */
   memoryFill(): this {
-    return this.op(0xfc, ...uleb(11), 0x00);
+    return this.op(0xfc).uleb(11).op(0x00);
   }
   /** memory.copy(dest, src, byteCount) */
   memoryCopy(): this {
-    return this.op(0xfc, ...uleb(10), 0x00, 0x00);
+    return this.op(0xfc).uleb(10).op(0x00, 0x00);
   }
 
   /** `i = from; while (i < to) { body(); i += step; }` (signed compare; from/to/step emit one i32 each). */
@@ -295,10 +333,17 @@ export class FnBuilder {
   }
 
   /** The encoded function body (locals + code + end). */
-  encode(): number[] {
-    const groups: number[][] = this.localTypes.map((t) => [1, t]);
-    const body = [...vec(groups), ...this.code, 0x0b];
-    return [...uleb(body.length), ...body];
+  encode(): Uint8Array {
+    const head = uleb(this.localTypes.length);
+    for (const t of this.localTypes) head.push(1, t);
+    const size = head.length + this.code.length + 1;
+    const len = uleb(size);
+    const out = new Uint8Array(len.length + size);
+    out.set(len, 0);
+    out.set(head, len.length);
+    out.set(this.code, len.length + head.length);
+    out[out.length - 1] = 0x0b;
+    return out;
   }
 }
 
@@ -325,17 +370,41 @@ export function emitModule(fns: FnSpec[], opts: { shared?: boolean } = {}): Uint
   const imports = [[...name('env'), ...name('memory'), 0x02, ...limits]];
   const funcs = fns.map((f) => uleb(arities.indexOf(f.nParams)));
   const exports = fns.map((f, i) => [...name(f.name), 0x00, ...uleb(i)]);
-  const bodies = fns.map((spec) => {
-    const b = new FnBuilder(spec.nParams);
-    spec.build(b);
-    return b.encode();
-  });
-  return new Uint8Array([
+  const head = [
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, vec(types)),
     ...section(2, vec(imports)),
     ...section(3, vec(funcs)),
     ...section(7, vec(exports)),
-    ...section(10, vec(bodies)),
-  ]);
+  ];
+  const code = codeSection(fns);
+  const out = new Uint8Array(head.length + code.length);
+  out.set(head, 0);
+  out.set(code, head.length);
+  return out;
+}
+
+/** The code section of `fns`, built once per list: the plain and the shared module differ only in their import. */
+const codeSections = new WeakMap<FnSpec[], Uint8Array>();
+
+function codeSection(fns: FnSpec[]): Uint8Array {
+  const have = codeSections.get(fns);
+  if (have) return have;
+  const bodies = fns.map((spec) => {
+    const b = new FnBuilder(spec.nParams);
+    spec.build(b);
+    return b.encode();
+  });
+  const count = uleb(bodies.length);
+  const size = count.length + bodies.reduce((s, b) => s + b.length, 0);
+  const head = [10, ...uleb(size), ...count];
+  const out = new Uint8Array(head.length + size - count.length);
+  out.set(head, 0);
+  let at = head.length;
+  for (const b of bodies) {
+    out.set(b, at);
+    at += b.length;
+  }
+  codeSections.set(fns, out);
+  return out;
 }
