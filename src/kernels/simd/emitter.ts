@@ -197,7 +197,7 @@ export class FnBuilder {
     return this.op(0x1b);
   }
   i32Load(offset = 0): this {
-    return this.op(0x28, 2, ...uleb(offset));
+    return this.op(0x28, 2).uleb(offset);
   }
   f32Load(offset = 0): this {
     return this.op(0x2a, 0).uleb(offset);
