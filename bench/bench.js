@@ -5,7 +5,10 @@
 //                       [--repeats N] [--no-torch] [--no-cli] [--rows ID,...|--no-rows]
 //
 // --threads: the thread counts both sides run at (default `1,all`: one thread, then every available core,
-// os.availableParallelism()); fastlr gets `threads: N`, PyTorch torch.set_num_threads(N) + OMP/OpenBLAS N.
+// os.availableParallelism()); PyTorch gets torch.set_num_threads(N) + OMP/OpenBLAS N; fastlr gets `threads: N`,
+// except that the all-cores count runs as `threads: auto`, what a user gets by default (every core, each kernel call
+// site measured and kept on one thread where splitting does not pay: the row's note lists those sites).
+// --explicit-threads: fastlr gets `threads: N` for every count (every large-enough kernel split, no measuring).
 // --quick: one round, one timed run, shorter runs (about two minutes in all).
 //
 // (cpu is opt-in: with fastlr's kernels the cpu backend is ~2-3x slower than wasm; without them, ~20-40x.)
@@ -37,7 +40,7 @@ const MODELS = [
 ];
 
 function parseArgs(argv) {
-  const a = { json: false, backends: ['wasm'], python: null, repeats: 3, rounds: 2, torch: true, worker: null, threads: null, quick: false, rows: null, cli: true };
+  const a = { json: false, backends: ['wasm'], python: null, repeats: 3, rounds: 2, torch: true, worker: null, threads: null, quick: false, rows: null, cli: true, explicit: false };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const next = () => {
@@ -56,13 +59,17 @@ function parseArgs(argv) {
     else if (k === '--no-rows') a.rows = [];
     else if (k === '--no-cli') a.cli = false;
     else if (k === '--threads') a.threads = next();
+    else if (k === '--explicit-threads') a.explicit = true;
     else if (k === '--worker') a.worker = { backend: next(), model: next(), threads: Number(next()), quick: false };
     else if (k === '--help' || k === '-h') {
-      console.log('usage: node bench/bench.js [--json] [--quick] [--threads 1,all] [--backends wasm[,cpu]] [--python PATH] [--rounds N] [--repeats N] [--no-torch] [--no-cli] [--rows ID,...|--no-rows]');
+      console.log('usage: node bench/bench.js [--json] [--quick] [--threads 1,all] [--backends wasm[,cpu]] [--python PATH] [--rounds N] [--repeats N] [--no-torch] [--no-cli] [--rows ID,...|--no-rows] [--explicit-threads]');
       process.exit(0);
     } else throw new Error(`unknown argument ${k}`);
   }
-  if (a.worker) a.worker.quick = a.quick;
+  if (a.worker) {
+    a.worker.quick = a.quick;
+    a.worker.explicit = a.explicit;
+  }
   if (a.quick) {
     a.rounds = 1;
     a.repeats = 1;
@@ -74,11 +81,15 @@ function parseArgs(argv) {
 
 // ---------------------------------------------------------------------------------------------------- worker
 /** One backend × one model, in its own process; prints one JSON line. */
-async function worker({ backend, model, threads, quick }, repeats) {
+async function worker({ backend, model, threads, quick, explicit }, repeats) {
   const spec = MODELS.find((m) => m.id === model);
   if (!spec) throw new Error(`unknown model ${model}`);
   const { loadPlan, openSession, rangeTest } = await import('../dist/index.js');
-  const { plan } = await loadPlan(path.join(root, spec.config), { env: {}, overrides: { backend, threads } });
+  const { adaptiveChoices } = await import('../dist/kernels/simd/adaptive.js');
+  // every core: the default a user gets (threads: auto); fewer: that count, as --threads N gives it
+  const all = os.availableParallelism ? os.availableParallelism() : os.cpus().length;
+  const setting = !explicit && threads > 1 && threads === all ? 'auto' : threads;
+  const { plan } = await loadPlan(path.join(root, spec.config), { env: {}, overrides: { backend, threads: setting } });
   const session = await openSession(plan);
   const learner = session.learner;
   // steps cpu: the cpu backend is far slower, a shorter run says as much
@@ -112,10 +123,14 @@ async function worker({ backend, model, threads, quick }, repeats) {
       warmRes = res;
     }
   }
+  const sites = adaptiveChoices();
   const out = {
     model,
     backend: session.backend.name,
     threads: session.backend.threads,
+    setting,
+    // threads: auto — the kernel call sites that can split, and those it measured faster on one thread
+    ...(setting === 'auto' ? { auto_sites: { split: sites.filter((x) => x.threads === 'split').map((x) => x.key), one: sites.filter((x) => x.threads === 'one').map((x) => x.key) } } : {}),
     steps_per_s: best,
     cpu_steps_per_s: bestCpu,
     find: {
@@ -133,7 +148,7 @@ async function worker({ backend, model, threads, quick }, repeats) {
 
 // ---------------------------------------------------------------------------------------------------- driver
 function runWorker(backend, model, repeats, threads, quick) {
-  const argv = [fileURLToPath(import.meta.url), '--worker', backend, model, String(threads), '--repeats', String(repeats), ...(quick ? ['--quick'] : [])];
+  const argv = [fileURLToPath(import.meta.url), '--worker', backend, model, String(threads), '--repeats', String(repeats), ...(quick ? ['--quick'] : []), ...(explicitThreads ? ['--explicit-threads'] : [])];
   const r = spawnSync(process.execPath, argv, {
     cwd: root,
     encoding: 'utf8',
@@ -294,8 +309,12 @@ async function discoverRows(only) {
   return rows;
 }
 
+/** --explicit-threads: every fastlr worker gets its count as `threads: N` (no `auto` for the all-cores count) */
+let explicitThreads = false;
+
 async function main() {
   const args = parseArgs(process.argv.slice(2));
+  explicitThreads = args.explicit;
   if (args.worker) return worker(args.worker, args.repeats);
 
   const cpus = os.cpus();
@@ -441,7 +460,7 @@ async function main() {
       rows.push([
         label,
         r.backend,
-        String(r.threads),
+        r.setting === 'auto' ? `${r.threads} (auto)` : String(r.threads),
         fmt(r.steps_per_s),
         fmt(r.torch_steps_per_s ?? NaN),
         ratio(r.ratio),
@@ -453,6 +472,15 @@ async function main() {
       ]);
   }
   console.log(table(rows));
+  for (const r of results.filter((x) => !x.error && x.auto_sites)) {
+    const { split, one } = r.auto_sites;
+    const label = MODELS.find((m) => m.id === r.model).label;
+    console.log(
+      `note: ${label}, ${r.backend}, ${r.threads} (auto): ${split.length} of ${split.length + one.length} splittable kernel call sites measured faster split` +
+        (one.length ? `; kept on one thread: ${one.map((k) => k.replace(/\|\d+$/, '')).join(', ')}` : '') +
+        ' (--explicit-threads splits them all)',
+    );
+  }
   console.log('');
   console.log('LR range test, in-process seconds (find: 1e-7..10, 100 iterations, stop_div). fastlr: the rangeTest() call,');
   console.log("first = the process's first range test (cold), warm = a later one; PyTorch: warm, from model creation.");

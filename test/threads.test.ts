@@ -62,7 +62,7 @@ const CASES: Case[] = [
     },
   },
   {
-    name: 'depthwise conv and its gradients 8×28×28×32 3×3 same (MobileNet; split by images)',
+    name: 'depthwise conv and its gradients 8×28×28×32 3×3 same (MobileNet; split by images, the filter gradient by channels)',
     splits: true,
     run: () => {
       const x = t([8, 28, 28, 32], 24) as tf.Tensor4D;
@@ -73,13 +73,24 @@ const CASES: Case[] = [
     },
   },
   {
-    name: 'batch norm (training) and its gradient 16×14×14×32 (split by rows)',
+    name: 'batch norm (training) and its gradient 16×14×14×32 (sums split by channels, the passes by rows)',
     splits: true,
     run: () => {
       const x = t([16, 14, 14, 32], 26);
       const scale = t([32], 27);
       const offset = t([32], 28);
       const bn = (a: tf.Tensor): tf.Tensor => (tf.engine().runKernel(BN_TRAIN_KERNEL, { x: a, scale, offset }, { varianceEpsilon: 1e-3 }) as tf.Tensor[])[0]!;
+      const dx = tf.grad((a: tf.Tensor) => bn(a).square().sum())(x);
+      return tf.concat([bn(x).flatten(), dx.flatten()]);
+    },
+  },
+  {
+    name: 'batch norm in inference mode (FusedBatchNorm) and its gradient 16×14×14×32 (split by rows)',
+    splits: true,
+    run: () => {
+      const x = t([16, 14, 14, 32], 45);
+      const [mean, variance, offset, scale] = [t([32], 46), t([32], 47).abs(), t([32], 48), t([32], 49)];
+      const bn = (a: tf.Tensor): tf.Tensor => tf.batchNorm(a, mean, variance, offset, scale, 1e-3);
       const dx = tf.grad((a: tf.Tensor) => bn(a).square().sum())(x);
       return tf.concat([bn(x).flatten(), dx.flatten()]);
     },

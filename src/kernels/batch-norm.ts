@@ -199,6 +199,22 @@ function byRows(m: Arena, fn: 'bn_apply' | 'bn_grad_apply', args: number[], rowe
   });
 }
 
+/**
+ * A per-channel sum program over [rows, c] (bn_sum, bn_sqdev, bn_grad_sums: args then rows, c) split into channel
+ * blocks over the threads (its `_range` variant: channels [c0, c1), multiples of 4): each channel summed over the
+ * rows in the same order by one thread, so the split never changes a bit. With `threads: auto`, only where it pays.
+ */
+function byChannels(m: Arena, fn: 'bn_sum' | 'bn_sqdev' | 'bn_grad_sums', args: number[], rows: number, c: number): void {
+  const runner = m.runner;
+  const one = (): void => m.simd![fn](...args, rows, c);
+  if (runner === null || runner.threads() < 2 || c < 8 || rows * c * 4 < MIN_PARALLEL_MACS) return one();
+  withThreads(`${fn} ${rows}x${c}`, (t) => {
+    const blocks = t < 2 ? [] : rowBlocks(c, t, 4);
+    if (blocks.length < 2) return one();
+    runner.parallel(blocks.map(([c0, c1]) => ({ fn: `${fn}_range`, args: [...args, rows, c, c0, c1] })));
+  });
+}
+
 /** FastlrBatchNormTrain(x, scale, offset; varianceEpsilon) → [y, mean, variance] */
 export function bnTrainKernel(backendName: string): MultiKernel {
   return (args: KernelArgs): tf.TensorInfo[] => {
@@ -210,11 +226,11 @@ export function bnTrainKernel(backendName: string): MultiKernel {
     const m = arena(BN_TRAIN_KERNEL, backendName, args.backend, ins, [x.shape.slice(), [c], [c]], [c], c);
     try {
       const p = m.simd;
-      if (p) p.bn_sum(m.ptr(0), m.ptr(4), rows, c);
+      if (p) byChannels(m, 'bn_sum', [m.ptr(0), m.ptr(4)], rows, c);
       else loops.sum(m.view(0), m.view(4), rows, c);
       const mean = m.view(4);
       for (let ch = 0; ch < c; ch++) mean[ch] = mean[ch]! / rows;
-      if (p) p.bn_sqdev(m.ptr(0), m.ptr(4), m.ptr(5), rows, c);
+      if (p) byChannels(m, 'bn_sqdev', [m.ptr(0), m.ptr(4), m.ptr(5)], rows, c);
       else loops.sqdev(m.view(0), m.view(4), m.view(5), rows, c);
       const [v, g, s] = [m.view(5), m.view(1), m.view(6)];
       for (let ch = 0; ch < c; ch++) {
@@ -254,7 +270,7 @@ export function bnInferenceKernel(backendName: string, stock: Kernel): Kernel {
     try {
       const [v, g, sc] = [m.view(2), m.view(4), m.view(6)];
       for (let ch = 0; ch < c; ch++) sc[ch] = g[ch]! / Math.sqrt(v[ch]! + eps);
-      if (m.simd) m.simd.bn_apply(m.ptr(0), m.ptr(1), m.ptr(6), m.ptr(3), m.ptr(5), rows, c);
+      if (m.simd) byRows(m, 'bn_apply', [m.ptr(0), m.ptr(1), m.ptr(6), m.ptr(3), m.ptr(5)], [0, 4], rows, c);
       else loops.apply(m.view(0), m.view(1), m.view(6), m.view(3), m.view(5), rows, c);
       return m.finish()[0]!;
     } finally {
@@ -272,7 +288,7 @@ export function bnGradSumsKernel(backendName: string): MultiKernel {
     // 0 x, 1 dy, 2 mean, 3 variance | 4 dscale, 5 doffset
     const m = arena(BN_GRAD_SUMS_KERNEL, backendName, args.backend, ins, [[c], [c]], [], c);
     try {
-      if (m.simd) m.simd.bn_grad_sums(m.ptr(0), m.ptr(1), m.ptr(2), m.ptr(5), m.ptr(4), rows, c);
+      if (m.simd) byChannels(m, 'bn_grad_sums', [m.ptr(0), m.ptr(1), m.ptr(2), m.ptr(5), m.ptr(4)], rows, c);
       else loops.gradSums(m.view(0), m.view(1), m.view(2), m.view(5), m.view(4), rows, c);
       const [ds, v] = [m.view(4), m.view(3)];
       for (let ch = 0; ch < c; ch++) ds[ch] = ds[ch]! / Math.sqrt(v[ch]! + eps);

@@ -8,7 +8,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { type Kernel, type KernelArgs } from './kernel-context.js';
 import { rawInput, rawOutput } from './raw-memory.js';
-import { heapOutput, heapPtr, simdPrograms } from './simd/runtime.js';
+import { backendRunner, heapOutput, heapPtr, simdPrograms } from './simd/runtime.js';
+import { runSplit } from './simd/split.js';
 
 export const CLIP_GRAD_KERNEL = 'FastlrClipGrad';
 
@@ -50,7 +51,13 @@ export function clipGradWasm(): Kernel {
     const { x, dy, lo, hi } = inputs(args);
     const n = x.shape.reduce((p, s) => p * s, 1);
     const out = heapOutput(args.backend, x.shape.slice());
-    progs.clip_grad(heapPtr(args.backend, x), heapPtr(args.backend, dy), heapPtr(args.backend, out), n, bits(lo), bits(hi));
+    const [px, pd, po, bl, bh] = [heapPtr(args.backend, x), heapPtr(args.backend, dy), heapPtr(args.backend, out), bits(lo), bits(hi)];
+    // split by element blocks over the shared heap's threads (each element one thread: the same bits)
+    runSplit(
+      backendRunner(args.backend),
+      { key: `clip_grad ${n}`, units: n, bytes: 12 * n, align: 4, block: (a, b) => ({ fn: 'clip_grad', args: [px + 4 * a, pd + 4 * a, po + 4 * a, b - a, bl, bh] }) },
+      () => progs.clip_grad(px, pd, po, n, bl, bh),
+    );
     return out;
   };
 }

@@ -165,11 +165,17 @@ type Loop = (a: Float32Array, b: Float32Array, out: Float32Array, g: Geo) => voi
 type Prog = 'dw_fwd' | 'dw_bpi' | 'dw_bpf';
 
 /**
- * The calls of `prog` split over `threads` by images (dw_fwd, dw_bpi: every output element belongs to one image and
- * is summed the same way whatever the split; dw_bpf sums over the images, so it is never split). [] = do not split.
+ * The calls of `prog` split over `threads`: dw_fwd, dw_bpi by images (every output element belongs to one image and
+ * is summed the same way whatever the split); dw_bpf, which sums over the images, by channel blocks. [] = do not split.
  */
 function batchCalls(prog: Prog, pa: number, pb: number, po: number, g: Geo, threads: number): Call[] {
-  if (prog === 'dw_bpf' || threads < 2 || g.n < 2 || g.n * g.oh * g.ow * g.c * g.kh * g.kw < MIN_PARALLEL_MACS) return [];
+  if (threads < 2 || g.n * g.oh * g.ow * g.c * g.kh * g.kw < MIN_PARALLEL_MACS) return [];
+  if (prog === 'dw_bpf') {
+    // summed over the images: split by channel blocks instead (dw_bpf_range: channels [c0, c1), same order)
+    if (g.c < 8) return [];
+    return rowBlocks(g.c, threads, 4).map(([c0, c1]) => ({ fn: 'dw_bpf_range', args: [pa, pb, po, ...progArgs(g), c0, c1] }));
+  }
+  if (g.n < 2) return [];
   const inner = g.h * g.w * g.c;
   const outer = g.oh * g.ow * g.c;
   const [aPer, oPer] = prog === 'dw_fwd' ? [inner, outer] : [outer, inner];

@@ -196,6 +196,9 @@ export class FnBuilder {
   select(): this {
     return this.op(0x1b);
   }
+  i32Load(offset = 0): this {
+    return this.op(0x28, 2).uleb(offset);
+  }
   f32Load(offset = 0): this {
     return this.op(0x2a, 0).uleb(offset);
   }
@@ -207,6 +210,9 @@ export class FnBuilder {
   }
   f32Gt(): this {
     return this.op(0x5e);
+  }
+  f32Lt(): this {
+    return this.op(0x5d);
   }
   f32Ge(): this {
     return this.op(0x60);
@@ -267,6 +273,14 @@ export class FnBuilder {
   /** f32x4.pmax(a, b) = a < b ? b : a, lane-wise (XNNPACK's clamp on x86: pmax(0, x) is 0 for NaN and −0) */
   f32x4Pmax(): this {
     return this.simd(0xeb);
+  }
+  /** i32x4.max_s, lane-wise signed (on float bits: XNNPACK's wasm relu, max(bits, 0)) */
+  i32x4MaxS(): this {
+    return this.simd(0xb8);
+  }
+  /** f32x4.pmin(a, b) = b < a ? b : a, lane-wise */
+  f32x4Pmin(): this {
+    return this.simd(0xea);
   }
   f32x4Sub(): this {
     return this.simd(0xe5);

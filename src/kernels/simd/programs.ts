@@ -7,6 +7,7 @@ import { CONV_PROGRAMS } from './conv-programs.js';
 import { COL2IM_PROGRAMS } from './col2im-programs.js';
 import { EPILOGUE_PROGRAMS } from './epilogue-programs.js';
 import { MAXPOOL_PROGRAMS } from './maxpool-programs.js';
+import { UNARY_PROGRAMS } from './unary-programs.js';
 
 /** `for (off = 0; off < bytes; off += 16) body(off)` then a 4-byte scalar tail `tail(off)` up to `bytes`. */
 function vectorLoop(f: FnBuilder, off: Local, end16: Local, bytes: () => void, body: () => void, tail: () => void): void {
@@ -662,9 +663,15 @@ function ceilDivOrZero(f: FnBuilder, a: Local, s: Local): void {
  * `body(4)` for channel byte offsets cgB in [0, cB & ~63) step 64, then `body(1)` up to cB step 16 (cB % 16 == 0):
  * groups of 16 channels, then of 4.
  */
-function channelGroups(f: FnBuilder, cgB: Local, cB: Local, end64: Local, body: (vectors: number) => void): void {
-  f.get(cB).i32Const(-64).i32And().set(end64);
-  f.forRange(cgB, () => f.i32Const(0), () => f.get(end64), () => body(4), 64);
+function channelGroups(f: FnBuilder, cgB: Local, cB: Local, end64: Local, body: (vectors: number) => void, fromB?: Local): void {
+  if (fromB === undefined) {
+    f.get(cB).i32Const(-64).i32And().set(end64);
+    f.forRange(cgB, () => f.i32Const(0), () => f.get(end64), () => body(4), 64);
+  } else {
+    // channels [fromB, cB) (bytes): groups of 16 from fromB, then single vectors
+    f.get(cB).get(fromB).i32Sub().i32Const(-64).i32And().get(fromB).i32Add().set(end64);
+    f.forRange(cgB, () => f.get(fromB), () => f.get(end64), () => body(4), 64);
+  }
   f.forRange(cgB, () => f.get(end64), () => f.get(cB), () => body(1), 16);
 }
 
@@ -788,59 +795,76 @@ const dwBackpropInput: FnSpec = {
  * dw_bpf(x, dy, out, n, h, w, c, oh, ow, kh, kw, sh, sw, top, left): DepthwiseConv2dNativeBackpropFilter,
  *   out[i, j, ch] = Σ_{b, y, xc} x[b, y·sh − top + i, xc·sw − left + j, ch] · dy[b, y, xc, ch]
  * positions outside x skipped, summed in (b, y, xc) order (out is zeroed here, then accumulated per dy row).
+ * dw_bpf_range(..., left, c0, c1): channels [c0, c1) only (multiples of 4), writing only their slice of out: the same
+ * sums in the same order per channel, so a split of the channels over threads cannot change a bit.
  */
-const dwBackpropFilter: FnSpec = {
-  name: 'dw_bpf',
-  nParams: 15,
-  build(f) {
-    const [x, dy, out, n, h, w, c, oh, ow, kh, kw, sh, sw, top, left] = paramList(f, 15) as [
-      Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local,
-    ];
-    const [b, y, i, j, xc, cgB, cB, end64, swB, xr, a, xFrom, xTo, dyRow, xp, dp, op] = Array.from({ length: 17 }, () => f.i32());
-    const acc = [f.v128(), f.v128(), f.v128(), f.v128()];
-    f.get(c).i32Const(2).i32Shl().set(cB!);
-    f.get(sw).get(cB!).i32Mul().set(swB!);
-    f.get(out).i32Const(0).get(kh).get(kw).i32Mul().get(cB!).i32Mul().memoryFill();
-    f.forRange(b!, () => f.i32Const(0), () => f.get(n), () => {
-      f.forRange(y!, () => f.i32Const(0), () => f.get(oh), () => {
-        f.get(dy).get(b!).get(oh).i32Mul().get(y!).i32Add().get(ow).i32Mul().get(cB!).i32Mul().i32Add().set(dyRow!);
-        f.forRange(i!, () => f.i32Const(0), () => f.get(kh), () => {
-          f.get(y!).get(sh).i32Mul().get(top).i32Sub().get(i!).i32Add().set(xr!);
-          f.get(xr!).get(h).i32LtU();
-          f.ifThen(() => {
-            f.forRange(j!, () => f.i32Const(0), () => f.get(kw), () => {
-              // xFrom = ceil((left − j) / sw) (≥ 0); xTo = min(ow, floor((w − 1 + left − j) / sw) + 1) (0 if negative)
-              f.get(left).get(j!).i32Sub().set(a!);
-              ceilDivOrZero(f, a!, sw);
-              f.set(xFrom!);
-              f.get(w).i32Const(1).i32Sub().get(left).i32Add().get(j!).i32Sub().set(a!);
-              minI(f, () => f.get(ow), () => f.get(a!).get(sw).i32DivS().i32Const(1).i32Add());
-              f.i32Const(0);
-              f.get(a!).i32Const(0).i32GeS();
-              f.select();
-              f.set(xTo!);
-              channelGroups(f, cgB!, cB!, end64!, (vectors) => {
-                f.get(out).get(i!).get(kw).i32Mul().get(j!).i32Add().get(cB!).i32Mul().i32Add().get(cgB!).i32Add().set(op!);
-                for (let g = 0; g < vectors; g++) f.get(op!).v128Load(16 * g).set(acc[g]!);
-                // xp = x + ((b·h + xr)·w + xFrom·sw − left + j)·cB + cgB; dp = dyRow + xFrom·cB + cgB
-                f.get(x).get(b!).get(h).i32Mul().get(xr!).i32Add().get(w).i32Mul();
-                f.get(xFrom!).get(sw).i32Mul().i32Add().get(left).i32Sub().get(j!).i32Add().get(cB!).i32Mul().i32Add();
-                f.get(cgB!).i32Add().set(xp!);
-                f.get(dyRow!).get(xFrom!).get(cB!).i32Mul().i32Add().get(cgB!).i32Add().set(dp!);
-                f.forRange(xc!, () => f.get(xFrom!), () => f.get(xTo!), () => {
-                  macc(f, acc, vectors, xp!, dp!);
-                  f.get(xp!).get(swB!).i32Add().set(xp!);
-                  f.get(dp!).get(cB!).i32Add().set(dp!);
-                });
-                for (let g = 0; g < vectors; g++) f.get(op!).get(acc[g]!).v128Store(16 * g);
+function dwBackpropFilterSpec(ranged: boolean): FnSpec {
+  return {
+    name: ranged ? 'dw_bpf_range' : 'dw_bpf',
+    nParams: ranged ? 17 : 15,
+    build(f) {
+      const [x, dy, out, n, h, w, c, oh, ow, kh, kw, sh, sw, top, left] = paramList(f, ranged ? 17 : 15) as [
+        Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local,
+      ];
+      const [b, y, i, j, xc, cgB, cB, end64, swB, xr, a, xFrom, xTo, dyRow, xp, dp, op] = Array.from({ length: 17 }, () => f.i32());
+      const acc = [f.v128(), f.v128(), f.v128(), f.v128()];
+      f.get(c).i32Const(2).i32Shl().set(cB!);
+      f.get(sw).get(cB!).i32Mul().set(swB!);
+      const [fromB, toB, tap] = [f.i32(), f.i32(), f.i32()];
+      if (!ranged) {
+        f.get(cB!).set(toB);
+        f.get(out).i32Const(0).get(kh).get(kw).i32Mul().get(cB!).i32Mul().memoryFill();
+      } else {
+        // channels [c0, c1) only: zero that slice of every tap, then accumulate it
+        f.get(f.param(15)).i32Const(2).i32Shl().set(fromB);
+        f.get(f.param(16)).i32Const(2).i32Shl().set(toB);
+        f.forRange(tap, () => f.i32Const(0), () => f.get(kh).get(kw).i32Mul(), () => {
+          f.get(out).get(tap).get(cB!).i32Mul().i32Add().get(fromB).i32Add().i32Const(0).get(toB).get(fromB).i32Sub().memoryFill();
+        });
+      }
+      f.forRange(b!, () => f.i32Const(0), () => f.get(n), () => {
+        f.forRange(y!, () => f.i32Const(0), () => f.get(oh), () => {
+          f.get(dy).get(b!).get(oh).i32Mul().get(y!).i32Add().get(ow).i32Mul().get(cB!).i32Mul().i32Add().set(dyRow!);
+          f.forRange(i!, () => f.i32Const(0), () => f.get(kh), () => {
+            f.get(y!).get(sh).i32Mul().get(top).i32Sub().get(i!).i32Add().set(xr!);
+            f.get(xr!).get(h).i32LtU();
+            f.ifThen(() => {
+              f.forRange(j!, () => f.i32Const(0), () => f.get(kw), () => {
+                // xFrom = ceil((left − j) / sw) (≥ 0); xTo = min(ow, floor((w − 1 + left − j) / sw) + 1) (0 if negative)
+                f.get(left).get(j!).i32Sub().set(a!);
+                ceilDivOrZero(f, a!, sw);
+                f.set(xFrom!);
+                f.get(w).i32Const(1).i32Sub().get(left).i32Add().get(j!).i32Sub().set(a!);
+                minI(f, () => f.get(ow), () => f.get(a!).get(sw).i32DivS().i32Const(1).i32Add());
+                f.i32Const(0);
+                f.get(a!).i32Const(0).i32GeS();
+                f.select();
+                f.set(xTo!);
+                channelGroups(f, cgB!, toB, end64!, (vectors) => {
+                  f.get(out).get(i!).get(kw).i32Mul().get(j!).i32Add().get(cB!).i32Mul().i32Add().get(cgB!).i32Add().set(op!);
+                  for (let g = 0; g < vectors; g++) f.get(op!).v128Load(16 * g).set(acc[g]!);
+                  // xp = x + ((b·h + xr)·w + xFrom·sw − left + j)·cB + cgB; dp = dyRow + xFrom·cB + cgB
+                  f.get(x).get(b!).get(h).i32Mul().get(xr!).i32Add().get(w).i32Mul();
+                  f.get(xFrom!).get(sw).i32Mul().i32Add().get(left).i32Sub().get(j!).i32Add().get(cB!).i32Mul().i32Add();
+                  f.get(cgB!).i32Add().set(xp!);
+                  f.get(dyRow!).get(xFrom!).get(cB!).i32Mul().i32Add().get(cgB!).i32Add().set(dp!);
+                  f.forRange(xc!, () => f.get(xFrom!), () => f.get(xTo!), () => {
+                    macc(f, acc, vectors, xp!, dp!);
+                    f.get(xp!).get(swB!).i32Add().set(xp!);
+                    f.get(dp!).get(cB!).i32Add().set(dp!);
+                  });
+                  for (let g = 0; g < vectors; g++) f.get(op!).get(acc[g]!).v128Store(16 * g);
+                }, ranged ? fromB : undefined);
               });
             });
           });
         });
       });
-    });
-  },
-};
+    },
+  };
+}
+const dwBackpropFilter = dwBackpropFilterSpec(false);
+const dwBackpropFilterRange = dwBackpropFilterSpec(true);
 
 // ------------------------------------------------------------------------------------------ batch normalisation
 // Training-mode BatchNorm over x [rows, c] (channels innermost, c % 4 == 0). Per-channel sums are blocked: each
@@ -858,12 +882,21 @@ function blockedChannelSums(
   f: FnBuilder, rows: Local, c: Local, outs: Local[],
   setup: (cgB: Local, vectors: number) => void,
   term: (accs: Local[][], p: Local, vectors: number) => void,
+  range?: [Local, Local],
 ): void {
-  const [cB, rowB, r0, rEnd, r, p, cgB, end64] = Array.from({ length: 8 }, () => f.i32());
+  const [cB, rowB, r0, rEnd, r, p, cgB, end64, fromB, toB] = Array.from({ length: 10 }, () => f.i32());
   const accs = outs.map(() => [f.v128(), f.v128(), f.v128(), f.v128()]);
-  f.get(c).i32Const(2).i32Shl().set(cB!);
-  f.get(cB!).set(rowB!);
-  for (const o of outs) f.get(o).i32Const(0).get(cB!).memoryFill();
+  f.get(c).i32Const(2).i32Shl().set(rowB!);
+  if (range === undefined) {
+    f.get(rowB!).set(cB!);
+    for (const o of outs) f.get(o).i32Const(0).get(cB!).memoryFill();
+  } else {
+    // channels [c0, c1) only: the loops' end is c1 (cB), their start c0 (fromB); only that slice of outs is written
+    f.get(range[0]).i32Const(2).i32Shl().set(fromB!);
+    f.get(range[1]).i32Const(2).i32Shl().set(toB!);
+    f.get(toB!).set(cB!);
+    for (const o of outs) f.get(o).get(fromB!).i32Add().i32Const(0).get(toB!).get(fromB!).i32Sub().memoryFill();
+  }
   f.forRange(r0!, () => f.i32Const(0), () => f.get(rows), () => {
     minI(f, () => f.get(rows), () => f.get(r0!).i32Const(BN_BLOCK).i32Add());
     f.set(rEnd!);
@@ -882,62 +915,78 @@ function blockedChannelSums(
           f.v128Store(16 * g);
         }
       });
-    });
+    }, range === undefined ? undefined : fromB!);
   }, BN_BLOCK);
 }
 
-/** bn_sum(x, out, rows, c): out[ch] = Σ_r x[r, ch] (blocked) */
-const bnSum: FnSpec = {
-  name: 'bn_sum',
-  nParams: 4,
-  build(f) {
-    const [x, out, rows, c] = paramList(f, 4) as [Local, Local, Local, Local];
-    blockedChannelSums(f, rows, c, [out], () => {}, (accs, p, vectors) => {
-      for (let g = 0; g < vectors; g++) {
-        f.get(accs[0]![g]!).get(x).get(p).i32Add().v128Load(16 * g).f32x4Add().set(accs[0]![g]!);
-      }
-    });
-  },
-};
+/**
+ * bn_sum(x, out, rows, c): out[ch] = Σ_r x[r, ch] (blocked). The *_range variants of the three sums take (c0, c1)
+ * after c and compute only channels [c0, c1) (multiples of 4; rows still c wide), writing only that slice of their
+ * outputs: each channel's sum in the same order, so a split of the channels over threads cannot change a bit.
+ */
+function bnSumSpec(ranged: boolean): FnSpec {
+  return {
+    name: ranged ? 'bn_sum_range' : 'bn_sum',
+    nParams: ranged ? 6 : 4,
+    build(f) {
+      const [x, out, rows, c] = paramList(f, ranged ? 6 : 4) as [Local, Local, Local, Local];
+      blockedChannelSums(f, rows, c, [out], () => {}, (accs, p, vectors) => {
+        for (let g = 0; g < vectors; g++) {
+          f.get(accs[0]![g]!).get(x).get(p).i32Add().v128Load(16 * g).f32x4Add().set(accs[0]![g]!);
+        }
+      }, ranged ? [f.param(4), f.param(5)] : undefined);
+    },
+  };
+}
+const bnSum = bnSumSpec(false);
+const bnSumRange = bnSumSpec(true);
 
 /** bn_sqdev(x, mean, out, rows, c): out[ch] = Σ_r (x[r, ch] − mean[ch])² (blocked) */
-const bnSqdev: FnSpec = {
-  name: 'bn_sqdev',
-  nParams: 5,
-  build(f) {
-    const [x, mean, out, rows, c] = paramList(f, 5) as [Local, Local, Local, Local, Local];
-    const m = [f.v128(), f.v128(), f.v128(), f.v128()];
-    const d = f.v128();
-    blockedChannelSums(f, rows, c, [out], (cgB, vectors) => {
-      for (let g = 0; g < vectors; g++) f.get(mean).get(cgB).i32Add().v128Load(16 * g).set(m[g]!);
-    }, (accs, p, vectors) => {
-      for (let g = 0; g < vectors; g++) {
-        f.get(x).get(p).i32Add().v128Load(16 * g).get(m[g]!).f32x4Sub().set(d);
-        f.get(accs[0]![g]!).get(d).get(d).f32x4Mul().f32x4Add().set(accs[0]![g]!);
-      }
-    });
-  },
-};
+function bnSqdevSpec(ranged: boolean): FnSpec {
+  return {
+    name: ranged ? 'bn_sqdev_range' : 'bn_sqdev',
+    nParams: ranged ? 7 : 5,
+    build(f) {
+      const [x, mean, out, rows, c] = paramList(f, ranged ? 7 : 5) as [Local, Local, Local, Local, Local];
+      const m = [f.v128(), f.v128(), f.v128(), f.v128()];
+      const d = f.v128();
+      blockedChannelSums(f, rows, c, [out], (cgB, vectors) => {
+        for (let g = 0; g < vectors; g++) f.get(mean).get(cgB).i32Add().v128Load(16 * g).set(m[g]!);
+      }, (accs, p, vectors) => {
+        for (let g = 0; g < vectors; g++) {
+          f.get(x).get(p).i32Add().v128Load(16 * g).get(m[g]!).f32x4Sub().set(d);
+          f.get(accs[0]![g]!).get(d).get(d).f32x4Mul().f32x4Add().set(accs[0]![g]!);
+        }
+      }, ranged ? [f.param(5), f.param(6)] : undefined);
+    },
+  };
+}
+const bnSqdev = bnSqdevSpec(false);
+const bnSqdevRange = bnSqdevSpec(true);
 
 /** bn_grad_sums(x, dy, mean, sdy, sdyx, rows, c): sdy[ch] = Σ_r dy[r, ch], sdyx[ch] = Σ_r dy[r, ch]·(x[r, ch] − mean[ch]) */
-const bnGradSums: FnSpec = {
-  name: 'bn_grad_sums',
-  nParams: 7,
-  build(f) {
-    const [x, dy, mean, sdy, sdyx, rows, c] = paramList(f, 7) as [Local, Local, Local, Local, Local, Local, Local];
-    const m = [f.v128(), f.v128(), f.v128(), f.v128()];
-    const dv = f.v128();
-    blockedChannelSums(f, rows, c, [sdy, sdyx], (cgB, vectors) => {
-      for (let g = 0; g < vectors; g++) f.get(mean).get(cgB).i32Add().v128Load(16 * g).set(m[g]!);
-    }, (accs, p, vectors) => {
-      for (let g = 0; g < vectors; g++) {
-        f.get(dy).get(p).i32Add().v128Load(16 * g).set(dv);
-        f.get(accs[0]![g]!).get(dv).f32x4Add().set(accs[0]![g]!);
-        f.get(accs[1]![g]!).get(dv).get(x).get(p).i32Add().v128Load(16 * g).get(m[g]!).f32x4Sub().f32x4Mul().f32x4Add().set(accs[1]![g]!);
-      }
-    });
-  },
-};
+function bnGradSumsSpec(ranged: boolean): FnSpec {
+  return {
+    name: ranged ? 'bn_grad_sums_range' : 'bn_grad_sums',
+    nParams: ranged ? 9 : 7,
+    build(f) {
+      const [x, dy, mean, sdy, sdyx, rows, c] = paramList(f, ranged ? 9 : 7) as [Local, Local, Local, Local, Local, Local, Local];
+      const m = [f.v128(), f.v128(), f.v128(), f.v128()];
+      const dv = f.v128();
+      blockedChannelSums(f, rows, c, [sdy, sdyx], (cgB, vectors) => {
+        for (let g = 0; g < vectors; g++) f.get(mean).get(cgB).i32Add().v128Load(16 * g).set(m[g]!);
+      }, (accs, p, vectors) => {
+        for (let g = 0; g < vectors; g++) {
+          f.get(dy).get(p).i32Add().v128Load(16 * g).set(dv);
+          f.get(accs[0]![g]!).get(dv).f32x4Add().set(accs[0]![g]!);
+          f.get(accs[1]![g]!).get(dv).get(x).get(p).i32Add().v128Load(16 * g).get(m[g]!).f32x4Sub().f32x4Mul().f32x4Add().set(accs[1]![g]!);
+        }
+      }, ranged ? [f.param(7), f.param(8)] : undefined);
+    },
+  };
+}
+const bnGradSums = bnGradSumsSpec(false);
+const bnGradSumsRange = bnGradSumsSpec(true);
 
 /**
  * Row-major element-wise pass over [rows, c] with per-channel vectors: `body(p, q)` for every 16-byte group, p the
@@ -1041,14 +1090,19 @@ export const PROGRAMS: FnSpec[] = [
   dwForward,
   dwBackpropInput,
   dwBackpropFilter,
+  dwBackpropFilterRange,
   ...CONV_PROGRAMS,
   bnSum,
   bnSqdev,
   bnGradSums,
+  bnSumRange,
+  bnSqdevRange,
+  bnGradSumsRange,
   bnApply,
   bnGradApply,
   clipGrad,
   ...COL2IM_PROGRAMS,
   ...EPILOGUE_PROGRAMS,
   ...MAXPOOL_PROGRAMS,
+  ...UNARY_PROGRAMS,
 ];

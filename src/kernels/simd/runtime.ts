@@ -56,6 +56,9 @@ export interface SimdPrograms {
   bias_relu: Fn;
   /** MaxPool forward, NHWC, c % 4 == 0 (maxpool-programs.ts) */
   max_pool: Fn;
+  /** Relu and ClipByValue forward (unary-programs.ts) */
+  relu: Fn;
+  clip: Fn;
 }
 
 interface WasmBackendShape {
@@ -136,6 +139,8 @@ function bind(e: Record<string, Fn | undefined>): SimdPrograms {
     col2im_nhwc: e['col2im_nhwc'] as Fn,
     bias_relu: e['bias_relu'] as Fn,
     max_pool: e['max_pool'] as Fn,
+    relu: e['relu'] as Fn,
+    clip: e['clip'] as Fn,
   };
 }
 
