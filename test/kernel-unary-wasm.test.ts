@@ -1,5 +1,5 @@
 /**
- * wasm Relu, ClipByValue (ReLU6) and MaxPool on fastlr's SIMD programs (unary.ts, max-pool.ts; split over threads)
+ * wasm Relu, ClipByValue, Relu6 and MaxPool on fastlr's SIMD programs (unary.ts, max-pool.ts; split over threads)
  * against tfjs-backend-wasm's own XNNPACK kernels: the same BITS, special values included (Relu and ClipByValue:
  * NaN of either sign, ±0, ±Infinity, the bounds themselves; MaxPool on finite inputs, where "the first strictly
  * greater value" and XNNPACK's max agree), on sizes with a scalar tail and at 1 and 2 threads.
@@ -33,7 +33,8 @@ interface Case {
 const CASES: Case[] = [
   { name: 'relu, 1003 values (scalar tail)', kernel: 'Relu', run: () => tf.relu(tf.tensor(special(1003, 1))) },
   { name: 'relu, 8×56×56×24 (split)', kernel: 'Relu', run: () => tf.relu(tf.tensor(special(8 * 56 * 56 * 24, 2), [8, 56, 56, 24])) },
-  { name: 'relu6 (Relu then ClipByValue 0..6), 8×28×28×48', kernel: 'ClipByValue', run: () => tf.relu6(tf.tensor(special(8 * 28 * 28 * 48, 3))) },
+  { name: 'relu6 (the Relu6 kernel), 8×28×28×48 (split) and 1001 values', kernel: 'Relu6', run: () => tf.concat([tf.relu6(tf.tensor(special(8 * 28 * 28 * 48, 3))), tf.relu6(tf.tensor(special(1001, 8)))]) },
+  { name: 'relu then clipByValue 0..6, 8×28×28×48', kernel: 'ClipByValue', run: () => tf.clipByValue(tf.relu(tf.tensor(special(8 * 28 * 28 * 48, 9))), 0, 6) },
   { name: 'clipByValue -2.5..4, 1001 values', kernel: 'ClipByValue', run: () => tf.clipByValue(tf.tensor(special(1001, 4)), -2.5, 4) },
   { name: 'maxPool 2×2 64×26×26×16', kernel: 'MaxPool', run: () => tf.maxPool(tf.tensor(values(64 * 26 * 26 * 16, 5), [64, 26, 26, 16]) as tf.Tensor4D, 2, 2, 'valid') },
   { name: 'maxPool 3×3 stride 2 same, 5×17×15×8 (padding, overlap)', kernel: 'MaxPool', run: () => tf.maxPool(tf.tensor(values(5 * 17 * 15 * 8, 6), [5, 17, 15, 8]) as tf.Tensor4D, 3, 2, 'same') },

@@ -1,7 +1,7 @@
 /**
  * Our kernel overrides, registered per backend (idempotent), and a way back to the stock kernels.
  *
- *   wasm: MaxPool (SIMD, split by images over the threads; max-pool.ts); Relu, ClipByValue (XNNPACK's clamp ops, one
+ *   wasm: MaxPool (SIMD, split by images over the threads; max-pool.ts); Relu, ClipByValue, Relu6 (XNNPACK's ops, one
  *         SIMD pass split by elements; unary.ts); BatchMatMul (explicit transposes; our SIMD gemm for widths % 8 == 0, else XNNPACK); Conv2DBackpropFilter (missing in tfjs-backend-wasm:
  *         im2col + one matmul); Conv2DBackpropInput (XNNPACK conv instead of a scalar loop); MaxPoolGrad (SIMD;
  *         the stock one also drops gradients of all-negative windows); Identity/Cast (share, don't copy);
@@ -50,7 +50,7 @@ import { pointwiseBackpropInput, pointwiseConv2D } from './pointwise.js';
 import { runSliceWasm } from './slice.js';
 import { wasmConvBackpropInput } from './wasm-conv-bpi.js';
 import { maxPoolWasm } from './max-pool.js';
-import { clipByValueWasm, reluWasm } from './unary.js';
+import { clipByValueWasm, relu6Wasm, reluWasm } from './unary.js';
 import { BIAS_ACT_KERNEL, biasActGradConfig, biasActKernel, installConvLayer, uninstallConvLayer } from './bias-act.js';
 import { CROSS_ENTROPY_GRAD_KERNEL, CROSS_ENTROPY_KERNEL, crossEntropyGradConfig, crossEntropyGradKernel, crossEntropyKernel } from './cross-entropy.js';
 import { DENSE_KERNEL, denseGradConfig, denseKernel, installDenseLayer, uninstallDenseLayer } from './dense.js';
@@ -111,6 +111,7 @@ const OVERRIDES: Record<string, Override[]> = {
     { kernelName: 'MaxPool', make: (b, stock) => maxPoolWasm(need(stock, 'MaxPool', b)) },
     { kernelName: 'Relu', make: (b, stock) => reluWasm(need(stock, 'Relu', b)) },
     { kernelName: 'ClipByValue', make: (b, stock) => clipByValueWasm(need(stock, 'ClipByValue', b)) },
+    { kernelName: 'Relu6', make: (b, stock) => relu6Wasm(need(stock, 'Relu6', b)) },
     { kernelName: 'Slice', make: (b, stock) => runSliceWasm(need(stock, 'Slice', b)) },
     { kernelName: 'Identity', make: (b, stock) => sharingIdentity(need(stock, 'Identity', b)) },
     { kernelName: 'Cast', make: (b, stock) => sharingCast(need(stock, 'Cast', b)) },

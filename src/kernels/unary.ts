@@ -1,5 +1,5 @@
 /**
- * Relu and ClipByValue (ReLU6 = Relu then ClipByValue(0, 6) in tfjs-layers: 35 of each per MobileNetV2 step) on the
+ * Relu, ClipByValue and Relu6 (MobileNet's activation: one Relu6 per layer, relu6.ts; else Relu then ClipByValue) on the
  * wasm heap as single SIMD passes with XNNPACK's clamp operations (simd/unary-programs.ts: the same bits as the
  * stock kernels), split into element blocks over the shared heap's threads (wasm-shared-heap.ts). float32 only;
  * everything else goes to `stock`.
@@ -41,4 +41,9 @@ export function clipByValueWasm(stock: Kernel): Kernel {
     if (typeof lo !== 'number' || typeof hi !== 'number') return null;
     return [f32Bits(lo), f32Bits(hi)];
   });
+}
+
+/** Relu6 (tfjs-layers' ReLU(max 6), relu6.ts): XNNPACK's clamp to [0, 6], the clip program with those bounds. */
+export function relu6Wasm(stock: Kernel): Kernel {
+  return unaryWasm(stock, 'clip', () => [f32Bits(0), f32Bits(6)]);
 }
