@@ -107,6 +107,22 @@ describe('errno mapping (injected errors)', () => {
     expect(fs.removed).toEqual(['/w/a/b/c', '/w/a/b', '/w/a']);
   });
 
+  it('many probes of one missing folder at once (commands started together): every one succeeds, no probe file is left', async () => {
+    // each probe creates the folders, writes, and removes what it made, so the others see folders appear and vanish
+    // between their steps (the real file system, interleaved at every await)
+    const base = mkdtempSync(join(tmpdir(), 'fastlr-probe-race-'));
+    const target = join(base, 'a', 'b', 'runs');
+    for (let round = 0; round < 20; round++) {
+      const got = await Promise.all(Array.from({ length: 40 }, () => outputFolderProblem(target, { write: true })));
+      expect(got.map((p) => p?.message)).toEqual(Array.from({ length: 40 }, () => undefined));
+      // no probe file anywhere; at most empty folders (a probe that made a parent cannot remove it while another
+      // probe's child folder is inside it)
+      expect(readdirSync(base, { recursive: true, withFileTypes: true }).filter((e) => !e.isDirectory()).map((e) => e.name)).toEqual([]);
+      rmSync(join(base, 'a'), { recursive: true, force: true });
+    }
+    rmSync(base, { recursive: true, force: true });
+  });
+
   it('a folder another process made meanwhile (EEXIST of a folder) is used, not called a file in the way', async () => {
     const fs = fakeFs('/w', { mkdir: 'EEXIST' });
     const stat = fs.stat;

@@ -239,8 +239,10 @@ export async function outputFolderProblem(root: string, o: OutputCheckOptions): 
         await fs.writeFile(file, new Uint8Array(4096));
         return;
       } catch (e) {
-        // a process starting beside this one removed the folder its own probe made, between two of our steps
-        if (errno(e) !== 'ENOENT' || attempt >= 3) throw e;
+        // a process starting beside this one removed the folder its own probe made, between two of our steps: try
+        // again after a short random pause, so processes started together stop taking turns at the same instants
+        if (errno(e) !== 'ENOENT' || attempt >= 20) throw e;
+        await new Promise((resolve) => setTimeout(resolve, 1 + Math.random() * 10));
       }
     }
   };
