@@ -196,6 +196,22 @@ export class FnBuilder {
   select(): this {
     return this.op(0x1b);
   }
+  /** max(a, b) of two signed i32 expressions (each pushed twice: keep them to locals and constants) */
+  i32MaxS(a: () => void, b: () => void): this {
+    a();
+    b();
+    a();
+    b();
+    return this.i32GtS().select();
+  }
+  /** min(a, b) of two signed i32 expressions (each pushed twice) */
+  i32MinS(a: () => void, b: () => void): this {
+    a();
+    b();
+    a();
+    b();
+    return this.i32LtS().select();
+  }
   i32Load(offset = 0): this {
     return this.op(0x28, 2).uleb(offset);
   }

@@ -39,22 +39,8 @@ export const maxPool: FnSpec = {
     const v = f.v128();
     const negInf = f.v128();
     f.f32Const(-Infinity).f32x4Splat().set(negInf);
-    const maxI = (a: () => void, bb: () => void): void => {
-      a();
-      bb();
-      a();
-      bb();
-      f.i32GtS();
-      f.select();
-    };
-    const minI = (a: () => void, bb: () => void): void => {
-      a();
-      bb();
-      a();
-      bb();
-      f.i32LtS();
-      f.select();
-    };
+    const maxI = (a: () => void, b: () => void): void => void f.i32MaxS(a, b);
+    const minI = (a: () => void, b: () => void): void => void f.i32MinS(a, b);
     f.get(c).i32Const(2).i32Shl().set(cBytes);
     f.get(w).get(cBytes).i32Mul().set(rowBytes);
     f.get(out).set(o);

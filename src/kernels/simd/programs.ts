@@ -169,23 +169,8 @@ const maxPoolGrad: FnSpec = {
     const minusOne = f.v128();
     f.f32Const(-Infinity).f32x4Splat().set(negInf);
     f.i32Const(-1).i32x4Splat().set(minusOne);
-    // max(a, b) / min(a, b) of two i32 locals/expressions via select
-    const maxI = (a: () => void, bb: () => void): void => {
-      a();
-      bb();
-      a();
-      bb();
-      f.i32GtS();
-      f.select();
-    };
-    const minI = (a: () => void, bb: () => void): void => {
-      a();
-      bb();
-      a();
-      bb();
-      f.i32LtS();
-      f.select();
-    };
+    const maxI = (a: () => void, b: () => void): void => void f.i32MaxS(a, b);
+    const minI = (a: () => void, b: () => void): void => void f.i32MinS(a, b);
     // element index of x[b, r, col, d]
     const xIndex = (): void => {
       f.get(b).get(h).i32Mul().get(r).i32Add().get(w).i32Mul().get(col).i32Add().get(c).i32Mul().get(d).i32Add();
