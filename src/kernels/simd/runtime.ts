@@ -232,15 +232,18 @@ const PAGE = 65536;
  * calls at once, one per thread (simd/pool.ts); otherwise `parallel` runs them one after another.
  */
 export class PrivateHeap implements Runner {
-  private pool: ThreadPool | null = null;
+  /** the thread pool over this memory (the same runner tfjs-wasm's shared heap uses) */
+  private readonly runner: MemoryRunner;
 
   private constructor(
     private readonly memory: WasmMemory,
     readonly progs: SimdPrograms,
-    private readonly exports: Record<string, unknown>,
+    exports: Record<string, unknown>,
     /** the module bytes the workers instantiate; null: not shared, no workers */
-    private readonly sharedBytes: Uint8Array | null,
-  ) {}
+    sharedBytes: Uint8Array | null,
+  ) {
+    this.runner = new MemoryRunner(memory, exports, sharedBytes);
+  }
 
   /** null when WebAssembly SIMD is unavailable */
   static create(): PrivateHeap | null {
@@ -275,24 +278,17 @@ export class PrivateHeap implements Runner {
 
   /** Threads `parallel` can use now: the configured count (simd/pool.ts setThreads), 1 without shared memory. */
   threads(): number {
-    return this.sharedBytes === null ? 1 : threadCount();
+    return this.runner.threads();
   }
 
   /** Runs the calls, each on its own thread when there are several (they must write disjoint memory). */
   parallel(calls: readonly Call[]): void {
-    if (calls.length === 1 || this.sharedBytes === null) {
-      for (const c of calls) (this.exports[c.fn] as Fn)(...c.args);
-      return;
-    }
-    this.pool ??= new ThreadPool(this.memory, this.sharedBytes, this.exports, PROGRAMS.map((p) => p.name));
-    this.pool.run(calls);
+    this.runner.parallel(calls);
   }
 
   /** Ends this heap's worker threads (tests). */
-  async closeThreads(): Promise<void> {
-    const p = this.pool;
-    this.pool = null;
-    if (p) await p.close();
+  closeThreads(): Promise<void> {
+    return this.runner.close();
   }
 }
 
