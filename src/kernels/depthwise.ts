@@ -21,7 +21,7 @@ import { depthwiseInfo } from './kernel-attrs.js';
 import { rawInput, rawOutput } from './raw-memory.js';
 import { backendRunner, heapPtr, type Runner, simdPrograms, type SimdPrograms } from './simd/runtime.js';
 import type { Call } from './simd/pool.js';
-import { MIN_PARALLEL_MACS, rowBlocks } from './simd/tiles.js';
+import { MIN_PARALLEL_MACS, rowBlocks, tileCount } from './simd/tiles.js';
 import { withThreads } from './simd/adaptive.js';
 import { biasActivation, cpuHeap, fusable } from './cpu-simd.js';
 
@@ -173,14 +173,14 @@ function batchCalls(prog: Prog, pa: number, pb: number, po: number, g: Geo, thre
   if (prog === 'dw_bpf') {
     // summed over the images: split by channel blocks instead (dw_bpf_range: channels [c0, c1), same order)
     if (g.c < 8) return [];
-    return rowBlocks(g.c, threads, 4).map(([c0, c1]) => ({ fn: 'dw_bpf_range', args: [pa, pb, po, ...progArgs(g), c0, c1] }));
+    return rowBlocks(g.c, tileCount(threads, g.c / 4), 4).map(([c0, c1]) => ({ fn: 'dw_bpf_range', args: [pa, pb, po, ...progArgs(g), c0, c1] }));
   }
   if (g.n < 2) return [];
   const inner = g.h * g.w * g.c;
   const outer = g.oh * g.ow * g.c;
   const [aPer, oPer] = prog === 'dw_fwd' ? [inner, outer] : [outer, inner];
   const rest = progArgs(g).slice(1);
-  return rowBlocks(g.n, threads, 1).map(([b0, b1]) => ({ fn: prog, args: [pa + 4 * b0 * aPer, pb, po + 4 * b0 * oPer, b1 - b0, ...rest] }));
+  return rowBlocks(g.n, tileCount(threads, g.n), 1).map(([b0, b1]) => ({ fn: prog, args: [pa + 4 * b0 * aPer, pb, po + 4 * b0 * oPer, b1 - b0, ...rest] }));
 }
 
 /** Runs prog on `runner`: split by images where that applies (and, with `threads: auto`, pays), else one call. */
@@ -191,7 +191,7 @@ function runProg(runner: Runner | null, progs: SimdPrograms, prog: Prog, pa: num
   withThreads(key, (t) => {
     const calls = batchCalls(prog, pa, pb, po, g, t);
     if (calls.length < 2) one();
-    else runner.parallel(calls);
+    else runner.parallel(calls, t);
   });
 }
 

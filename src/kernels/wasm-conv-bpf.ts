@@ -3,8 +3,8 @@
  *
  * dW[i, j, :, :] for one filter tap (i, j) is exactly what the program computes for a 1×1 filter with the padding
  * shifted by the tap (top − i, left − j), written at that tap's slice of dW: the same loop, the same (b, y, xc)
- * summation order. The KH·KW taps are dealt to the threads in contiguous runs and run in rounds (one tap per thread
- * per round), each writing only its own slice of dW: bit-identical to the one-thread call at any thread count.
+ * summation order. The KH·KW taps are one call each, claimed by the threads as they come free (simd/pool.ts), each
+ * writing only its own slice of dW: bit-identical to the one-thread call at any thread count.
  * x and dy are copied into fastlr's private shared memory (tfjs-backend-wasm's heap is not shared with workers).
  */
 import * as tf from '@tensorflow/tfjs';
@@ -12,19 +12,6 @@ import { rawInput, rawOutput } from './raw-memory.js';
 import type { Call } from './simd/pool.js';
 import { backendRunner, heapPtr, privateHeap } from './simd/runtime.js';
 import { MIN_PARALLEL_MACS } from './simd/tiles.js';
-
-/** [from, to) runs of `units` dealt to at most `parts` threads, as even as possible. */
-function runs(units: number, parts: number): [number, number][] {
-  const n = Math.max(1, Math.min(parts, units));
-  const out: [number, number][] = [];
-  let from = 0;
-  for (let p = 0; p < n; p++) {
-    const to = from + Math.floor(units / n) + (p < units % n ? 1 : 0);
-    out.push([from, to]);
-    from = to;
-  }
-  return out;
-}
 
 /** Whether the direct filter gradient of `info` is worth splitting over the configured threads at all. */
 export function directBpfSplits(backend: tf.KernelBackend, info: tf.backend_util.Conv2DInfo): boolean {
@@ -57,11 +44,8 @@ export function threadedDirectBpf(backend: tf.KernelBackend, x: tf.TensorInfo, d
     const px = heapPtr(backend, x);
     const pd = heapPtr(backend, dy);
     const po = heapPtr(backend, out);
-    const perThread = runs(taps, Math.min(threads, runner.threads()));
-    const rounds = Math.max(...perThread.map(([a, b]) => b - a));
-    for (let r = 0; r < rounds; r++) {
-      runner.parallel(perThread.filter(([a, b]) => a + r < b).map(([a]) => tapCall(px, pd, po, a + r)));
-    }
+    // one call per tap (its own slice of dW), claimed by the threads as they come free (simd/pool.ts)
+    runner.parallel(Array.from({ length: taps }, (_, t) => tapCall(px, pd, po, t)), threads);
     return out;
   }
   const heap = privateHeap();
@@ -79,11 +63,7 @@ export function threadedDirectBpf(backend: tf.KernelBackend, x: tf.TensorInfo, d
   f.set(dyv, pd / 4);
   f.fill(0, po / 4, po / 4 + taps * tap);
   const call = (t: number): Call => tapCall(px, pd, po, t);
-  const perThread = runs(taps, Math.min(threads, heap.threads()));
-  const rounds = Math.max(...perThread.map(([a, b]) => b - a));
-  for (let r = 0; r < rounds; r++) {
-    heap.parallel(perThread.filter(([a, b]) => a + r < b).map(([a]) => call(a + r)));
-  }
+  heap.parallel(Array.from({ length: taps }, (_, t) => call(t)), threads);
   out.data.set(heap.f32().subarray(po / 4, po / 4 + taps * tap));
   return out.finish();
 }
