@@ -24,7 +24,7 @@ if (args[0] === '--child') {
   const [, model, setting, stepsArg] = args;
   const steps = Number(stepsArg);
   const { poolStats } = await import('../../dist/kernels/simd/pool.js');
-  const { adaptiveChoices } = await import('../../dist/kernels/simd/adaptive.js');
+  const { adaptiveChoices, adaptiveSteps } = await import('../../dist/kernels/simd/adaptive.js');
   const threads = setting === 'auto' ? 'auto' : Number(setting);
   let measure;
   let dispose;
@@ -69,7 +69,7 @@ if (args[0] === '--child') {
     steps_per_s: n / res.seconds, cpu_ms: (c.user + c.system) / 1000 / n,
     main_ms: (m1.run - m0.run) / n, main_wait_ms: (m1.wait - m0.wait) / n,
     split_runs: p.splitRuns / n, split_ms: p.splitMs / n, runs: p.runs / n, split_longest_ms: p.splitLongestMs / n, split_work_ms: p.splitWorkMs / n,
-    sites: setting === 'auto' ? adaptiveChoices().map((s) => `${s.key} → ${s.threads} (one ${s.oneMs.toFixed(2)} / split ${s.splitMs.toFixed(2)} ms)`) : [],
+    sites: setting === 'auto' ? [(({ steps, oneMs, splitMs, split }) => `whole steps (${steps}): one thread ${oneMs.toFixed(2)} / sites' choices ${splitMs.toFixed(2)} ms → ${split ? "sites' choices" : 'one thread'}`)(adaptiveSteps()), ...adaptiveChoices().map((s) => `${s.key} → ${s.threads} (one ${s.oneMs.toFixed(2)} / split ${s.splitMs.toFixed(2)} ms)`)] : [],
   };
   dispose();
   process.stdout.write(`${JSON.stringify(out)}\n`);
