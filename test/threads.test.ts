@@ -62,6 +62,17 @@ const CASES: Case[] = [
     },
   },
   {
+    name: 'conv2d 1×1 filter gradients 8×14×14×24 → 48 and stride 2 8×14×14×96 → 160 (split by input-channel blocks)',
+    splits: 'wasm',
+    run: () => {
+      const dw = (x: tf.Tensor4D, w: tf.Tensor4D, stride: number): tf.Tensor =>
+        tf.grad((b: tf.Tensor) => tf.conv2d(x, b as tf.Tensor4D, stride, 'same').square().sum())(w);
+      const a = dw(t([8, 14, 14, 24], 50) as tf.Tensor4D, t([1, 1, 24, 48], 51) as tf.Tensor4D, 1);
+      const b = dw(t([8, 14, 14, 96], 52) as tf.Tensor4D, t([1, 1, 96, 160], 53) as tf.Tensor4D, 2);
+      return tf.concat([a.flatten(), b.flatten()]);
+    },
+  },
+  {
     name: 'depthwise conv and its gradients 8×28×28×32 3×3 same (MobileNet; split by images, the filter gradient by channels)',
     splits: true,
     run: () => {
