@@ -21,7 +21,7 @@ import { depthwiseInfo } from './kernel-attrs.js';
 import { rawInput, rawOutput } from './raw-memory.js';
 import { backendRunner, heapPtr, type Runner, simdPrograms, type SimdPrograms } from './simd/runtime.js';
 import type { Call } from './simd/pool.js';
-import { MIN_PARALLEL_MACS, rowBlocks, tileCount } from './simd/tiles.js';
+import { channelBlocks, MIN_PARALLEL_MACS, rowBlocks, tileCount } from './simd/tiles.js';
 import { withThreads } from './simd/adaptive.js';
 import { biasActivation, cpuHeap, fusable } from './cpu-simd.js';
 
@@ -173,7 +173,7 @@ function batchCalls(prog: Prog, pa: number, pb: number, po: number, g: Geo, thre
   if (prog === 'dw_bpf') {
     // summed over the images: split by channel blocks instead (dw_bpf_range: channels [c0, c1), same order)
     if (g.c < 8) return [];
-    return rowBlocks(g.c, tileCount(threads, g.c / 4), 4).map(([c0, c1]) => ({ fn: 'dw_bpf_range', args: [pa, pb, po, ...progArgs(g), c0, c1] }));
+    return channelBlocks(g.c, threads).map(([c0, c1]) => ({ fn: 'dw_bpf_range', args: [pa, pb, po, ...progArgs(g), c0, c1] }));
   }
   if (g.n < 2) return [];
   const inner = g.h * g.w * g.c;

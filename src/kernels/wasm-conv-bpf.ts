@@ -11,16 +11,16 @@ import * as tf from '@tensorflow/tfjs';
 import { rawInput, rawOutput } from './raw-memory.js';
 import type { Call } from './simd/pool.js';
 import { backendRunner, heapPtr, privateHeap } from './simd/runtime.js';
-import { MIN_PARALLEL_MACS, tileCount } from './simd/tiles.js';
+import { MIN_PARALLEL_MACS } from './simd/tiles.js';
 
 /**
  * A 1×1 filter with no padding has one tap: its dW [C, Co] is split by blocks of G input channels instead. x
  * [N, H, W, C] read as [N, H, W·G, C/G] with a 1×G filter at stride (sh, sw·G) puts channel block j under tap j, and
  * tap j's slice of dW [1, G, C/G, Co] is rows j·C/G.. of the real [C, Co]: the same program over the same (b, y, xc)
- * in the same order for every element, only its channel loop cut short. G: at most the tiles wanted, C/G of C's
+ * in the same order for every element, only its channel loop cut short. G: at most `tiles`, C/G of C's
  * parity (the same program: conv_bpf_direct2 takes channel pairs), 1 when no block size fits.
  */
-function channelBlocks(info: tf.backend_util.Conv2DInfo, tiles: number): number {
+function tapBlocks(info: tf.backend_util.Conv2DInfo, tiles: number): number {
   if (info.filterHeight * info.filterWidth !== 1 || info.padInfo.top !== 0 || info.padInfo.left !== 0) return 1;
   const c = info.inChannels;
   for (let g = Math.min(tiles, c); g >= 2; g--) if (c % g === 0 && (c / g) % 2 === c % 2) return g;
@@ -29,7 +29,8 @@ function channelBlocks(info: tf.backend_util.Conv2DInfo, tiles: number): number 
 
 /** The taps the direct program is split over: the filter's, or for a 1×1 filter its channel blocks as taps. */
 function asTaps(info: tf.backend_util.Conv2DInfo, threads: number): tf.backend_util.Conv2DInfo {
-  const g = channelBlocks(info, tileCount(threads));
+  // every block reads all of dy: 2 per thread, not tileCount's 4 (a late thread still costs at most one block)
+  const g = tapBlocks(info, 2 * threads);
   if (g < 2) return info;
   return { ...info, inWidth: info.inWidth * g, inChannels: info.inChannels / g, filterWidth: g, strideWidth: info.strideWidth * g };
 }

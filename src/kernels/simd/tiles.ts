@@ -19,6 +19,15 @@ export function tileCount(threads: number, units = Infinity): number {
   return threads < 2 ? 1 : Math.max(1, Math.min(units, threads * TILES_PER_THREAD));
 }
 
+/**
+ * Channel blocks [c0, c1) of `c` channels for a split by channels over `threads` threads (per-channel sums: every
+ * thread reads every row, its channels only): multiples of 4, and at least 16 channels (a 64-byte cache line) per
+ * block where c allows, so that blocks do not share the cache lines each one reads.
+ */
+export function channelBlocks(c: number, threads: number): [number, number][] {
+  return rowBlocks(c, Math.max(Math.min(threads, Math.floor(c / 4)), tileCount(threads, Math.floor(c / 16))), 4);
+}
+
 /** Row ranges [from, to) covering [0, rows): at most `parts`, each a multiple of `align` rows except the last. */
 export function rowBlocks(rows: number, parts: number, align = 4): [number, number][] {
   const units = Math.ceil(rows / align);
