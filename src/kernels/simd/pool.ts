@@ -68,8 +68,14 @@ export interface PoolStats {
    */
   splitLongestCpuMs: number;
   splitWorkCpuMs: number;
+  /**
+   * Σ over split runs of max(the longest call, the work / threads), by time on a core: what the runs would take
+   * with a free core per thread, the threads claiming calls as they come free (the busiest thread's time above is
+   * what happened here: on a loaded machine the calling thread claims what a worker waiting for a core cannot)
+   */
+  splitBalancedCpuMs: number;
 }
-const ZERO: PoolStats = { runs: 0, splitRuns: 0, splitCalls: 0, splitMs: 0, splitLongestMs: 0, splitWorkMs: 0, splitLongestCpuMs: 0, splitWorkCpuMs: 0 };
+const ZERO: PoolStats = { runs: 0, splitRuns: 0, splitCalls: 0, splitMs: 0, splitLongestMs: 0, splitWorkMs: 0, splitLongestCpuMs: 0, splitWorkCpuMs: 0, splitBalancedCpuMs: 0 };
 const stats: PoolStats = { ...ZERO };
 
 export function poolStats(reset = false): PoolStats {
@@ -310,18 +316,23 @@ export class ThreadPool {
     stats.splitMs += performance.now() - t0;
     const per = new Float64Array(workers + 1);
     const perCpu = new Float64Array(workers + 1);
+    let longestCall = 0;
     for (let i = 0; i < n; i++) {
       const base = HEADER + i * SLOT;
       const who = Math.min(workers, c[base + WHO]!);
       const ms = c[base + ELAPSED]! / 10000;
+      const onCore = Math.max(0, ms - c[base + WAITED]! / 10000);
       per[who]! += ms;
-      perCpu[who]! += Math.max(0, ms - c[base + WAITED]! / 10000);
+      perCpu[who]! += onCore;
+      longestCall = Math.max(longestCall, onCore);
     }
     stats.splitLongestMs += Math.max(...per);
     stats.splitWorkMs += per.reduce((a, b) => a + b, 0);
     if (cpu !== null) {
       stats.splitLongestCpuMs += Math.max(...perCpu);
-      stats.splitWorkCpuMs += perCpu.reduce((a, b) => a + b, 0);
+      const work = perCpu.reduce((a, b) => a + b, 0);
+      stats.splitWorkCpuMs += work;
+      stats.splitBalancedCpuMs += Math.max(longestCall, work / (workers + 1));
     }
     if (Atomics.load(c, FAILED) !== 0 && failure === null) {
       failure = new Error(`a worker thread trapped running ${[...new Set(calls.map((x) => x.fn))].join(', ')}`);
