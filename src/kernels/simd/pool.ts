@@ -74,8 +74,10 @@ export interface PoolStats {
    * what happened here: on a loaded machine the calling thread claims what a worker waiting for a core cannot)
    */
   splitBalancedCpuMs: number;
+  /** the split runs' wall time less the calling thread's waits for a core during them (FASTLR_POOL_CPU=1) */
+  splitMainOnCoreMs: number;
 }
-const ZERO: PoolStats = { runs: 0, splitRuns: 0, splitCalls: 0, splitMs: 0, splitLongestMs: 0, splitWorkMs: 0, splitLongestCpuMs: 0, splitWorkCpuMs: 0, splitBalancedCpuMs: 0 };
+const ZERO: PoolStats = { runs: 0, splitRuns: 0, splitCalls: 0, splitMs: 0, splitLongestMs: 0, splitWorkMs: 0, splitLongestCpuMs: 0, splitWorkCpuMs: 0, splitBalancedCpuMs: 0, splitMainOnCoreMs: 0 };
 const stats: PoolStats = { ...ZERO };
 
 export function poolStats(reset = false): PoolStats {
@@ -259,6 +261,8 @@ export class ThreadPool {
     }
     if (calls.length > MAX_CALLS) throw new Error(`at most ${MAX_CALLS} calls in one run, got ${calls.length}`);
     const c = this.ctrl;
+    const cpu = this.cpuNow;
+    const w0 = cpu === null ? 0 : cpu();
     const t0 = performance.now();
     this.ensure(workers);
     for (let i = 0; i < calls.length; i++) {
@@ -278,7 +282,6 @@ export class ThreadPool {
     Atomics.store(c, NEXT, v);
     Atomics.notify(c, NEXT, workers);
     let failure: unknown = null;
-    const cpu = this.cpuNow;
     const n = calls.length;
     // claim calls like the workers do
     for (;;) {
@@ -313,7 +316,9 @@ export class ThreadPool {
     }
     stats.splitRuns++;
     stats.splitCalls += n;
-    stats.splitMs += performance.now() - t0;
+    const runMs = performance.now() - t0;
+    stats.splitMs += runMs;
+    if (cpu !== null) stats.splitMainOnCoreMs += runMs - (cpu() - w0);
     const per = new Float64Array(workers + 1);
     const perCpu = new Float64Array(workers + 1);
     let longestCall = 0;

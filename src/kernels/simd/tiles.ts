@@ -21,11 +21,11 @@ export function tileCount(threads: number, units = Infinity): number {
 
 /**
  * Channel blocks [c0, c1) of `c` channels for a split by channels over `threads` threads (per-channel sums: every
- * thread reads every row, its channels only): multiples of 4, and at least 16 channels (a 64-byte cache line) per
- * block where c allows, so that blocks do not share the cache lines each one reads.
+ * block reads every row, its channels only, so each block boundary costs a cache line of every row read twice):
+ * one block per thread, more (up to tileCount) only while blocks keep >= 64 channels (256 bytes); multiples of 4.
  */
 export function channelBlocks(c: number, threads: number): [number, number][] {
-  return rowBlocks(c, Math.max(Math.min(threads, Math.floor(c / 4)), tileCount(threads, Math.floor(c / 16))), 4);
+  return rowBlocks(c, Math.max(Math.min(threads, Math.floor(c / 4)), tileCount(threads, Math.floor(c / 64))), 4);
 }
 
 /** Row ranges [from, to) covering [0, rows): at most `parts`, each a multiple of `align` rows except the last. */
