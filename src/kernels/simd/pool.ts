@@ -140,8 +140,11 @@ function threadCpuReader(): (() => number) | null {
  * back to back with a little JS between them; longer polling only takes a core from someone else.
  */
 const WORKER_SPIN_US = 60;
-/** polls before the calling thread sleeps while calls already running on workers finish */
-const MAIN_SPIN = 1 << 16;
+/**
+ * How long (µs) the calling thread polls for calls still running on workers before it sleeps (by then every call
+ * is claimed: what is left is at most one tile per worker)
+ */
+const MAIN_SPIN_US = 100;
 
 // Plain CommonJS, run with { eval: true }: needs no file on disk, so it works from dist/ and under vitest alike.
 const WORKER_SOURCE = `
@@ -309,7 +312,11 @@ export class ThreadPool {
       Atomics.sub(c, PENDING, 1);
     }
     let left = Atomics.load(c, PENDING);
-    for (let i = 0; left !== 0 && i < MAIN_SPIN; i++) left = Atomics.load(c, PENDING);
+    const until = left === 0 ? 0 : performance.now() + MAIN_SPIN_US / 1000;
+    for (let i = 0; left !== 0; i++) {
+      left = Atomics.load(c, PENDING);
+      if ((i & 255) === 255 && performance.now() > until) break;
+    }
     while (left !== 0) {
       Atomics.wait(c, PENDING, left);
       left = Atomics.load(c, PENDING);
