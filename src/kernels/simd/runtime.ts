@@ -9,6 +9,7 @@ import { PROGRAMS } from './programs.js';
 import { type Call, ThreadPool, threadCount } from './pool.js';
 import { gemmCalls, MIN_PARALLEL_MACS } from './tiles.js';
 import { withThreads } from './adaptive.js';
+import { fmaInUse } from './fma.js';
 
 type Fn = (...args: number[]) => void;
 
@@ -79,7 +80,8 @@ function compiled(shared: boolean): { bytes: Uint8Array; mod: object | null } {
   const key = shared ? 'shared' : 'plain';
   const have = modules[key];
   if (have) return have;
-  const bytes = emitModule(PROGRAMS, { shared });
+  // FMA or not is decided before the first compile (it may set a V8 flag) and is the same for both modules
+  const bytes = emitModule(PROGRAMS, { shared, fma: fmaInUse() });
   let mod: object | null = null;
   if (WA !== undefined) {
     try {
@@ -213,6 +215,22 @@ export function backendRunner(backend: tf.KernelBackend): Runner | null {
   const r = bound === null || shared.mod === null ? null : new MemoryRunner(memory, bound.exports, shared.bytes);
   runners.set(memory, r);
   return r;
+}
+
+/**
+ * The programs on a wasm backend's own heap (shared or not), run one call after another on the calling thread: for
+ * kernels that must take fastlr's programs at one thread too (wasm-conv2d.ts with FMA). null without SIMD programs.
+ */
+export function heapRunner(backend: tf.KernelBackend): Runner | null {
+  const memory = heapOf(backend);
+  const bound = memory === null ? null : programsFor(memory);
+  if (bound === null) return null;
+  return {
+    threads: () => 1,
+    parallel: (calls) => {
+      for (const c of calls) (bound.exports[c.fn] as Fn)(...c.args);
+    },
+  };
 }
 
 /** Byte offset of a tensor's data in the wasm heap. */
