@@ -34,15 +34,16 @@ type Layer = tf.layers.Layer;
 
 interface BnLayer {
   epsilon: number;
-  gamma: tf.LayerVariable | null;
-  beta: tf.LayerVariable | null;
+  /** absent (undefined or null) without scale / center */
+  gamma?: tf.LayerVariable | null;
+  beta?: tf.LayerVariable | null;
   movingMean: tf.LayerVariable;
   movingVariance: tf.LayerVariable;
 }
 interface ConvLayer {
   kernel?: tf.LayerVariable;
   depthwiseKernel?: tf.LayerVariable;
-  bias: tf.LayerVariable | null;
+  bias?: tf.LayerVariable | null;
   strides: number[];
   padding: string;
   dilationRate: number | number[];
@@ -82,9 +83,28 @@ export function withGradientTargets<T>(vars: readonly tf.Variable[], f: () => T)
   }
 }
 
+function engineState(): { gradientDepth?: number } | undefined {
+  return (tf.engine() as unknown as { state?: { gradientDepth?: number } }).state;
+}
+
 function recording(): boolean {
-  const state = (tf.engine() as unknown as { state?: { gradientDepth?: number } }).state;
-  return (state?.gradientDepth ?? 0) > 0;
+  return (engineState()?.gradientDepth ?? 0) > 0;
+}
+
+/**
+ * `f` with the gradient tape off: the folded weights of a step whose gradient targets are declared and include no
+ * fold parameter need no tape entries (each would keep copies of its inputs for a backward pass that never comes).
+ */
+function untaped<T>(f: () => T): T {
+  const state = engineState();
+  if (state === undefined || targets.length === 0) return f();
+  const depth = state.gradientDepth;
+  state.gradientDepth = 0;
+  try {
+    return f();
+  } finally {
+    state.gradientDepth = depth;
+  }
 }
 
 function differentiated(v: tf.LayerVariable | null | undefined): boolean {
@@ -118,11 +138,11 @@ const pair = (v: number | number[]): [number, number] => (Array.isArray(v) ? [v[
 function foldedWeights(conv: ConvLayer, bn: BnLayer, depthwise: boolean): { filter: tf.Tensor4D; bias: tf.Tensor1D } {
   const w = (depthwise ? conv.depthwiseKernel! : conv.kernel!).read() as tf.Tensor4D;
   const inv = tf.div(1, tf.sqrt(tf.add(bn.movingVariance.read(), bn.epsilon)));
-  const s = bn.gamma === null ? inv : tf.mul(bn.gamma.read(), inv);
+  const s = bn.gamma == null ? inv : tf.mul(bn.gamma.read(), inv);
   const filter = (depthwise ? tf.mul(w, tf.reshape(s, [w.shape[2], w.shape[3]])) : tf.mul(w, s)) as tf.Tensor4D;
-  const centred = conv.bias === null ? tf.neg(bn.movingMean.read()) : tf.sub(conv.bias.read(), bn.movingMean.read());
+  const centred = conv.bias == null ? tf.neg(bn.movingMean.read()) : tf.sub(conv.bias.read(), bn.movingMean.read());
   const shifted = tf.mul(centred, s);
-  const bias = (bn.beta === null ? shifted : tf.add(bn.beta.read(), shifted)) as tf.Tensor1D;
+  const bias = (bn.beta == null ? shifted : tf.add(bn.beta.read(), shifted)) as tf.Tensor1D;
   return { filter, bias };
 }
 
@@ -146,7 +166,7 @@ function convCall(layer: Layer, inputs: tf.Tensor | tf.Tensor[], kwargs: Record<
   const pad = conv.padding as 'same' | 'valid';
   const activation = fold.activation;
   const y = tf.tidy(() => {
-    const { filter, bias } = foldedWeights(conv, bn, fold.depthwise);
+    const { filter, bias } = untaped(() => foldedWeights(conv, bn, fold.depthwise));
     const x4 = x as tf.Tensor4D;
     if (taped && tf.getKernel(CONV_BN_ACT_KERNEL, tf.getBackend()) != null) {
       return convBnAct(x4, filter, bias, { depthwise: fold.depthwise, strides, pad, dilations, activation });
