@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend/index.js';
 import { registerKernelOverrides, restoreStockKernels } from '../src/kernels/index.js';
 import { describeGraph, planFolds, type FoldGraph, type GraphNode } from '../src/model/fold-plan.js';
-import { foldPlanOf, setConvBnFold, withGradientTargets } from '../src/kernels/conv-bn-fold.js';
+import { foldPlanOf, setConvBnFold, setFoldTrained, withGradientTargets } from '../src/kernels/conv-bn-fold.js';
 import { setInferenceMode } from '../src/model/batchnorm.js';
 import { relErr, values } from './helpers/kernels.js';
 
@@ -82,7 +82,7 @@ function perturbBn(model: tf.LayersModel, seed: number): void {
  * Add) → Add → [pad → depthwise stride 2 → BN → ReLU6] → nested model [conv → BN → ReLU] → BN after a non-conv
  * (not folded) → GAP → dense.
  */
-function graph(): tf.LayersModel {
+function graph(stemBias = 0): tf.LayersModel {
   const inner = (() => {
     const i = tf.input({ shape: [H / 2, H / 2, 8] });
     let y = tf.layers.conv2d({ filters: 8, kernelSize: 3, padding: 'same', useBias: true, name: 'inner_conv', kernelInitializer: init(11) }).apply(i) as tf.SymbolicTensor;
@@ -91,7 +91,10 @@ function graph(): tf.LayersModel {
     return tf.model({ inputs: i, outputs: y, name: 'inner' });
   })();
   const input = tf.input({ shape: [H, H, 4] });
-  let x = tf.layers.conv2d({ filters: 8, kernelSize: 3, padding: 'same', useBias: false, name: 'stem', kernelInitializer: init(1) }).apply(input) as tf.SymbolicTensor;
+  let x = tf.layers.conv2d({
+    filters: 8, kernelSize: 3, padding: 'same', name: 'stem', kernelInitializer: init(1),
+    useBias: stemBias !== 0, biasInitializer: tf.initializers.constant({ value: stemBias }),
+  }).apply(input) as tf.SymbolicTensor;
   x = bn('stem_bn').apply(x) as tf.SymbolicTensor;
   x = tf.layers.reLU({ maxValue: 6, name: 'stem_relu' }).apply(x) as tf.SymbolicTensor;
   x = tf.layers.depthwiseConv2d({ kernelSize: 3, padding: 'same', useBias: true, name: 'dw', depthwiseInitializer: init(2), biasInitializer: init(3) }).apply(x) as tf.SymbolicTensor;
@@ -267,37 +270,74 @@ for (const { backend, stock } of MODES) {
         tf.dispose(grads);
         return value;
       });
-      expect(names.filter((k) => k === 'FusedBatchNorm').length).toBe(2); // stem_bn (γ/β differentiated) and late_bn
+      // every BN but late_bn folded (stem_bn with its γ/β differentiated through the folded weights);
       // stock: tf.fused with a linear activation (conv + bias), then the activation op
-      expect(names.filter((k) => k === 'FastlrConvBnAct').length).toBe(stock ? 0 : 4);
+      expect(names.filter((k) => k === 'FusedBatchNorm').length).toBe(1);
+      expect(names.filter((k) => k === 'FastlrConvBnAct').length).toBe(stock ? 0 : 5);
+      // setFoldTrained(false): no fold where a fold parameter is differentiated (stem), the constant ones still fold
+      const was = setFoldTrained(false);
+      const names2 = await kernelsOf(() => {
+        const { value, grads } = withGradientTargets(targets, () =>
+          tf.variableGrads(() => tf.losses.softmaxCrossEntropy(labels, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, targets));
+        tf.dispose(grads);
+        return value;
+      });
+      setFoldTrained(was);
+      expect(names2.filter((k) => k === 'FusedBatchNorm').length).toBe(2);
+      expect(names2.filter((k) => k === 'FastlrConvBnAct').length).toBe(stock ? 0 : 4);
       tf.dispose([x, labels]);
       model.dispose();
     });
 
-    grads('where a fold parameter is differentiated (bn_inference on a whole net) nothing folds: gradients bit-identical', async () => {
-      const model = graph();
-      for (const l of model.layers) if (l.getClassName() === 'BatchNormalization') setInferenceMode(l, true);
-      setInferenceMode((model.getLayer('inner') as tf.LayersModel).getLayer('inner_bn'), true);
-      const x = input();
-      const labels = tf.oneHot(tf.tensor1d([0, 2, 1], 'int32'), 3);
-      const targets = model.trainableWeights.map((w) => w.read() as tf.Variable);
-      const step = (): Float32Array[] =>
-        tf.tidy(() => {
-          const f = (): tf.Scalar => tf.losses.softmaxCrossEntropy(labels, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar;
-          const { grads } = withGradientTargets(targets, () => tf.variableGrads(f, targets));
+    grads('a whole net with every BN in inference mode (bn_inference: γ, β, kernels differentiated): folded, every gradient the unfused one to rounding, also with BN statistics far from 0 (pretrained-like)', async () => {
+      for (const calibrated of [false, true]) {
+        const model = graph(calibrated ? 10 : 0);
+        for (const l of model.layers) if (l.getClassName() === 'BatchNormalization') setInferenceMode(l, true);
+        setInferenceMode((model.getLayer('inner') as tf.LayersModel).getLayer('inner_bn'), true);
+        const x = input();
+        if (calibrated) {
+          // stem's output is 10 + conv(x) per channel and its BN's running statistics are those of the batch: the
+          // BN's input is μ ± σ with |μ|/σ large, where γ's gradient through folded weights could lose digits
+          const sub = tf.model({ inputs: model.inputs, outputs: model.getLayer('stem').output as tf.SymbolicTensor });
+          tf.tidy(() => {
+            const { mean, variance } = tf.moments(sub.predict(x) as tf.Tensor, [0, 1, 2]);
+            const bnl = model.getLayer('stem_bn') as unknown as { movingMean: tf.LayerVariable; movingVariance: tf.LayerVariable };
+            bnl.movingMean.write(mean);
+            bnl.movingVariance.write(variance);
+            // |μ|/σ of the stem's channels: well above 1 (what makes the case)
+            expect(Math.min(...(tf.div(tf.abs(mean), tf.sqrt(variance)).dataSync() as Float32Array))).toBeGreaterThan(4);
+          });
+        }
+        const labels = tf.oneHot(tf.tensor1d([0, 2, 1], 'int32'), 3);
+        const targets = model.trainableWeights.map((w) => w.read() as tf.Variable);
+        const step = (): Float32Array[] =>
+          tf.tidy(() => {
+            const f = (): tf.Scalar => tf.losses.softmaxCrossEntropy(labels, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar;
+            const { grads } = withGradientTargets(targets, () => tf.variableGrads(f, targets));
+            return targets.map((v) => grads[v.name]!.dataSync().slice() as Float32Array);
+          });
+        const before = tf.memory().numTensors;
+        const ref = unfused(step);
+        const got = step();
+        expect(tf.memory().numTensors).toBe(before);
+        got.forEach((g, i) => expect(relErr(g, ref[i]!), targets[i]!.name).toBeLessThan(1e-4));
+        const names = await kernelsOf(() => {
+          const { value, grads } = withGradientTargets(targets, () =>
+            tf.variableGrads(() => tf.losses.softmaxCrossEntropy(labels, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, targets));
+          tf.dispose(grads);
+          return value;
+        });
+        expect(names.filter((k) => k === 'FusedBatchNorm').length).toBe(1); // late_bn
+        expect(names.filter((k) => k === 'FastlrConvBnAct').length).toBe(stock ? 0 : 5);
+        // without declared targets (tf's own rule: trainable variables are differentiated) the same gradients
+        const plain = tf.tidy(() => {
+          const { grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(labels, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar);
           return targets.map((v) => grads[v.name]!.dataSync().slice() as Float32Array);
         });
-      const ref = unfused(step);
-      const got = step();
-      got.forEach((g, i) => expect(Buffer.from(g.buffer).equals(Buffer.from(ref[i]!.buffer))).toBe(true));
-      // without declared targets, tf's own rule: trainable variables are differentiated, nothing folds either
-      const plain = tf.tidy(() => {
-        const { grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(labels, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar);
-        return targets.map((v) => grads[v.name]!.dataSync().slice() as Float32Array);
-      });
-      plain.forEach((g, i) => expect(Buffer.from(g.buffer).equals(Buffer.from(ref[i]!.buffer))).toBe(true));
-      tf.dispose([x, labels]);
-      model.dispose();
+        plain.forEach((g, i) => expect(Buffer.from(g.buffer).equals(Buffer.from(got[i]!.buffer))).toBe(true));
+        tf.dispose([x, labels]);
+        model.dispose();
+      }
     });
   });
 }
