@@ -136,7 +136,7 @@ export async function setup(backend, stage, batch, threads = 1) {
   const xs = tf.tensor4d(x, [batch, 224, 224, 3]);
   const ys = tf.tensor1d(y);
   const step = () => learner.trainStep(xs, ys, [1e-4, 1e-3]);
-  return { tf, learner, step, backendName: tf.getBackend(), threads: info.threads, dispose: () => { tf.dispose([xs, ys]); model.dispose(); } };
+  return { tf, learner, step, backendName: tf.getBackend(), threads: info.threads, fma: info.fma, dispose: () => { tf.dispose([xs, ys]); model.dispose(); } };
 }
 
 async function worker(backend, stage, batch, steps, threads) {
@@ -149,7 +149,7 @@ async function worker(backend, stage, batch, steps, threads) {
   const wall = (performance.now() - w0) / 1000;
   const cpu = (c.user + c.system) / 1e6;
   const out = {
-    backend: s.backendName, stage, batch, steps, threads: s.threads,
+    backend: s.backendName, stage, batch, steps, threads: s.threads, fma: s.fma,
     trainable: s.learner.trainableVariables.length,
     images_per_s: (batch * steps) / wall,
     cpu_images_per_s: (batch * steps) / cpu,

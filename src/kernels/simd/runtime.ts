@@ -9,6 +9,7 @@ import { PROGRAMS } from './programs.js';
 import { type Call, ThreadPool, threadCount } from './pool.js';
 import { gemmCalls, MIN_PARALLEL_MACS } from './tiles.js';
 import { withThreads } from './adaptive.js';
+import { fmaInUse } from './fma.js';
 
 type Fn = (...args: number[]) => void;
 
@@ -54,6 +55,8 @@ export interface SimdPrograms {
   col2im_nhwc: Fn;
   /** pmax(0, x + bias) in one pass (epilogue-programs.ts) */
   bias_relu: Fn;
+  /** pmin(hi, pmax(lo, x + bias)) in one pass (epilogue-programs.ts) */
+  bias_clamp: Fn;
   /** MaxPool forward, NHWC, c % 4 == 0 (maxpool-programs.ts) */
   max_pool: Fn;
   /** Relu and ClipByValue forward (unary-programs.ts) */
@@ -79,7 +82,8 @@ function compiled(shared: boolean): { bytes: Uint8Array; mod: object | null } {
   const key = shared ? 'shared' : 'plain';
   const have = modules[key];
   if (have) return have;
-  const bytes = emitModule(PROGRAMS, { shared });
+  // FMA or not is decided before the first compile (it may set a V8 flag) and is the same for both modules
+  const bytes = emitModule(PROGRAMS, { shared, fma: fmaInUse() });
   let mod: object | null = null;
   if (WA !== undefined) {
     try {
@@ -138,6 +142,7 @@ function bind(e: Record<string, Fn | undefined>): SimdPrograms {
     clip_grad: e['clip_grad'] as Fn,
     col2im_nhwc: e['col2im_nhwc'] as Fn,
     bias_relu: e['bias_relu'] as Fn,
+    bias_clamp: e['bias_clamp'] as Fn,
     max_pool: e['max_pool'] as Fn,
     relu: e['relu'] as Fn,
     clip: e['clip'] as Fn,
@@ -213,6 +218,22 @@ export function backendRunner(backend: tf.KernelBackend): Runner | null {
   const r = bound === null || shared.mod === null ? null : new MemoryRunner(memory, bound.exports, shared.bytes);
   runners.set(memory, r);
   return r;
+}
+
+/**
+ * The programs on a wasm backend's own heap (shared or not), run one call after another on the calling thread: for
+ * kernels that must take fastlr's programs at one thread too (wasm-conv2d.ts with FMA). null without SIMD programs.
+ */
+export function heapRunner(backend: tf.KernelBackend): Runner | null {
+  const memory = heapOf(backend);
+  const bound = memory === null ? null : programsFor(memory);
+  if (bound === null) return null;
+  return {
+    threads: () => 1,
+    parallel: (calls) => {
+      for (const c of calls) (bound.exports[c.fn] as Fn)(...c.args);
+    },
+  };
 }
 
 /** Byte offset of a tensor's data in the wasm heap. */
