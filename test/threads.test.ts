@@ -73,6 +73,18 @@ const CASES: Case[] = [
     },
   },
   {
+    name: 'ZeroPadding2D forward and gradient (PadV2, Slice) 8×28×28×32, uneven pads, and a slice of a batch (split by images / runs)',
+    splits: 'wasm',
+    run: () => {
+      const x = t([8, 28, 28, 32], 54);
+      const pad = (a: tf.Tensor): tf.Tensor => tf.pad(a, [[0, 0], [0, 1], [0, 1], [0, 0]]);
+      const dx = tf.grad((a: tf.Tensor) => pad(a).square().sum())(x);
+      const uneven = tf.pad(x, [[0, 0], [1, 2], [0, 3], [0, 0]]);
+      const part = tf.slice(x, [1, 2, 3, 0], [5, 20, 17, 32]);
+      return tf.concat([pad(x).flatten(), dx.flatten(), uneven.flatten(), part.flatten()]);
+    },
+  },
+  {
     name: 'depthwise conv and its gradients 8×28×28×32 3×3 same (MobileNet; split by images, the filter gradient by channels)',
     splits: true,
     run: () => {

@@ -11,7 +11,8 @@
  *         DepthwiseConv2dNative (the dw_fwd program, split by images; depthwise.ts);
  *         Conv2D, FusedConv2D (no bias/activation) and Conv2DBackpropInput, when 1×1 stride 1 (MobileNet's
  *         pointwise convolutions), as products through our BatchMatMul, threaded (pointwise.ts); Slice by
- *         contiguous runs (slice.ts: ZeroPadding2D's gradient); strided or narrow (< 8 channels) Conv2DBackpropInput
+ *         contiguous runs (slice.ts: ZeroPadding2D's gradient) and PadV2 with zeros on H, W (pad.ts: ZeroPadding2D),
+ *         both split over the threads; strided or narrow (< 8 channels) Conv2DBackpropInput
  *         by col2im on the gemm (cpu-simd.ts's, conv2d-backprop-input.ts convBackpropInputChoose), the others (stride
  *         1, Ci % 4 == 0) by our gemm + col2im_nhwc in place on the heap (wasm-conv-bpi.ts).
  *   both: FastlrDense (a Dense layer's matmul + bias + relu as one op, its gradient lazy per input; dense.ts);
@@ -51,6 +52,7 @@ import {
 import { CLIP_GRAD_KERNEL, clipGradConfig, clipGradCpu, clipGradWasm } from './clip-grad.js';
 import { pointwiseBackpropInput, pointwiseConv2D } from './pointwise.js';
 import { runSliceWasm } from './slice.js';
+import { padWasm } from './pad.js';
 import { wasmConvBackpropInput } from './wasm-conv-bpi.js';
 import { maxPoolWasm } from './max-pool.js';
 import { clipByValueWasm, relu6Wasm, reluWasm } from './unary.js';
@@ -118,6 +120,7 @@ const OVERRIDES: Record<string, Override[]> = {
     { kernelName: 'ClipByValue', make: (b, stock) => clipByValueWasm(need(stock, 'ClipByValue', b)) },
     { kernelName: 'Relu6', make: (b, stock) => relu6Wasm(need(stock, 'Relu6', b)) },
     { kernelName: 'Slice', make: (b, stock) => runSliceWasm(need(stock, 'Slice', b)) },
+    { kernelName: 'PadV2', make: (b, stock) => padWasm(need(stock, 'PadV2', b)) },
     { kernelName: 'DepthwiseConv2dNative', make: (b, stock) => wasmDepthwiseConv2D(need(stock, 'DepthwiseConv2dNative', b)) },
     { kernelName: 'Identity', make: (b, stock) => sharingIdentity(need(stock, 'Identity', b)) },
     { kernelName: 'Cast', make: (b, stock) => sharingCast(need(stock, 'Cast', b)) },

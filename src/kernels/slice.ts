@@ -7,6 +7,11 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { type Kernel, type KernelArgs } from './kernel-context.js';
+import type { Call } from './simd/pool.js';
+import { backendRunner, heapPtr } from './simd/runtime.js';
+import { MIN_SPLIT_BYTES } from './simd/split.js';
+import { tileCount } from './simd/tiles.js';
+import { withThreads } from './simd/adaptive.js';
 
 interface WasmLike {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
@@ -38,6 +43,30 @@ export function sliceRuns(shape: readonly number[], begin: readonly number[], si
   return { offsets, run };
 }
 
+/**
+ * The runs as copy_rows calls (simd/copy-programs.ts) over `tiles` tiles: runs at a constant input stride (output
+ * runs are back to back) form one call, cut into row blocks so there are about `tiles` calls. Byte offsets.
+ */
+export function sliceCalls(offsets: readonly number[], run: number, src: number, dst: number, tiles: number): Call[] {
+  const groups: [number, number, number][] = []; // first run, runs, input stride (floats)
+  for (let k = 0; k < offsets.length; ) {
+    let n = 1;
+    const stride = k + 1 < offsets.length ? offsets[k + 1]! - offsets[k]! : run;
+    while (k + n < offsets.length && offsets[k + n]! - offsets[k + n - 1]! === stride) n++;
+    groups.push([k, n, stride]);
+    k += n;
+  }
+  const per = Math.max(1, Math.ceil(offsets.length / tiles));
+  const calls: Call[] = [];
+  for (const [k0, n, stride] of groups) {
+    for (let r = 0; r < n; r += per) {
+      const rows = Math.min(per, n - r);
+      calls.push({ fn: 'copy_rows', args: [src + 4 * (offsets[k0]! + r * stride), dst + 4 * (k0 + r) * run, rows, 4 * run, 4 * stride, 4 * run] });
+    }
+  }
+  return calls;
+}
+
 export function runSliceWasm(stock: Kernel): Kernel {
   return (args: KernelArgs): tf.TensorInfo => {
     const x = args.inputs['x'];
@@ -51,7 +80,21 @@ export function runSliceWasm(stock: Kernel): Kernel {
     const src = w.typedArrayFromHeap(x);
     const dst = w.typedArrayFromHeap(out);
     const { offsets, run } = sliceRuns(x.shape, begin, size);
-    for (let k = 0; k < offsets.length; k++) dst.set(src.subarray(offsets[k]!, offsets[k]! + run), k * run);
+    const copyAll = (): void => {
+      for (let k = 0; k < offsets.length; k++) dst.set(src.subarray(offsets[k]!, offsets[k]! + run), k * run);
+    };
+    // on the shared heap (wasm-shared-heap.ts), split over the threads by runs: each output byte copied once
+    const runner = backendRunner(args.backend);
+    const bytes = 8 * offsets.length * run;
+    if (runner === null || runner.threads() < 2 || offsets.length < 2 || bytes < MIN_SPLIT_BYTES) {
+      copyAll();
+      return out;
+    }
+    withThreads(`Slice ${x.shape.join('x')} ${size.join('x')}`, (t) => {
+      const calls = t < 2 ? [] : sliceCalls(offsets, run, heapPtr(args.backend, x), heapPtr(args.backend, out), tileCount(t));
+      if (calls.length < 2 || calls.length > 1023) copyAll();
+      else runner.parallel(calls, t);
+    });
     return out;
   };
 }

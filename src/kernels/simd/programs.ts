@@ -8,6 +8,7 @@ import { COL2IM_PROGRAMS } from './col2im-programs.js';
 import { EPILOGUE_PROGRAMS } from './epilogue-programs.js';
 import { MAXPOOL_PROGRAMS } from './maxpool-programs.js';
 import { UNARY_PROGRAMS } from './unary-programs.js';
+import { COPY_PROGRAMS } from './copy-programs.js';
 
 /** `for (off = 0; off < bytes; off += 16) body(off)` then a 4-byte scalar tail `tail(off)` up to `bytes`. */
 function vectorLoop(f: FnBuilder, off: Local, end16: Local, bytes: () => void, body: () => void, tail: () => void): void {
@@ -1165,4 +1166,5 @@ export const PROGRAMS: FnSpec[] = [
   ...EPILOGUE_PROGRAMS,
   ...MAXPOOL_PROGRAMS,
   ...UNARY_PROGRAMS,
+  ...COPY_PROGRAMS,
 ];
