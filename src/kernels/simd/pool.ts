@@ -1,12 +1,13 @@
 /**
  * The worker threads fastlr's SIMD programs run on: node:worker_threads, each instantiating the same programs
- * against one shared WebAssembly.Memory, woken per call through Atomics on a small shared control block. The
- * calling (main) thread runs the first call itself and waits for the others, so a kernel stays synchronous, as
- * tfjs kernels must be.
+ * against one shared WebAssembly.Memory, woken per run through Atomics on a small shared control block. The
+ * calling (main) thread and the workers claim a run's calls one at a time as they come free; the calling thread
+ * returns once every call has finished, so a kernel stays synchronous, as tfjs kernels must be. A worker that gets
+ * no core soon (a loaded machine) costs nothing but the calls it did not claim, which the calling thread runs.
  *
  * Determinism: callers split a kernel's OUTPUT into disjoint tiles, one call each; every output element is computed
- * by exactly one thread with the same program and the same summation order as on one thread, so results are
- * bit-identical at any thread count (test/threads.test.ts).
+ * by exactly one call with the same program and the same summation order as on one thread, whichever thread runs
+ * it, so results are bit-identical at any thread count (test/threads.test.ts).
  */
 import { openSync, readSync } from 'node:fs';
 import os from 'node:os';
