@@ -22,7 +22,7 @@ import { convInfo } from './kernel-attrs.js';
 import { rawInput } from './raw-memory.js';
 import { backendRunner, heapGemm, heapOutput, heapPtr, heapRunner, type PrivateHeap, privateHeap, type Runner, simdPrograms } from './simd/runtime.js';
 import { fmaInUse } from './simd/fma.js';
-import { MIN_PARALLEL_MACS, rowBlocks } from './simd/tiles.js';
+import { MIN_PARALLEL_MACS, rowBlocks, tileCount } from './simd/tiles.js';
 import { withThreads } from './simd/adaptive.js';
 
 /** Patch-matrix floats built per pass (bounds the temporary memory: 16 MB). */
@@ -80,10 +80,11 @@ function convThreaded(backend: tf.KernelBackend, heap: PrivateHeap, x: tf.Tensor
     const rows = Math.min(step, m - r0);
     if (!pointwise) {
       heap.parallel(
-        rowBlocks(rows, threads).map(([a, b]) => ({
+        rowBlocks(rows, tileCount(threads, rows / 4)).map(([a, b]) => ({
           fn: 'im2col_rows',
           args: [px, pp + 4 * a * k, ...position(r0 + a, info.outHeight, info.outWidth), b - a, ...geo],
         })),
+        threads,
       );
     }
     heapGemm(heap, pointwise ? px : pp, pw, pc, rows, k, co, threads);
@@ -112,10 +113,11 @@ function convInPlace(backend: tf.KernelBackend, runner: Runner, x: tf.TensorInfo
       const rows = Math.min(step, m - r0);
       if (scratch !== null) {
         runner.parallel(
-          rowBlocks(rows, threads).map(([a, b]) => ({
+          rowBlocks(rows, tileCount(threads, rows / 4)).map(([a, b]) => ({
             fn: 'im2col_rows',
             args: [px, pp + 4 * a * k, ...position(r0 + a, info.outHeight, info.outWidth), b - a, ...geo],
           })),
+          threads,
         );
       }
       heapGemm(runner, pointwise ? px : pp, pw, po + 4 * r0 * co, rows, k, co, threads);
