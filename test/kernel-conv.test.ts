@@ -27,7 +27,7 @@ const CASES: Case[] = [
   { x: [2, 28, 28, 1], filter: [3, 3, 1, 16], stride: 1, pad: 'valid' }, // the MNIST CNN's first layer
   { x: [2, 28, 28, 1], filter: [3, 3, 1, 16], stride: 2, pad: 'same' }, // stride 2, padding
   { x: [2, 9, 9, 3], filter: [3, 3, 3, 32], stride: 2, pad: 'valid' }, // two channel groups, odd ci
-  { x: [2, 8, 8, 4], filter: [1, 1, 4, 16], stride: 1, pad: 'valid' }, // 1×1, even ci
+  { x: [2, 8, 8, 4], filter: [1, 1, 4, 16], stride: 1, pad: 'valid' }, // 1×1 (dW: xᵀ·dy by gemm_tn, not the direct loop)
   { x: [1, 7, 6, 1], filter: [5, 5, 1, 16], stride: 2, pad: 'same' }, // 5×5 wider than the output
   { x: [2, 9, 9, 3], filter: [5, 5, 3, 16], stride: 1, pad: 'same' }, // 75 rows, odd ci
   { x: [2, 13, 13, 16], filter: [3, 3, 16, 32], stride: 1, pad: 'valid' }, // the MNIST CNN's second layer

@@ -86,7 +86,7 @@ function useDirect(co: number, dyChannels: number | undefined): boolean {
 const MAX_PATCH_FLOATS = 16 * 1024 * 1024;
 
 /**
- * wasm: dW by the direct SIMD loop when co % 16 == 0 (useDirect); otherwise as one matmul, patchesᵀ [KH·KW·Ci,
+ * wasm: dW by the direct SIMD loop when co % 16 == 0 (useDirect) and the conv is not 1×1 stride 1; otherwise as one matmul, patchesᵀ [KH·KW·Ci,
  * N·OH·OW] · dy [N·OH·OW, Co]: with co % 8 == 0 the patch matrix [N·OH·OW, KH·KW·Ci] (im2col_rows; x itself for a
  * 1×1 stride-1 conv) read transposed by gemm_tn (BatchMatMul transposeA), else the transposed patch matrix built by
  * a SIMD-module loop straight from x times dy (no transposes of x or dy at all; ~3x faster than the conv
@@ -110,7 +110,11 @@ export function convBackpropFilterIm2col(backendName: string, viaConv: Kernel): 
     const info = convInfo(x.shape, filterShape, attrs);
     const [kh, kw, ci, co] = filterShape;
     const k = kh * kw * ci;
-    if (useDirect(co, dy.shape[3])) {
+    const { strideHeight: sh, strideWidth: sw, outHeight: oh, outWidth: ow } = info;
+    const [top, left] = [info.padInfo.top, info.padInfo.left];
+    const pointwise = kh === 1 && kw === 1 && sh === 1 && sw === 1 && top === 0 && left === 0 && oh === info.inHeight && ow === info.inWidth;
+    // a 1×1 conv's dW is one xᵀ·dy (gemm_tn below): faster than the direct loop, whose rows are short at 7×7 or 14×14
+    if (useDirect(co, dy.shape[3]) && !pointwise) {
       const program = ci % 2 === 0 ? 'conv_bpf_direct2' : 'conv_bpf_direct';
       const one = (): tf.TensorInfo => {
         const out = rawOutput(backend, [kh, kw, ci, co]).finish();
@@ -132,9 +136,6 @@ export function convBackpropFilterIm2col(backendName: string, viaConv: Kernel): 
       if (co % 8 === 0) {
         // patches [m, k] (x itself when 1×1 stride 1 unpadded) and dW = patchesᵀ·dy by gemm_tn, which reads them as
         // they are (batch-matmul.ts): the same sums in the same order as the transposed patch matrix times dy
-        const { strideHeight: sh, strideWidth: sw, outHeight: oh, outWidth: ow } = info;
-        const [top, left] = [info.padInfo.top, info.padInfo.left];
-        const pointwise = kh === 1 && kw === 1 && sh === 1 && sw === 1 && top === 0 && left === 0 && oh === info.inHeight && ow === info.inWidth;
         let patches: tf.TensorInfo;
         if (pointwise) {
           patches = ctx.reshape(backend, x, [1, m, k]);
