@@ -128,6 +128,8 @@ async function worker({ backend, model, threads, quick, explicit }, repeats) {
     model,
     backend: session.backend.name,
     threads: session.backend.threads,
+    // fastlr's SIMD programs on fused multiply-adds (FASTLR_FMA=0: off)
+    fma: session.backend.fma,
     setting,
     // threads: auto — the kernel call sites that can split, and those it measured faster on one thread
     ...(setting === 'auto' ? { auto_sites: { split: sites.filter((x) => x.threads === 'split').map((x) => x.key), one: sites.filter((x) => x.threads === 'one').map((x) => x.key) } } : {}),

@@ -15,7 +15,7 @@
 // images/s = batch × steps / time, by wall clock and by this process's CPU time (process.cpuUsage: on a shared
 // machine, time spent waiting for a core does not count), after one warm-up step.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -136,7 +136,7 @@ export async function setup(backend, stage, batch, threads = 1) {
   const xs = tf.tensor4d(x, [batch, 224, 224, 3]);
   const ys = tf.tensor1d(y);
   const step = () => learner.trainStep(xs, ys, [1e-4, 1e-3]);
-  return { tf, learner, step, backendName: tf.getBackend(), threads: info.threads, dispose: () => { tf.dispose([xs, ys]); model.dispose(); } };
+  return { tf, learner, step, backendName: tf.getBackend(), threads: info.threads, fma: info.fma, dispose: () => { tf.dispose([xs, ys]); model.dispose(); } };
 }
 
 async function worker(backend, stage, batch, steps, threads) {
@@ -149,7 +149,7 @@ async function worker(backend, stage, batch, steps, threads) {
   const wall = (performance.now() - w0) / 1000;
   const cpu = (c.user + c.system) / 1e6;
   const out = {
-    backend: s.backendName, stage, batch, steps, threads: s.threads,
+    backend: s.backendName, stage, batch, steps, threads: s.threads, fma: s.fma,
     trainable: s.learner.trainableVariables.length,
     images_per_s: (batch * steps) / wall,
     cpu_images_per_s: (batch * steps) / cpu,
@@ -165,8 +165,18 @@ async function worker(backend, stage, batch, steps, threads) {
  * One step's kernels by this process's CPU time (each registered kernel of the backend wrapped in
  * process.cpuUsage; a kernel that calls another through its own handle counts both), and tf.profile's wall times.
  */
+/** ms the main thread has waited for a core so far (Linux schedstat run_delay; 0 elsewhere) */
+function waited() {
+  try {
+    return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[1]) / 1e6;
+  } catch {
+    return 0;
+  }
+}
+
 async function profile(backend, stage, batch, threads) {
   const s = await setup(backend, stage, batch, threads);
+  const stats = process.env.FASTLR_POOL_CPU === '1' ? await import('../dist/kernels/simd/pool.js') : null;
   await s.step();
   const tf = s.tf;
   const name = tf.getBackend();
@@ -180,12 +190,21 @@ async function profile(backend, stage, batch, threads) {
       ...config,
       kernelFunc: (args) => {
         const c0 = process.cpuUsage();
+        const p0 = stats?.poolStats() ?? null;
+        const w0 = waited();
+        const t0 = performance.now();
         try {
           return f(args);
         } finally {
           const c = process.cpuUsage(c0);
-          const e = by.get(config.kernelName) ?? { ms: 0, n: 0 };
+          const e = by.get(config.kernelName) ?? { ms: 0, n: 0, main: 0, crit: 0 };
           e.ms += (c.user + c.system) / 1000;
+          const main = performance.now() - t0 - (waited() - w0);
+          e.main += main;
+          // with a free core per thread: the main thread's own time outside split runs, plus the split runs shared
+          // out evenly (pool stats; FASTLR_POOL_CPU=1)
+          const p1 = p0 === null ? null : stats.poolStats();
+          e.crit += p1 === null ? main : main - (p1.splitMainOnCoreMs - p0.splitMainOnCoreMs) + (p1.splitBalancedCpuMs - p0.splitBalancedCpuMs);
           e.n += 1;
           if (detail === config.kernelName) {
             const shapes = Object.values(args.inputs).map((t) => t.shape.join('x')).join(' ');
@@ -197,12 +216,20 @@ async function profile(backend, stage, batch, threads) {
     });
   }
   const c0 = process.cpuUsage();
+  const ws0 = waited();
+  const ts0 = performance.now();
   await s.step();
+  const wall = performance.now() - ts0;
+  const waitedStep = waited() - ws0;
   const c = process.cpuUsage(c0);
   const rows = [...by].sort((a, b) => b[1].ms - a[1].ms);
   const total = rows.reduce((a, [, e]) => a + e.ms, 0);
   console.log(`${name} ${stage} batch ${batch}, ${threads} thread(s): step CPU ${((c.user + c.system) / 1000).toFixed(0)} ms, in kernels ${total.toFixed(0)} ms`);
-  for (const [k, e] of rows.slice(0, 30)) console.log(`  ${k.padEnd(40)} ${e.ms.toFixed(1).padStart(9)} ms  ×${e.n}`);
+  const main = rows.reduce((a, [, e]) => a + e.main, 0);
+  const crit = rows.reduce((a, [, e]) => a + e.crit, 0);
+  const outside = wall - waitedStep - main;
+  console.log(`  (kernel, process CPU, main thread's wall time in it less its waits for a core, and the same with the split runs shared out evenly (a free core per thread): kernels ${main.toFixed(0)} / ${crit.toFixed(0)} ms of a ${wall.toFixed(0)} ms step, ${outside.toFixed(0)} ms outside kernels; critical path ${(outside + crit).toFixed(0)} ms)`);
+  for (const [k, e] of rows.slice(0, 30)) console.log(`  ${k.padEnd(40)} ${e.ms.toFixed(1).padStart(9)} ms ${e.main.toFixed(1).padStart(9)} ms main ${e.crit.toFixed(1).padStart(9)} ms even  ×${e.n}`);
   s.dispose();
 }
 

@@ -1,35 +1,15 @@
-import { describe, expect, it, afterAll } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
-import { resolvePlan } from '../src/plan/index.js';
-import { openSession, type Session } from '../src/phases/session.js';
+import type { Session } from '../src/phases/session.js';
+import { sessionsFor, syntheticMlpYaml } from './helpers/sessions.js';
 import { rangeTest } from '../src/phases/find.js';
 import { fitOneCycle } from '../src/phases/fit.js';
 import { encodeState } from '../src/optim/index.js';
 import { epochOrder } from '../src/data/index.js';
 import { StopSignal } from '../src/engine/events.js';
 
-const YAML = `
-seed: 7
-backend: cpu
-data:
-  source: synthetic
-  batch_size: 16
-  valid_pct: 0.25
-  synthetic: { task: classification, n: 240, features: 6, classes: 3, noise: 0.6 }
-model:
-  input: [6]
-  layers:
-    - dense: { units: 16, activation: relu }
-    - dropout: 0.2
-    - dense: { units: 3 }
-  groups: [2]
-find: { num_it: 40 }
-`;
+const YAML = syntheticMlpYaml({ seed: 7, n: 240, groups: [2], tail: 'find: { num_it: 40 }' });
 
-async function session(yaml = YAML): Promise<Session> {
-  const { plan } = resolvePlan(yaml, 'engine-test.yaml', { env: {} });
-  return openSession(plan);
-}
 
 function weightsOf(s: Session): Map<string, Float32Array> {
   return new Map(s.learner.model.weights.map((w) => [w.originalName, Float32Array.from(w.read().dataSync() as Float32Array)]));
@@ -57,12 +37,11 @@ const oneCycle = (groups: number) => ({
 });
 
 describe('engine', () => {
-  const open: Session[] = [];
-  afterAll(() => open.forEach((s) => s.dispose()));
+  const open = sessionsFor('engine-test.yaml');
+  const session = (): Promise<Session> => open(YAML);
 
   it('find restores weights, optimizer state and the random state bit for bit, and repeats its curve', async () => {
     const s = await session();
-    open.push(s);
     // give the optimizer some state first, so there is something to restore
     await fitOneCycle(s.learner, oneCycle(s.learner.groups.length), {});
     const w0 = weightsOf(s);
@@ -85,7 +64,6 @@ describe('engine', () => {
 
   it('find restores everything when it is interrupted', async () => {
     const s = await session();
-    open.push(s);
     await fitOneCycle(s.learner, oneCycle(s.learner.groups.length), {});
     const w0 = weightsOf(s);
     const signal = new StopSignal();
@@ -101,7 +79,6 @@ describe('engine', () => {
 
   it('does not leak tensors over 500 training steps', async () => {
     const s = await session();
-    open.push(s);
     const run = (epochs: number) =>
       s.learner.run({ phase: 'fit', epochs, validate: true, hypers: () => ({ lr: [1e-3, 1e-3], mom: 0.9 }) });
     await run(1); // optimizer state is created lazily on the first step
@@ -114,7 +91,6 @@ describe('engine', () => {
   it('the same seed trains to the same weights; a fit learns', async () => {
     const a = await session();
     const b = await session();
-    open.push(a, b);
     const ra = await fitOneCycle(a.learner, { ...oneCycle(2), epochs: 3, lrMax: [1e-2, 1e-2] }, {});
     await fitOneCycle(b.learner, { ...oneCycle(2), epochs: 3, lrMax: [1e-2, 1e-2] }, {});
     expect(sameBits(weightsOf(a), weightsOf(b))).toBe(true);
@@ -124,18 +100,15 @@ describe('engine', () => {
   it.each([3, 11, 12])('a fit stopped after %i batches and continued from its position ends with the same weights (dropout stream too)', async (k) => {
     const c = { ...oneCycle(2), epochs: 3, lrMax: [1e-2, 1e-2] };
     const whole = await session();
-    open.push(whole);
     await fitOneCycle(whole.learner, c, {});
     // stop after k batches (the config has 11 batches per epoch: k = 11 is an epoch boundary), resume in a fresh session
     const cut = await session();
-    open.push(cut);
     const signal = new StopSignal();
     let n = 0;
     const first = await fitOneCycle(cut.learner, c, { signal, onEvent: (e) => e.type === 'batch' && ++n === k && signal.request() });
     expect(first.stop.reason).toBe('interrupted');
     const snap = cut.learner.snapshot();
     const again = await session();
-    open.push(again);
     again.learner.restore({ ...snap, rng: first.position.epochRng });
     await fitOneCycle(again.learner, c, { resume: first.position });
     expect(sameBits(weightsOf(again), weightsOf(whole))).toBe(true);

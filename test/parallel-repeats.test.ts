@@ -2,45 +2,23 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runCli } from './helpers/cli.js';
-import { resolvePlan } from '../src/plan/index.js';
-import { openSession, type Session } from '../src/phases/session.js';
+import type { Session } from '../src/phases/session.js';
+import { sessionsFor, syntheticMlpYaml, weightsOf } from './helpers/sessions.js';
 import { repeatedRangeTest } from '../src/phases/repeats.js';
 import { repeatWorkers } from '../src/phases/parallel-repeats.js';
 import { StopSignal } from '../src/engine/events.js';
 
-const yaml = (backend: string): string => `
-seed: 11
-backend: ${backend}
-data:
-  source: synthetic
-  batch_size: 16
-  valid_pct: 0.25
-  synthetic: { task: classification, n: 320, features: 6, classes: 3, noise: 0.6 }
-model:
-  input: [6]
-  layers:
-    - dense: { units: 16, activation: relu }
-    - dropout: 0.2
-    - dense: { units: 3 }
-find: { num_it: 40 }
-`;
+const yaml = (backend: string): string => syntheticMlpYaml({ seed: 11, n: 320, backend, tail: 'find: { num_it: 40 }' });
 
 /** Everything a find document takes from the runs (not `seconds`). */
 const numbers = (runs: { seed: number; lrs: number[]; losses: number[]; raw_losses: number[]; stop: unknown; suggestions: unknown; suggested: number | null }[]) =>
   runs.map((r) => ({ seed: r.seed, lrs: r.lrs, losses: r.losses, raw: r.raw_losses, stop: r.stop, suggestions: r.suggestions, suggested: r.suggested }));
 
 describe('find --repeats in parallel', () => {
-  const sessions: Session[] = [];
-  afterAll(() => sessions.forEach((s) => s.dispose()));
-  const open = async (backend: string): Promise<Session> => {
-    const { plan } = resolvePlan(yaml(backend), 'parallel-repeats.yaml', { env: {} });
-    const s = await openSession(plan);
-    sessions.push(s);
-    return s;
-  };
-  const weights = (s: Session): number[][] => s.learner.model.weights.map((w) => Array.from(w.read().dataSync()));
+  const openYaml = sessionsFor('parallel-repeats.yaml');
+  const open = (backend: string): Promise<Session> => openYaml(yaml(backend));
 
   for (const backend of ['cpu', 'wasm']) {
     it(`${backend}: 4 repeats on this thread + 2 workers give the sequential runs exactly; weights and RNG restored`, async () => {
@@ -49,7 +27,7 @@ describe('find --repeats in parallel', () => {
       const par = await open(backend);
       // a trained state (not the fresh model) so that the workers must take the coordinator's weights and optimizer
       await repeatedRangeTest(par.learner, { ...par.plan.find, num_it: 6 }, 1);
-      const before = weights(par);
+      const before = weightsOf(par);
       const rngBefore = JSON.stringify(par.learner.rng.state());
       const seen: number[] = [];
       // every repeat on the workers (this thread only coordinates), then shared with this thread
@@ -60,7 +38,7 @@ describe('find --repeats in parallel', () => {
       expect(numbers(c.runs)).toEqual(numbers(a.runs));
       expect(b.seeds).toEqual(a.seeds);
       expect([...seen].sort()).toEqual([0, 1, 2, 3]);
-      expect(weights(par)).toEqual(before);
+      expect(weightsOf(par)).toEqual(before);
       expect(JSON.stringify(par.learner.rng.state())).toBe(rngBefore);
     }, 120_000);
   }

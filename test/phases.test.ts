@@ -1,10 +1,10 @@
 // The structure of the workflow (commands translate, phases run, the recipe exists once) and the phases' behaviour
 // on an interrupt, in process: the range test restores everything, a fit stage stops at the batch.
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { resolvePlan } from '../src/plan/index.js';
-import { openSession, type Session } from '../src/phases/session.js';
+import type { Session } from '../src/phases/session.js';
+import { sessionsFor, syntheticMlpYaml } from './helpers/sessions.js';
 import { rangeTest } from '../src/phases/find.js';
 import { runStage } from '../src/phases/stage.js';
 import { fineTune } from '../src/phases/finetune.js';
@@ -70,35 +70,13 @@ describe('structure', () => {
   });
 });
 
-const YAML = `
-seed: 11
-backend: cpu
-data:
-  source: synthetic
-  batch_size: 16
-  valid_pct: 0.25
-  synthetic: { task: classification, n: 480, features: 6, classes: 3, noise: 0.6 }
-model:
-  input: [6]
-  layers:
-    - dense: { units: 16, activation: relu }
-    - dropout: 0.2
-    - dense: { units: 3 }
-  groups: [1]
-find: { num_it: 200, start_lr: 1.0e-6, end_lr: 1.0e-2 }
+const YAML = syntheticMlpYaml({ seed: 11, n: 480, groups: [1], tail: `find: { num_it: 200, start_lr: 1.0e-6, end_lr: 1.0e-2 }
 fit: { epochs: 2, lr: 1.0e-2 }
-finetune: { freeze_epochs: 1, epochs: 1, base_lr: 1.0e-2 }
-`;
+finetune: { freeze_epochs: 1, epochs: 1, base_lr: 1.0e-2 }` });
 
 describe('phases on an interrupt (in process)', () => {
-  const sessions: Session[] = [];
-  afterAll(() => sessions.forEach((s) => s.dispose()));
-  const open = async (): Promise<Session> => {
-    const { plan } = resolvePlan(YAML, 'phases-test.yaml', { env: {} });
-    const s = await openSession(plan);
-    sessions.push(s);
-    return s;
-  };
+  const openYaml = sessionsFor('phases-test.yaml');
+  const open = (): Promise<Session> => openYaml(YAML);
   const state = (s: Session): string => {
     const snap = s.learner.snapshot();
     return JSON.stringify({

@@ -1,7 +1,7 @@
 /** find --repeats: the pure summary (log medians, spread, agreement, median curve) and the isolation of the repeats. */
-import { afterAll, describe, expect, it } from 'vitest';
-import { resolvePlan } from '../src/plan/index.js';
-import { openSession, type Session } from '../src/phases/session.js';
+import { describe, expect, it } from 'vitest';
+import type { Session } from '../src/phases/session.js';
+import { sessionsFor, syntheticMlpYaml, weightsOf } from './helpers/sessions.js';
 import { rangeTest } from '../src/phases/find.js';
 import { logMedian, repeatedRangeTest, repeatSeed, summarizeRepeats } from '../src/phases/repeats.js';
 
@@ -48,39 +48,17 @@ describe('summarizeRepeats (pure)', () => {
   });
 });
 
-const YAML = `
-seed: 7
-backend: cpu
-data:
-  source: synthetic
-  batch_size: 16
-  valid_pct: 0.25
-  synthetic: { task: classification, n: 240, features: 6, classes: 3, noise: 0.6 }
-model:
-  input: [6]
-  layers:
-    - dense: { units: 16, activation: relu }
-    - dropout: 0.2
-    - dense: { units: 3 }
-find: { num_it: 30 }
-`;
+const YAML = syntheticMlpYaml({ seed: 7, n: 240, tail: `find: { num_it: 30 }` });
 
 describe('repeatedRangeTest (isolation)', () => {
-  const sessions: Session[] = [];
-  afterAll(() => sessions.forEach((s) => s.dispose()));
-  const open = async (): Promise<Session> => {
-    const { plan } = resolvePlan(YAML, 'repeats-test.yaml', { env: {} });
-    const s = await openSession(plan);
-    sessions.push(s);
-    return s;
-  };
-  const weights = (s: Session): number[][] => s.learner.model.weights.map((w) => Array.from(w.read().dataSync()));
+  const openYaml = sessionsFor('repeats-test.yaml');
+  const open = (): Promise<Session> => openYaml(YAML);
 
   it('repeat 0 is the single find; the others use their own data-order seeds; weights and RNG are restored', async () => {
     const a = await open();
     const single = await rangeTest(a.learner, a.plan.find);
     const b = await open();
-    const before = weights(b);
+    const before = weightsOf(b);
     const rngBefore = JSON.stringify(b.learner.rng.state());
     const { runs, seeds } = await repeatedRangeTest(b.learner, b.plan.find, 3);
     expect(seeds).toEqual([0, 1, 2].map((k) => repeatSeed(7, k)));
@@ -88,7 +66,7 @@ describe('repeatedRangeTest (isolation)', () => {
     expect(runs[1]!.losses).not.toEqual(runs[0]!.losses);
     expect(runs[2]!.losses).not.toEqual(runs[1]!.losses);
     expect(runs.every((r) => r.lrs.length === r.losses.length)).toBe(true);
-    expect(weights(b)).toEqual(before);
+    expect(weightsOf(b)).toEqual(before);
     expect(JSON.stringify(b.learner.rng.state())).toBe(rngBefore);
   }, 60_000);
 });

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend/index.js';
 import { availableThreads, poolStats, setThreads, threadCount, threadsAdaptive } from '../src/kernels/simd/pool.js';
-import { adaptiveChoices, withThreads } from '../src/kernels/simd/adaptive.js';
+import { adaptiveChoices, adaptiveSteps, resetAdaptive, stepBegin, stepEnd, withThreads } from '../src/kernels/simd/adaptive.js';
 import { privateHeap } from '../src/kernels/simd/runtime.js';
 import { rowBlocks } from '../src/kernels/simd/tiles.js';
 import { BN_TRAIN_KERNEL } from '../src/kernels/batch-norm.js';
@@ -59,6 +59,17 @@ const CASES: Case[] = [
       const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'valid').square().sum());
       const [dx, dw] = g([x, w]);
       return tf.concat([dx!.flatten(), dw!.flatten()]);
+    },
+  },
+  {
+    name: 'conv2d 1×1 filter gradients 8×14×14×24 → 48 and stride 2 8×14×14×96 → 160 (split by input-channel blocks)',
+    splits: 'wasm',
+    run: () => {
+      const dw = (x: tf.Tensor4D, w: tf.Tensor4D, stride: number): tf.Tensor =>
+        tf.grad((b: tf.Tensor) => tf.conv2d(x, b as tf.Tensor4D, stride, 'same').square().sum())(w);
+      const a = dw(t([8, 14, 14, 24], 50) as tf.Tensor4D, t([1, 1, 24, 48], 51) as tf.Tensor4D, 1);
+      const b = dw(t([8, 14, 14, 96], 52) as tf.Tensor4D, t([1, 1, 96, 160], 53) as tf.Tensor4D, 2);
+      return tf.concat([a.flatten(), b.flatten()]);
     },
   },
   {
@@ -228,6 +239,38 @@ describe('threads: auto measures per call site and keeps a kernel on one thread 
     expect([...seen]).toEqual([2]);
   });
 
+  it('whole steps judge the sites: a split that is faster per call but makes the step slower is dropped for one thread everywhere', () => {
+    setThreads('auto');
+    if (threadCount() < 2) return setThreads(1); // one core: nothing to split, the judge never runs
+    for (const penalty of [3, 0]) {
+      resetAdaptive();
+      const used: number[] = [];
+      for (let i = 0; i < 40; i++) {
+        stepBegin();
+        let split = false;
+        // per call the split is faster; but a step that split costs `penalty` ms elsewhere (the main thread's JS
+        // waiting for a core a worker holds, say), which no call site's timing sees
+        withThreads('test step site', (t) => { split = t > 1; busy(t > 1 ? 0.3 : 1); });
+        if (split) busy(penalty);
+        stepEnd();
+        used.push(split ? 2 : 1);
+      }
+      const after = used.slice(20); // warm-up and the comparison are over; no re-probe falls in steps 20-39
+      const st = adaptiveSteps();
+      expect(st.steps).toBe(40);
+      if (penalty > 0) {
+        expect(st.split).toBe(false);
+        expect(after.every((t) => t === 1)).toBe(true);
+        expect(adaptiveChoices().find((c) => c.key.startsWith('test step'))?.threads).toBe('split');
+      } else {
+        expect(st.split).toBe(true);
+        expect(after.filter((t) => t > 1).length).toBeGreaterThanOrEqual(18);
+      }
+    }
+    resetAdaptive();
+    setThreads(1);
+  });
+
   for (const backend of ['wasm', 'cpu'] as const) {
     it(`on ${backend}, auto gives the same bytes as one thread on every call, whichever path each call took`, async () => {
       await initBackend(backend, { threads: 1 });
@@ -271,6 +314,31 @@ describe('threads: the worker pool', () => {
       const out = heap!.f32().subarray(8 * n, 12 * n);
       for (let i = 0; i < 3 * n; i++) expect(out[i]).toBe(y[i]! > 0 ? dy[i] : 0);
       for (let i = 3 * n; i < 4 * n; i++) expect(out[i]).toBe(7);
+    } finally {
+      setThreads(1);
+    }
+  });
+
+  it('runs more calls than threads, each exactly once, whichever thread claims it', () => {
+    const heap = privateHeap();
+    expect(heap).not.toBeNull();
+    setThreads(2);
+    try {
+      // 37 relu_grad calls of 64 elements each (a prime count, so the threads cannot split them evenly)
+      const calls = 37;
+      const n = 64 * calls;
+      heap!.reserve(4 * 3 * n);
+      const f = heap!.f32();
+      const y = values(n, 3);
+      const dy = values(n, 4);
+      for (let round = 0; round < 50; round++) {
+        f.set(y, 0);
+        f.set(dy, n);
+        f.fill(7, 2 * n, 3 * n);
+        heap!.parallel(Array.from({ length: calls }, (_, q) => ({ fn: 'relu_grad', args: [4 * 64 * q, 4 * (n + 64 * q), 4 * (2 * n + 64 * q), 64] })));
+        const out = heap!.f32().subarray(2 * n, 3 * n);
+        for (let i = 0; i < n; i++) if (out[i] !== (y[i]! > 0 ? dy[i] : 0)) throw new Error(`round ${round}: element ${i} is ${out[i]}`);
+      }
     } finally {
       setThreads(1);
     }

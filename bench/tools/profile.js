@@ -2,6 +2,7 @@
 // Per-kernel profile of fastlr's training step (tf.profile): node bench/tools/profile.js [mlp|cnn] [backend] [threads] [steps]
 // Prints, per kernel name, calls per step and ms per step (kernel wall time as tfjs measures it), and the
 // process CPU time per step. A development tool, not part of the bench table.
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -21,6 +22,31 @@ const c = process.cpuUsage(c0);
 const info = await tf.profile(async () => {
   await rangeTest(session.learner, quiet);
 });
+// the main thread's time in each kernel less its waits for a core (Linux schedstat run_delay): the critical path
+// on a machine with a free core per thread, whatever the load now
+const waited = () => Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[1]) / 1e6;
+const crit = new Map();
+const beName = tf.getBackend();
+for (const config of tf.getKernelsForBackend(beName)) {
+  const f = config.kernelFunc;
+  tf.unregisterKernel(config.kernelName, beName);
+  tf.registerKernel({
+    ...config,
+    kernelFunc: (args) => {
+      const w0 = waited();
+      const t0 = performance.now();
+      try {
+        return f(args);
+      } finally {
+        crit.set(config.kernelName, (crit.get(config.kernelName) ?? 0) + performance.now() - t0 - (waited() - w0));
+      }
+    },
+  });
+}
+const w0 = waited();
+const tc0 = performance.now();
+await rangeTest(session.learner, quiet);
+const critWall = performance.now() - tc0 - (waited() - w0);
 const by = new Map();
 for (const k of info.kernels) {
   const e = by.get(k.name) ?? { calls: 0, ms: 0 };
@@ -31,5 +57,7 @@ for (const k of info.kernels) {
 const rows = [...by].sort((a, b) => b[1].ms - a[1].ms);
 const total = rows.reduce((s, [, e]) => s + e.ms, 0);
 console.log(`${model} on ${session.backend.name}, ${session.backend.threads} thread(s): ${(res.lrs.length / (wall / 1000)).toFixed(1)} steps/s wall, ${((c.user + c.system) / 1000 / res.lrs.length).toFixed(2)} ms CPU/step, ${(info.kernels.length / steps).toFixed(1)} kernels/step, kernel sum ${(total / steps).toFixed(2)} ms/step`);
-for (const [name, e] of rows) console.log(`${name.padEnd(36)} ${(e.calls / steps).toFixed(1).padStart(6)} ×  ${(e.ms / steps).toFixed(3).padStart(8)} ms`);
+const critK = [...crit.values()].reduce((a, b) => a + b, 0);
+console.log(`main thread less its waits for a core: ${(critWall / steps).toFixed(2)} ms/step, in kernels ${(critK / steps).toFixed(2)}, outside ${((critWall - critK) / steps).toFixed(2)}`);
+for (const [name, e] of rows) console.log(`${name.padEnd(36)} ${(e.calls / steps).toFixed(1).padStart(6)} ×  ${(e.ms / steps).toFixed(3).padStart(8)} ms  main ${((crit.get(name) ?? 0) / steps).toFixed(3).padStart(8)} ms`);
 session.dispose();

@@ -24,7 +24,7 @@ if (args[0] === '--child') {
   const [, model, setting, stepsArg] = args;
   const steps = Number(stepsArg);
   const { poolStats } = await import('../../dist/kernels/simd/pool.js');
-  const { adaptiveChoices } = await import('../../dist/kernels/simd/adaptive.js');
+  const { adaptiveChoices, adaptiveSteps } = await import('../../dist/kernels/simd/adaptive.js');
   const threads = setting === 'auto' ? 'auto' : Number(setting);
   let measure;
   let dispose;
@@ -65,11 +65,11 @@ if (args[0] === '--child') {
   const n = res.n;
   const out = {
     setting, threads: threadsUsed, load: os.loadavg()[0],
-    split_longest_cpu_ms: p.splitLongestCpuMs / n, split_work_cpu_ms: p.splitWorkCpuMs / n,
+    split_longest_cpu_ms: p.splitLongestCpuMs / n, split_work_cpu_ms: p.splitWorkCpuMs / n, split_balanced_cpu_ms: p.splitBalancedCpuMs / n,
     steps_per_s: n / res.seconds, cpu_ms: (c.user + c.system) / 1000 / n,
     main_ms: (m1.run - m0.run) / n, main_wait_ms: (m1.wait - m0.wait) / n,
     split_runs: p.splitRuns / n, split_ms: p.splitMs / n, runs: p.runs / n, split_longest_ms: p.splitLongestMs / n, split_work_ms: p.splitWorkMs / n,
-    sites: setting === 'auto' ? adaptiveChoices().map((s) => `${s.key} → ${s.threads} (one ${s.oneMs.toFixed(2)} / split ${s.splitMs.toFixed(2)} ms)`) : [],
+    sites: setting === 'auto' ? [(({ steps, oneMs, splitMs, split }) => `whole steps (${steps}): one thread ${oneMs.toFixed(2)} / sites' choices ${splitMs.toFixed(2)} ms → ${split ? "sites' choices" : 'one thread'}`)(adaptiveSteps()), ...adaptiveChoices().map((s) => `${s.key} → ${s.threads} (one ${s.oneMs.toFixed(2)} / split ${s.splitMs.toFixed(2)} ms)`)] : [],
   };
   dispose();
   process.stdout.write(`${JSON.stringify(out)}\n`);
@@ -85,7 +85,7 @@ for (let r = 0; r < Number(rounds); r++) {
     if (p.status !== 0) throw new Error(p.stderr);
     const o = JSON.parse(p.stdout.trim().split('\n').pop());
     all.get(s).push(o);
-    console.log(`${model} threads ${s.padEnd(4)} load ${o.load.toFixed(2)}: ${o.steps_per_s.toFixed(1).padStart(6)} steps/s, CPU ${o.cpu_ms.toFixed(2)} ms/step (main thread ${o.main_ms.toFixed(2)}, waited for a core ${o.main_wait_ms.toFixed(2)}), pool: ${o.split_runs.toFixed(1)} split runs/step taking ${o.split_ms.toFixed(2)} ms (their work ${o.split_work_ms.toFixed(2)} ms, longest call each ${o.split_longest_ms.toFixed(2)} ms; by thread CPU time: work ${o.split_work_cpu_ms.toFixed(2)}, longest ${o.split_longest_cpu_ms.toFixed(2)})`);
+    console.log(`${model} threads ${s.padEnd(4)} load ${o.load.toFixed(2)}: ${o.steps_per_s.toFixed(1).padStart(6)} steps/s, CPU ${o.cpu_ms.toFixed(2)} ms/step (main thread ${o.main_ms.toFixed(2)}, waited for a core ${o.main_wait_ms.toFixed(2)}), pool: ${o.split_runs.toFixed(1)} split runs/step taking ${o.split_ms.toFixed(2)} ms (their work ${o.split_work_ms.toFixed(2)} ms, longest call each ${o.split_longest_ms.toFixed(2)} ms; by thread CPU time: work ${o.split_work_cpu_ms.toFixed(2)}, busiest thread ${o.split_longest_cpu_ms.toFixed(2)}, balanced ${o.split_balanced_cpu_ms.toFixed(2)})`);
     if (r === Number(rounds) - 1) for (const line of o.sites) console.log(`    ${line}`);
   }
 }
@@ -99,6 +99,8 @@ for (const [s, os_] of all) {
   const o = os_.reduce((a, x) => (x.split_work_cpu_ms < a.split_work_cpu_ms ? x : a));
   const w = o.split_work_cpu_ms;
   const l = o.split_longest_cpu_ms;
-  const est = one !== null && w > 0 ? ` ; idle-machine estimate (thread CPU) ${one.toFixed(2)} - ${w.toFixed(2)} + ${l.toFixed(2)} = ${(one - w + l).toFixed(2)} ms/step (${(one / (one - w + l)).toFixed(2)}x)` : '';
+  const bal = o.split_balanced_cpu_ms;
+  // the split runs as they ran here (the busiest thread), and as the threads would share them with a free core each
+  const est = one !== null && w > 0 ? ` ; idle-machine estimate (thread CPU) ${one.toFixed(2)} - ${w.toFixed(2)} + busiest ${l.toFixed(2)} = ${(one - w + l).toFixed(2)} ms/step (${(one / (one - w + l)).toFixed(2)}x), + balanced ${bal.toFixed(2)} = ${(one - w + bal).toFixed(2)} ms/step (${(one / (one - w + bal)).toFixed(2)}x)` : '';
   console.log(`  threads ${s.padEnd(4)} ${b.steps_per_s.toFixed(1)} steps/s (load ${b.load.toFixed(2)}), min main-thread CPU ${cpu.toFixed(2)} ms/step${est}`);
 }

@@ -10,6 +10,7 @@ import { registerKernelOverrides, restoreStockKernels } from '../kernels/index.j
 import { installConvBnFold, setConvBnFold } from '../kernels/conv-bn-fold.js';
 import { kernelMode, type KernelMode } from './kernel-mode.js';
 import { resolveThreads, setThreads, threadCount } from '../kernels/simd/pool.js';
+import { fmaInUse } from '../kernels/simd/fma.js';
 import { AUTO_ORDER, BackendUnavailable, type BackendName, firstLine, type LoadOptions, type LoadResult, LOADERS } from './loaders.js';
 import { silenceCpuBanner } from './quiet.js';
 
@@ -33,6 +34,11 @@ export interface BackendInfo {
   kernelMode: KernelMode;
   /** threads fastlr's kernels split their work over (config `threads`, auto: the cores available) */
   threads: number;
+  /**
+   * fastlr's SIMD programs multiply-add with fused f32x4.relaxed_madd (one rounding; relaxed SIMD, FMA hardware);
+   * false with FASTLR_FMA=0, without relaxed SIMD or FMA, or when no fastlr kernel runs (stock, tensorflow)
+   */
+  fma: boolean;
   /** where the backend computes: 'gpu' only when tfjs-node-gpu reports a GPU device in use */
   device: LoadResult['device'];
   /** what the user must know about the backend (e.g. tensorflow-gpu running on CPU); printed and recorded */
@@ -80,7 +86,8 @@ async function init(requested: BackendName | 'auto', opts: LoadOptions): Promise
       setConvBnFold((process.env['FASTLR_FOLD'] ?? '').trim() !== 'off');
       // a backend fastlr has no overrides for (tensorflow) runs tfjs's stock kernels: record it as such
       const kernelMode: KernelMode = kernels.length === 0 ? 'stock' : mode;
-      return { name, skipped, kernels, kernelMode, threads: threadCount(), device: loaded.device, warnings: loaded.warnings };
+      const fma = kernels.length > 0 && (tfName === 'wasm' || tfName === 'cpu') && fmaInUse();
+      return { name, skipped, kernels, kernelMode, threads: threadCount(), fma, device: loaded.device, warnings: loaded.warnings };
     }
     if (requested !== 'auto') {
       throw new FastlrError(`backend ${name} cannot be used: ${loaded}`, ExitCode.usage);

@@ -6,6 +6,7 @@ import { SmoothLoss, type SmoothLossState } from '../schedule/index.js';
 import { finishMetric, lossTensor, metricSums, type LossName, type MetricName } from './loss.js';
 import { Rng, type RngState } from './rng.js';
 import { StopSignal, type BatchEvent, type EventSink, type StopReason } from './events.js';
+import { stepBegin, stepEnd } from '../kernels/simd/adaptive.js';
 import { withGradientTargets } from '../kernels/conv-bn-fold.js';
 
 /** Let Node run its event loop (signal handlers, progress redraws, timers) between two batches. */
@@ -194,17 +195,23 @@ export class Learner {
   /** One optimisation step; returns the raw batch loss (read back: the stop rules need it). */
   async trainStep(x: tf.Tensor, y: tf.Tensor, lr: number[], mom?: number): Promise<number> {
     this.opt.setHypers(lr, mom);
-    const lossT = tf.tidy(() => {
-      const f = (): tf.Scalar => lossTensor(this.o.loss, this.model.apply(x, { training: true }) as tf.Tensor, y);
-      // the conv-bn fold (kernels/conv-bn-fold.ts) folds only where none of these is differentiated
-      const grad = (): { value: tf.Scalar; grads: tf.NamedTensorMap } => withGradientTargets(this.trainVars, () => tf.variableGrads(f, this.trainVars));
-      const { value, grads } = this.hasDropout ? this.rng.withMathRandom(grad) : grad();
-      this.opt.step(grads);
-      return value;
-    });
-    const v = (await lossT.data())[0] ?? NaN;
-    lossT.dispose();
-    return v;
+    // threads: auto judges whole steps too (simd/adaptive.ts): the kernels' thread choices never change a result
+    stepBegin();
+    try {
+      const lossT = tf.tidy(() => {
+        const f = (): tf.Scalar => lossTensor(this.o.loss, this.model.apply(x, { training: true }) as tf.Tensor, y);
+        // the conv-bn fold (kernels/conv-bn-fold.ts) folds only where none of these is differentiated
+        const grad = (): { value: tf.Scalar; grads: tf.NamedTensorMap } => withGradientTargets(this.trainVars, () => tf.variableGrads(f, this.trainVars));
+        const { value, grads } = this.hasDropout ? this.rng.withMathRandom(grad) : grad();
+        this.opt.step(grads);
+        return value;
+      });
+      const v = (await lossT.data())[0] ?? NaN;
+      lossT.dispose();
+      return v;
+    } finally {
+      stepEnd();
+    }
   }
 
   /** Validation loss (mean over items) and metrics; never advances the schedule or the RNG. */

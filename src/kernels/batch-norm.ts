@@ -28,7 +28,7 @@ import * as tf from '@tensorflow/tfjs';
 import { type Kernel, type KernelArgs, type MultiKernel, release } from './kernel-context.js';
 import { rawInput } from './raw-memory.js';
 import { backendRunner, heapPtr, type Runner, simdPrograms, type SimdPrograms } from './simd/runtime.js';
-import { MIN_PARALLEL_MACS, rowBlocks } from './simd/tiles.js';
+import { channelBlocks, MIN_PARALLEL_MACS, rowBlocks, tileCount } from './simd/tiles.js';
 import { withThreads } from './simd/adaptive.js';
 import { cpuHeap } from './cpu-simd.js';
 import { layerPatch, type LayerCall } from './layer-patch.js';
@@ -191,10 +191,11 @@ function byRows(m: Arena, fn: 'bn_apply' | 'bn_grad_apply', args: number[], rowe
   withThreads(`${fn} ${rows}x${c}`, (t) => {
     if (t < 2) return one();
     runner.parallel(
-      rowBlocks(rows, t, 1).map(([r0, r1]) => ({
+      rowBlocks(rows, tileCount(t, rows), 1).map(([r0, r1]) => ({
         fn,
         args: [...args.map((a, i) => (rowed.includes(i) ? a + 4 * r0 * c : a)), r1 - r0, c],
       })),
+      t,
     );
   });
 }
@@ -209,9 +210,9 @@ function byChannels(m: Arena, fn: 'bn_sum' | 'bn_sqdev' | 'bn_grad_sums', args: 
   const one = (): void => m.simd![fn](...args, rows, c);
   if (runner === null || runner.threads() < 2 || c < 8 || rows * c * 4 < MIN_PARALLEL_MACS) return one();
   withThreads(`${fn} ${rows}x${c}`, (t) => {
-    const blocks = t < 2 ? [] : rowBlocks(c, t, 4);
+    const blocks = t < 2 ? [] : channelBlocks(c, t);
     if (blocks.length < 2) return one();
-    runner.parallel(blocks.map(([c0, c1]) => ({ fn: `${fn}_range`, args: [...args, rows, c, c0, c1] })));
+    runner.parallel(blocks.map(([c0, c1]) => ({ fn: `${fn}_range`, args: [...args, rows, c, c0, c1] })), t);
   });
 }
 

@@ -21,7 +21,7 @@ import { depthwiseInfo } from './kernel-attrs.js';
 import { rawInput, rawOutput } from './raw-memory.js';
 import { backendRunner, heapPtr, type Runner, simdPrograms, type SimdPrograms } from './simd/runtime.js';
 import type { Call } from './simd/pool.js';
-import { MIN_PARALLEL_MACS, rowBlocks } from './simd/tiles.js';
+import { channelBlocks, MIN_PARALLEL_MACS, rowBlocks, tileCount } from './simd/tiles.js';
 import { withThreads } from './simd/adaptive.js';
 import { biasActivation, cpuHeap, fusable } from './cpu-simd.js';
 
@@ -173,14 +173,14 @@ function batchCalls(prog: Prog, pa: number, pb: number, po: number, g: Geo, thre
   if (prog === 'dw_bpf') {
     // summed over the images: split by channel blocks instead (dw_bpf_range: channels [c0, c1), same order)
     if (g.c < 8) return [];
-    return rowBlocks(g.c, threads, 4).map(([c0, c1]) => ({ fn: 'dw_bpf_range', args: [pa, pb, po, ...progArgs(g), c0, c1] }));
+    return channelBlocks(g.c, threads).map(([c0, c1]) => ({ fn: 'dw_bpf_range', args: [pa, pb, po, ...progArgs(g), c0, c1] }));
   }
   if (g.n < 2) return [];
   const inner = g.h * g.w * g.c;
   const outer = g.oh * g.ow * g.c;
   const [aPer, oPer] = prog === 'dw_fwd' ? [inner, outer] : [outer, inner];
   const rest = progArgs(g).slice(1);
-  return rowBlocks(g.n, threads, 1).map(([b0, b1]) => ({ fn: prog, args: [pa + 4 * b0 * aPer, pb, po + 4 * b0 * oPer, b1 - b0, ...rest] }));
+  return rowBlocks(g.n, tileCount(threads, g.n), 1).map(([b0, b1]) => ({ fn: prog, args: [pa + 4 * b0 * aPer, pb, po + 4 * b0 * oPer, b1 - b0, ...rest] }));
 }
 
 /** Runs prog on `runner`: split by images where that applies (and, with `threads: auto`, pays), else one call. */
@@ -191,7 +191,7 @@ function runProg(runner: Runner | null, progs: SimdPrograms, prog: Prog, pa: num
   withThreads(key, (t) => {
     const calls = batchCalls(prog, pa, pb, po, g, t);
     if (calls.length < 2) one();
-    else runner.parallel(calls);
+    else runner.parallel(calls, t);
   });
 }
 
@@ -281,6 +281,24 @@ function forward(args: KernelArgs, backendName: string): tf.TensorInfo | null {
   const info = depthwiseInfo(x.shape, filter.shape, attrs);
   const g = geo(info);
   return run(args.backend, backendName, x, filter, [g.n, g.oh, g.ow, g.c * g.cm], g, 'dw_fwd', forwardLoop);
+}
+
+/**
+ * wasm DepthwiseConv2dNative: the dw_fwd program in place on the heap, split by images over the threads, where the
+ * SIMD programs apply (multiplier 1, dilation 1, c % 4 == 0: every MobileNet layer; ~3x less CPU than XNNPACK's
+ * single-threaded depthwise here, which also repacks the filter on every call); anything else goes to `stock`.
+ */
+export function wasmDepthwiseConv2D(stock: Kernel): Kernel {
+  return (args: KernelArgs): tf.TensorInfo => {
+    const x = args.inputs['x'];
+    const filter = args.inputs['filter'];
+    const attrs = args.attrs ?? {};
+    const dataFormat = (attrs['dataFormat'] as string | undefined) ?? 'NHWC';
+    if (x == null || filter == null || !floats(x, filter) || dataFormat !== 'NHWC' || simdPrograms(args.backend) === null) return stock(args);
+    const g = geo(depthwiseInfo(x.shape, filter.shape, attrs));
+    if (!simdCase(g)) return stock(args);
+    return run(args.backend, 'wasm', x, filter, [g.n, g.oh, g.ow, g.c * g.cm], g, 'dw_fwd', forwardLoop);
+  };
 }
 
 /** cpu DepthwiseConv2dNative: ours, or `stock`. */

@@ -9,12 +9,13 @@ import { type KernelArgs, pair } from './kernel-context.js';
 type PadAttr = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
 type Rounding = 'floor' | 'round' | 'ceil' | undefined;
 
-/** Conv2D geometry of a call (forward or either gradient): strides, dilations (default 1), pad, rounding. */
-export function convInfo(
+/** Conv geometry: strides, dilations (default 1), pad, rounding; `depthwise` for a [kh, kw, c, multiplier] filter. */
+function convGeometry(
   xShape: readonly number[],
   filterShape: readonly number[],
   attrs: tf.NamedAttrMap,
-  dataFormat: 'channelsLast' | 'channelsFirst' = 'channelsLast',
+  depthwise: boolean,
+  dataFormat: 'channelsLast' | 'channelsFirst',
 ): tf.backend_util.Conv2DInfo {
   return tf.backend_util.computeConv2DInfo(
     xShape as [number, number, number, number],
@@ -23,9 +24,19 @@ export function convInfo(
     pair((attrs['dilations'] as number | [number, number] | undefined) ?? 1),
     attrs['pad'] as PadAttr,
     attrs['dimRoundingMode'] as Rounding,
-    false,
+    depthwise,
     dataFormat,
   );
+}
+
+/** Conv2D geometry of a call (forward or either gradient). */
+export function convInfo(
+  xShape: readonly number[],
+  filterShape: readonly number[],
+  attrs: tf.NamedAttrMap,
+  dataFormat: 'channelsLast' | 'channelsFirst' = 'channelsLast',
+): tf.backend_util.Conv2DInfo {
+  return convGeometry(xShape, filterShape, attrs, false, dataFormat);
 }
 
 /** Pool2D geometry of a MaxPool / MaxPoolGrad call. */
@@ -78,13 +89,5 @@ export function biasAddCase(args: KernelArgs): { x: tf.TensorInfo; bias: tf.Tens
 
 /** DepthwiseConv2dNative geometry (forward or either gradient; filter [kh, kw, c, multiplier]). */
 export function depthwiseInfo(xShape: readonly number[], filterShape: readonly number[], attrs: tf.NamedAttrMap): tf.backend_util.Conv2DInfo {
-  return tf.backend_util.computeConv2DInfo(
-    xShape as [number, number, number, number],
-    filterShape as [number, number, number, number],
-    pair(attrs['strides'] as number | [number, number]),
-    pair((attrs['dilations'] as number | [number, number] | undefined) ?? 1),
-    attrs['pad'] as PadAttr,
-    attrs['dimRoundingMode'] as Rounding,
-    true,
-  );
+  return convGeometry(xShape, filterShape, attrs, true, 'channelsLast');
 }

@@ -4,10 +4,11 @@
  * gemm_r4/gemm_r1. tfjs-backend-wasm's Conv2D is XNNPACK on one thread; with `threads: N` the output rows are
  * split into N blocks, each built and multiplied by one thread on fastlr's private shared memory (x and the filter
  * copied in, the output copied out: tfjs-backend-wasm's own heap is not shared with worker threads). At one thread,
- * or below MIN_PARALLEL_MACS, XNNPACK's kernel runs (faster than ours on one thread: no patch matrix).
+ * or below MIN_PARALLEL_MACS, XNNPACK's kernel runs (faster than ours on one thread: no patch matrix) — unless our
+ * programs use FMA (simd/fma.ts): then ours runs at every thread count, in place on the heap at one thread.
  *
- * Every output element is Σ over (i, j, ci) in order of one f32 multiply and one f32 add (no FMA in wasm SIMD128),
- * by one thread — what XNNPACK's f32 kernels compute too: ours and XNNPACK's were bit-identical on every shape tried
+ * Every output element is Σ over (i, j, ci) in order of one f32 multiply-add by one thread. Without FMA that is a
+ * multiply and an add, what XNNPACK's f32 kernels compute too: ours and XNNPACK's were bit-identical on every shape tried
  * (bench/tools/conv-bits.mjs), and test/threads.test.ts asserts 1 (XNNPACK), 2 and 3 threads (ours) byte-equal,
  * kernel by kernel and for a whole CNN fit. Conv2DBackpropInput on wasm is a Conv2D (conv2d-backprop-input.ts),
  * so it takes this path too.
@@ -19,8 +20,9 @@ import * as tf from '@tensorflow/tfjs';
 import { type Kernel, type KernelArgs, release } from './kernel-context.js';
 import { convInfo } from './kernel-attrs.js';
 import { rawInput } from './raw-memory.js';
-import { backendRunner, heapGemm, heapOutput, heapPtr, type PrivateHeap, privateHeap, type Runner, simdPrograms } from './simd/runtime.js';
-import { MIN_PARALLEL_MACS, rowBlocks } from './simd/tiles.js';
+import { backendRunner, heapGemm, heapOutput, heapPtr, heapRunner, type PrivateHeap, privateHeap, type Runner, simdPrograms } from './simd/runtime.js';
+import { fmaInUse } from './simd/fma.js';
+import { MIN_PARALLEL_MACS, rowBlocks, tileCount } from './simd/tiles.js';
 import { withThreads } from './simd/adaptive.js';
 
 /** Patch-matrix floats built per pass (bounds the temporary memory: 16 MB). */
@@ -78,10 +80,11 @@ function convThreaded(backend: tf.KernelBackend, heap: PrivateHeap, x: tf.Tensor
     const rows = Math.min(step, m - r0);
     if (!pointwise) {
       heap.parallel(
-        rowBlocks(rows, threads).map(([a, b]) => ({
+        rowBlocks(rows, tileCount(threads, rows / 4)).map(([a, b]) => ({
           fn: 'im2col_rows',
           args: [px, pp + 4 * a * k, ...position(r0 + a, info.outHeight, info.outWidth), b - a, ...geo],
         })),
+        threads,
       );
     }
     heapGemm(heap, pointwise ? px : pp, pw, pc, rows, k, co, threads);
@@ -110,10 +113,11 @@ function convInPlace(backend: tf.KernelBackend, runner: Runner, x: tf.TensorInfo
       const rows = Math.min(step, m - r0);
       if (scratch !== null) {
         runner.parallel(
-          rowBlocks(rows, threads).map(([a, b]) => ({
+          rowBlocks(rows, tileCount(threads, rows / 4)).map(([a, b]) => ({
             fn: 'im2col_rows',
             args: [px, pp + 4 * a * k, ...position(r0 + a, info.outHeight, info.outWidth), b - a, ...geo],
           })),
+          threads,
         );
       }
       heapGemm(runner, pointwise ? px : pp, pw, po + 4 * r0 * co, rows, k, co, threads);
@@ -141,14 +145,18 @@ export function wasmConv2D(stock: Kernel): Kernel {
     const runner = backendRunner(backend);
     const heap = runner === null ? privateHeap() : null;
     const threads = (runner ?? heap)?.threads() ?? 1;
-    if (threads < 2 || m * k * info.outChannels < MIN_PARALLEL_MACS) return stock(args);
-    const key = `Conv2D ${x.shape.join('x')} ${filter.shape.join('x')} ${info.strideHeight}${info.strideWidth} ${info.padInfo.top}${info.padInfo.left}`;
-    return withThreads(key, (threads) => {
-      if (threads < 2) return stock(args);
+    // with FMA our sums round once per multiply-add and XNNPACK's twice: ours then runs at one thread too (in place)
+    const fused = fmaInUse();
+    const ours = (threads: number): tf.TensorInfo => {
       const out = heapOutput(backend, [info.batchSize, info.outHeight, info.outWidth, info.outChannels]);
-      if (runner !== null) convInPlace(backend, runner, x, filter, out, info, threads);
+      const local = threads < 2 ? heapRunner(backend) : null;
+      if (local !== null) convInPlace(backend, local, x, filter, out, info, 1);
+      else if (runner !== null) convInPlace(backend, runner, x, filter, out, info, threads);
       else if (heap !== null) convThreaded(backend, heap, x, filter, out, info, threads);
       return out;
-    });
+    };
+    if (threads < 2 || m * k * info.outChannels < MIN_PARALLEL_MACS) return fused ? ours(1) : stock(args);
+    const key = `Conv2D ${x.shape.join('x')} ${filter.shape.join('x')} ${info.strideHeight}${info.strideWidth} ${info.padInfo.top}${info.padInfo.left}`;
+    return withThreads(key, (threads) => (threads < 2 && !fused ? stock(args) : ours(threads)));
   };
 }

@@ -58,6 +58,8 @@ export interface DocHeader {
   kernels: KernelMode;
   /** the optimizer's update: one fused FastlrAdamStep kernel per parameter, or tfjs ops */
   optimizer_path: OptimizerPath;
+  /** fastlr's SIMD programs used fused multiply-adds (relaxed SIMD FMA; FASTLR_FMA=0 turns it off) */
+  fma: boolean;
   seed: number;
   config: string;
   config_hash: string;
@@ -78,16 +80,17 @@ export function docHeader(plan: Plan, config: string, hash: string, backend: Bac
   };
 }
 
-/** `device`, `backend_warnings`, `kernels` and `optimizer_path` of a run, for its JSON documents and plan.json. */
+/** `device`, `backend_warnings`, `kernels`, `optimizer_path` and `fma` of a run, for its JSON documents and plan.json. */
 export function kernelRecord(plan: Plan, backend: BackendInfo): KernelRecord {
   return {
     device: backend.device,
     backend_warnings: backend.warnings,
     kernels: backend.kernelMode,
     optimizer_path: optimizerPath(plan.optimizer.type, backend.kernels),
+    fma: backend.fma,
   };
 }
-export type KernelRecord = Pick<DocHeader, 'device' | 'backend_warnings' | 'kernels' | 'optimizer_path'>;
+export type KernelRecord = Pick<DocHeader, 'device' | 'backend_warnings' | 'kernels' | 'optimizer_path' | 'fma'>;
 
 // ------------------------------------------------------------------------------------------------ plan.json
 /** What plan.json adds to the resolved plan. */

@@ -61,7 +61,11 @@ export class FnBuilder {
   readonly code: number[] = [];
   private readonly localTypes: number[] = [];
 
-  constructor(readonly nParams: number) {}
+  /**
+   * @param fma emit `madd` as one fused f32x4.relaxed_madd (relaxed SIMD; one rounding) instead of f32x4.mul then
+   *   f32x4.add (two roundings). Chosen once per module (simd/fma.ts), so every program, on every thread, rounds alike.
+   */
+  constructor(readonly nParams: number, readonly fma = false) {}
 
   param(i: number): Local {
     if (i >= this.nParams) throw new Error(`param ${i} out of range`);
@@ -298,6 +302,25 @@ export class FnBuilder {
   f32x4Pmin(): this {
     return this.simd(0xea);
   }
+  /** f32x4.relaxed_madd(a, b, c) = a·b + c (fused where the engine has FMA); only inside `madd` */
+  private f32x4RelaxedMadd(): this {
+    return this.simd(0x105);
+  }
+  /**
+   * acc = acc + a·b (f32x4): with `fma` one fused multiply-add (a(); b(); acc; relaxed_madd), else the bytes
+   * `acc; a(); b(); mul; add` (the float32 operations of the programs before FMA, bit for bit).
+   */
+  madd(acc: Local, a: () => void, b: () => void): this {
+    if (this.fma) {
+      a();
+      b();
+      return this.get(acc).f32x4RelaxedMadd().set(acc);
+    }
+    this.get(acc);
+    a();
+    b();
+    return this.f32x4Mul().f32x4Add().set(acc);
+  }
   f32x4Sub(): this {
     return this.simd(0xe5);
   }
@@ -379,7 +402,7 @@ export const SHARED_MAX_PAGES = 65536;
  * A module of `fns` (each `(i32 × nParams) -> ()`), importing `env.memory`: non-shared with no maximum, or with
  * `shared` a shared memory of at most SHARED_MAX_PAGES (what worker threads instantiate the same programs against).
  */
-export function emitModule(fns: FnSpec[], opts: { shared?: boolean } = {}): Uint8Array {
+export function emitModule(fns: FnSpec[], opts: { shared?: boolean; fma?: boolean } = {}): Uint8Array {
   const arities = [...new Set(fns.map((f) => f.nParams))];
   const types = arities.map((n) => [0x60, ...uleb(n), ...Array<number>(n).fill(I32), 0]);
   const limits = opts.shared ? [0x03, ...uleb(1), ...uleb(SHARED_MAX_PAGES)] : [0x00, ...uleb(1)];
@@ -393,21 +416,26 @@ export function emitModule(fns: FnSpec[], opts: { shared?: boolean } = {}): Uint
     ...section(3, vec(funcs)),
     ...section(7, vec(exports)),
   ];
-  const code = codeSection(fns);
+  const code = codeSection(fns, opts.fma === true);
   const out = new Uint8Array(head.length + code.length);
   out.set(head, 0);
   out.set(code, head.length);
   return out;
 }
 
-/** The code section of `fns`, built once per list: the plain and the shared module differ only in their import. */
-const codeSections = new WeakMap<FnSpec[], Uint8Array>();
+/**
+ * The code section of `fns`, built once per list and FMA mode: the plain and the shared module differ only in their
+ * import.
+ */
+const codeSections = new WeakMap<FnSpec[], Map<boolean, Uint8Array>>();
 
-function codeSection(fns: FnSpec[]): Uint8Array {
-  const have = codeSections.get(fns);
+function codeSection(fns: FnSpec[], fma: boolean): Uint8Array {
+  let byMode = codeSections.get(fns);
+  if (byMode === undefined) codeSections.set(fns, (byMode = new Map()));
+  const have = byMode.get(fma);
   if (have) return have;
   const bodies = fns.map((spec) => {
-    const b = new FnBuilder(spec.nParams);
+    const b = new FnBuilder(spec.nParams, fma);
     spec.build(b);
     return b.encode();
   });
@@ -421,6 +449,6 @@ function codeSection(fns: FnSpec[]): Uint8Array {
     out.set(b, at);
     at += b.length;
   }
-  codeSections.set(fns, out);
+  byMode.set(fma, out);
   return out;
 }

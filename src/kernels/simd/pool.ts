@@ -55,8 +55,9 @@ export interface PoolStats {
   /** wall time of the split runs, ms */
   splitMs: number;
   /**
-   * Σ over split runs of the longest call's own time (each thread timing its call): what the split runs would
-   * take with a free core per thread, no waiting to be scheduled; and the same calls' total time (their work)
+   * Σ over split runs of the busiest thread's time in its calls (each thread timing the calls it claimed): what
+   * the split runs would take with a free core per thread, no waiting to be scheduled; and all calls' total time
+   * (their work)
    */
   splitLongestMs: number;
   splitWorkMs: number;
@@ -67,8 +68,16 @@ export interface PoolStats {
    */
   splitLongestCpuMs: number;
   splitWorkCpuMs: number;
+  /**
+   * Σ over split runs of max(the longest call, the work / threads), by time on a core: what the runs would take
+   * with a free core per thread, the threads claiming calls as they come free (the busiest thread's time above is
+   * what happened here: on a loaded machine the calling thread claims what a worker waiting for a core cannot)
+   */
+  splitBalancedCpuMs: number;
+  /** the split runs' wall time less the calling thread's waits for a core during them (FASTLR_POOL_CPU=1) */
+  splitMainOnCoreMs: number;
 }
-const ZERO: PoolStats = { runs: 0, splitRuns: 0, splitCalls: 0, splitMs: 0, splitLongestMs: 0, splitWorkMs: 0, splitLongestCpuMs: 0, splitWorkCpuMs: 0 };
+const ZERO: PoolStats = { runs: 0, splitRuns: 0, splitCalls: 0, splitMs: 0, splitLongestMs: 0, splitWorkMs: 0, splitLongestCpuMs: 0, splitWorkCpuMs: 0, splitBalancedCpuMs: 0, splitMainOnCoreMs: 0 };
 const stats: PoolStats = { ...ZERO };
 
 export function poolStats(reset = false): PoolStats {
@@ -83,13 +92,30 @@ export interface Call {
   args: readonly number[];
 }
 
+/*
+ * The control block (Int32Array over a SharedArrayBuffer):
+ *   [PENDING]  calls of the current run not yet finished (the calling thread waits for 0)
+ *   [FAILED]   1 when a call trapped on a worker
+ *   [NEXT]     the run's claim word: generation (11 bits) | calls (10 bits) | next unclaimed call (10 bits); every
+ *              thread claims calls with a compare-and-swap on it, workers sleep on it between runs
+ *   then MAX_CALLS call slots of SLOT int32: program index, argument count, arguments, and after the call: the
+ *   thread that ran it, its wall time and its time waiting for a core (1/10 µs, PoolStats).
+ * Claiming instead of one fixed call per thread: a worker that does not get a core soon (a loaded machine) costs
+ * nothing, the calling thread runs the calls nobody has claimed itself, and only waits for calls already running.
+ */
+const PENDING = 0;
+const FAILED = 1;
+const NEXT = 2;
 const HEADER = 16;
 const SLOT = 32;
-/** the last int32 of a slot: the worker's time in its last call, in 1/10 µs (PoolStats) */
+const WHO = SLOT - 3;
 const ELAPSED = SLOT - 1;
-/** the one before: its time on a core in that call, 1/10 µs (FASTLR_POOL_CPU=1) */
-const CPU = SLOT - 2;
+const WAITED = SLOT - 2;
 const MAX_ARGS = SLOT - 5;
+/** calls one run can hold (a split's tiles) */
+export const MAX_CALLS = 1023;
+const IDX_BITS = 10;
+const IDX_MASK = (1 << IDX_BITS) - 1;
 
 /**
  * How long this thread has waited for a core so far, ms (the run_delay of Linux schedstat: brought up to date
@@ -109,15 +135,21 @@ function threadCpuReader(): (() => number) | null {
     return null;
   }
 }
-/** Atomics.load polls before a worker sleeps in Atomics.wait (a training step calls kernels back to back). */
-const WORKER_SPIN = 20000;
-/** polls before the calling thread sleeps while the workers finish */
-const MAIN_SPIN = 1 << 20;
+/**
+ * How long (µs) a worker polls for the next run before it sleeps in Atomics.wait: a training step calls kernels
+ * back to back with a little JS between them; longer polling only takes a core from someone else.
+ */
+const WORKER_SPIN_US = 60;
+/**
+ * How long (µs) the calling thread polls for calls still running on workers before it sleeps (by then every call
+ * is claimed: what is left is at most one tile per worker)
+ */
+const MAIN_SPIN_US = 100;
 
 // Plain CommonJS, run with { eval: true }: needs no file on disk, so it works from dist/ and under vitest alike.
 const WORKER_SOURCE = `
 const { workerData } = require('node:worker_threads');
-const { memory, bytes, names, ctrl, slot, spin, cpuStats } = workerData;
+const { memory, bytes, names, ctrl, id, spinUs, cpuStats } = workerData;
 let cpuNow = null;
 if (cpuStats) {
   try {
@@ -132,31 +164,45 @@ if (cpuStats) {
 const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
 const fns = names.map((n) => inst.exports[n]);
 const c = new Int32Array(ctrl);
-const base = ${HEADER} + slot * ${SLOT};
-let seen = 0;
+let v = Atomics.load(c, ${NEXT});
 for (;;) {
-  let s = Atomics.load(c, base);
-  for (let i = 0; s === seen && i < spin; i++) s = Atomics.load(c, base);
-  while (s === seen) {
-    Atomics.wait(c, base, seen);
-    s = Atomics.load(c, base);
+  // claim calls of the current run until none is left
+  for (;;) {
+    const n = (v >>> ${IDX_BITS}) & ${IDX_MASK};
+    const i = v & ${IDX_MASK};
+    if (i >= n) break;
+    const w = Atomics.compareExchange(c, ${NEXT}, v, v + 1);
+    if (w !== v) { v = w; continue; }
+    v = v + 1;
+    const base = ${HEADER} + i * ${SLOT};
+    const fn = c[base];
+    const k = c[base + 1];
+    const args = new Array(k);
+    for (let a = 0; a < k; a++) args[a] = c[base + 2 + a];
+    const u0 = cpuNow === null ? 0 : cpuNow();
+    const t0 = performance.now();
+    try {
+      fns[fn](...args);
+    } catch (e) {
+      Atomics.store(c, ${FAILED}, 1);
+    }
+    const el = performance.now() - t0;
+    c[base + ${WHO}] = id;
+    c[base + ${ELAPSED}] = Math.min(2147483647, Math.round(el * 10000));
+    c[base + ${WAITED}] = cpuNow === null ? 0 : Math.max(0, Math.min(2147483647, Math.round((cpuNow() - u0) * 10000)));
+    if (Atomics.sub(c, ${PENDING}, 1) === 1) Atomics.notify(c, ${PENDING});
   }
-  seen = s;
-  const fn = c[base + 1];
-  const n = c[base + 2];
-  const args = new Array(n);
-  for (let i = 0; i < n; i++) args[i] = c[base + 3 + i];
-  const u0 = cpuNow === null ? 0 : cpuNow();
-  const t0 = performance.now();
-  try {
-    fns[fn](...args);
-  } catch (e) {
-    Atomics.store(c, 1, 1);
+  // wait for the next run: poll a little, then sleep
+  const seen = v;
+  const until = performance.now() + spinUs / 1000;
+  for (let p = 0; v === seen; p++) {
+    v = Atomics.load(c, ${NEXT});
+    if ((p & 255) === 255 && performance.now() > until) break;
   }
-  const el = performance.now() - t0;
-  c[base + ${SLOT - 1}] = Math.min(2147483647, Math.round(el * 10000));
-  c[base + ${SLOT - 2}] = cpuNow === null ? 0 : Math.max(0, Math.min(2147483647, Math.round((el - (cpuNow() - u0)) * 10000)));
-  if (Atomics.sub(c, 0, 1) === 1) Atomics.notify(c, 0);
+  while (v === seen) {
+    Atomics.wait(c, ${NEXT}, seen);
+    v = Atomics.load(c, ${NEXT});
+  }
 }
 `;
 
@@ -167,6 +213,7 @@ export class ThreadPool {
   private readonly workers: Worker[] = [];
   private readonly ctrl: Int32Array;
   private readonly index: Map<string, number>;
+  private gen = 0;
   /** the calling thread's CPU clock, when FASTLR_POOL_CPU=1 */
   private readonly cpuNow: (() => number) | null = process.env['FASTLR_POOL_CPU'] === '1' ? threadCpuReader() : null;
 
@@ -175,15 +222,14 @@ export class ThreadPool {
     private readonly bytes: Uint8Array,
     private readonly local: Record<string, unknown>,
     private readonly names: readonly string[],
-    maxWorkers = 64,
+    private readonly maxWorkers = 63,
   ) {
-    this.ctrl = new Int32Array(new SharedArrayBuffer(4 * (HEADER + SLOT * maxWorkers)));
+    this.ctrl = new Int32Array(new SharedArrayBuffer(4 * (HEADER + SLOT * MAX_CALLS)));
     this.index = new Map(names.map((n, i) => [n, i]));
   }
 
   private ensure(workers: number): void {
-    const max = (this.ctrl.length - HEADER) / SLOT;
-    if (workers > max) throw new Error(`at most ${max + 1} threads are supported, asked for ${workers + 1}`);
+    if (workers > this.maxWorkers) throw new Error(`at most ${this.maxWorkers + 1} threads are supported, asked for ${workers + 1}`);
     while (this.workers.length < workers) {
       const w = new Worker(WORKER_SOURCE, {
         eval: true,
@@ -192,8 +238,8 @@ export class ThreadPool {
           bytes: this.bytes,
           names: this.names,
           ctrl: this.ctrl.buffer,
-          slot: this.workers.length,
-          spin: WORKER_SPIN,
+          id: this.workers.length + 1,
+          spinUs: WORKER_SPIN_US,
           cpuStats: this.cpuNow !== null,
         },
       });
@@ -203,74 +249,105 @@ export class ThreadPool {
     }
   }
 
-  /** Runs calls[0] here and calls[1..] on workers, all at once; returns when every call has finished. */
-  run(calls: readonly Call[]): void {
+  /**
+   * Runs the calls on this thread and `threads - 1` workers, each call on whichever thread claims it first (they
+   * must write disjoint memory); returns when every call has finished. Which thread runs a call never changes
+   * what it computes.
+   */
+  run(calls: readonly Call[], threads = calls.length): void {
     if (calls.length === 0) return;
-    const c = this.ctrl;
-    const others = calls.length - 1;
+    const workers = Math.min(threads, calls.length) - 1;
     stats.runs++;
-    const t0 = others > 0 ? performance.now() : 0;
-    if (others > 0) {
-      this.ensure(others);
-      Atomics.store(c, 1, 0);
-      Atomics.store(c, 0, others);
-      for (let w = 0; w < others; w++) {
-        const call = calls[w + 1]!;
-        const fn = this.index.get(call.fn);
-        if (fn === undefined) throw new Error(`no program ${call.fn}`);
-        if (call.args.length > MAX_ARGS) throw new Error(`${call.fn}: more than ${MAX_ARGS} arguments`);
-        const base = HEADER + w * SLOT;
-        c[base + 1] = fn;
-        c[base + 2] = call.args.length;
-        for (let i = 0; i < call.args.length; i++) c[base + 3 + i] = call.args[i]! | 0;
-        Atomics.add(c, base, 1);
-        Atomics.notify(c, base, 1);
-      }
+    if (workers < 1) {
+      for (const call of calls) (this.local[call.fn] as Fn)(...call.args);
+      return;
     }
+    if (calls.length > MAX_CALLS) throw new Error(`at most ${MAX_CALLS} calls in one run, got ${calls.length}`);
+    const c = this.ctrl;
+    const cpu = this.cpuNow;
+    const w0 = cpu === null ? 0 : cpu();
+    const t0 = performance.now();
+    this.ensure(workers);
+    for (let i = 0; i < calls.length; i++) {
+      const call = calls[i]!;
+      const fn = this.index.get(call.fn);
+      if (fn === undefined) throw new Error(`no program ${call.fn}`);
+      if (call.args.length > MAX_ARGS) throw new Error(`${call.fn}: more than ${MAX_ARGS} arguments`);
+      const base = HEADER + i * SLOT;
+      c[base] = fn;
+      c[base + 1] = call.args.length;
+      for (let a = 0; a < call.args.length; a++) c[base + 2 + a] = call.args[a]! | 0;
+    }
+    Atomics.store(c, FAILED, 0);
+    Atomics.store(c, PENDING, calls.length);
+    this.gen = (this.gen + 1) & 0x7ff;
+    let v = (this.gen << (2 * IDX_BITS)) | (calls.length << IDX_BITS);
+    Atomics.store(c, NEXT, v);
+    Atomics.notify(c, NEXT, workers);
     let failure: unknown = null;
-    const cpu = others > 0 ? this.cpuNow : null;
-    const um = cpu === null ? 0 : cpu();
-    const tm = others > 0 ? performance.now() : 0;
-    try {
-      (this.local[calls[0]!.fn] as Fn)(...calls[0]!.args);
-    } catch (e) {
-      failure = e;
+    const n = calls.length;
+    // claim calls like the workers do
+    for (;;) {
+      const i = v & IDX_MASK;
+      if (i >= n) break;
+      const w = Atomics.compareExchange(c, NEXT, v, v + 1);
+      if (w !== v) {
+        v = w;
+        continue;
+      }
+      v++;
+      const call = calls[i]!;
+      const u0 = cpu === null ? 0 : cpu();
+      const tm = performance.now();
+      try {
+        (this.local[call.fn] as Fn)(...call.args);
+      } catch (e) {
+        failure ??= e;
+      }
+      const el = performance.now() - tm;
+      const base = HEADER + i * SLOT;
+      c[base + WHO] = 0;
+      c[base + ELAPSED] = Math.min(2147483647, Math.round(el * 10000));
+      c[base + WAITED] = cpu === null ? 0 : Math.max(0, Math.min(2147483647, Math.round((cpu() - u0) * 10000)));
+      Atomics.sub(c, PENDING, 1);
     }
-    const mainMs = others > 0 ? performance.now() - tm : 0;
-    const mainCpu = cpu === null ? 0 : Math.max(0, mainMs - (cpu() - um));
-    if (others > 0) {
-      let left = Atomics.load(c, 0);
-      for (let i = 0; left !== 0 && i < MAIN_SPIN; i++) left = Atomics.load(c, 0);
-      while (left !== 0) {
-        Atomics.wait(c, 0, left);
-        left = Atomics.load(c, 0);
-      }
-      stats.splitRuns++;
-      stats.splitCalls += calls.length;
-      stats.splitMs += performance.now() - t0;
-      let longest = mainMs;
-      let work = mainMs;
-      for (let w = 0; w < others; w++) {
-        const ms = c[HEADER + w * SLOT + ELAPSED]! / 10000;
-        longest = Math.max(longest, ms);
-        work += ms;
-      }
-      stats.splitLongestMs += longest;
-      stats.splitWorkMs += work;
-      if (cpu !== null) {
-        let longestCpu = mainCpu;
-        let workCpu = mainCpu;
-        for (let w = 0; w < others; w++) {
-          const ms = c[HEADER + w * SLOT + CPU]! / 10000;
-          longestCpu = Math.max(longestCpu, ms);
-          workCpu += ms;
-        }
-        stats.splitLongestCpuMs += longestCpu;
-        stats.splitWorkCpuMs += workCpu;
-      }
-      if (Atomics.load(c, 1) !== 0 && failure === null) {
-        failure = new Error(`a worker thread trapped running ${calls.slice(1).map((x) => x.fn).join(', ')}`);
-      }
+    let left = Atomics.load(c, PENDING);
+    const until = left === 0 ? 0 : performance.now() + MAIN_SPIN_US / 1000;
+    for (let i = 0; left !== 0; i++) {
+      left = Atomics.load(c, PENDING);
+      if ((i & 255) === 255 && performance.now() > until) break;
+    }
+    while (left !== 0) {
+      Atomics.wait(c, PENDING, left);
+      left = Atomics.load(c, PENDING);
+    }
+    stats.splitRuns++;
+    stats.splitCalls += n;
+    const runMs = performance.now() - t0;
+    stats.splitMs += runMs;
+    if (cpu !== null) stats.splitMainOnCoreMs += runMs - (cpu() - w0);
+    const per = new Float64Array(workers + 1);
+    const perCpu = new Float64Array(workers + 1);
+    let longestCall = 0;
+    for (let i = 0; i < n; i++) {
+      const base = HEADER + i * SLOT;
+      const who = Math.min(workers, c[base + WHO]!);
+      const ms = c[base + ELAPSED]! / 10000;
+      const onCore = Math.max(0, ms - c[base + WAITED]! / 10000);
+      per[who]! += ms;
+      perCpu[who]! += onCore;
+      longestCall = Math.max(longestCall, onCore);
+    }
+    stats.splitLongestMs += Math.max(...per);
+    stats.splitWorkMs += per.reduce((a, b) => a + b, 0);
+    if (cpu !== null) {
+      stats.splitLongestCpuMs += Math.max(...perCpu);
+      const work = perCpu.reduce((a, b) => a + b, 0);
+      stats.splitWorkCpuMs += work;
+      stats.splitBalancedCpuMs += Math.max(longestCall, work / (workers + 1));
+    }
+    if (Atomics.load(c, FAILED) !== 0 && failure === null) {
+      failure = new Error(`a worker thread trapped running ${[...new Set(calls.map((x) => x.fn))].join(', ')}`);
     }
     if (failure !== null) throw failure;
   }

@@ -517,7 +517,7 @@ function convBpfDirect(rowsPerPass: 1 | 2): FnSpec {
                       rows.forEach((row, r) => {
                         f.get(xp).f32Load(4 * r).f32x4Splat().set(row.xv);
                         row.acc.forEach((a, g) => {
-                          f.get(a).get(row.xv).get(dv[g]!).f32x4Mul().f32x4Add().set(a);
+                          f.madd(a, () => f.get(row.xv), () => f.get(dv[g]!));
                         });
                       });
                       f.get(xp).get(xStep).i32Add().set(xp);
@@ -540,71 +540,146 @@ function convBpfDirect(rowsPerPass: 1 | 2): FnSpec {
   };
 }
 
+/** Bytes of B one column panel of the gemm may span (k rows × panel columns): it stays in L2 across row blocks. */
+const GEMM_PANEL_BYTES = 192 * 1024;
+
+/** How the gemm programs are blocked (gemmSpec); the defaults are the tuned ones (bench/tools/gemm-bench.js). */
+export interface GemmShape {
+  /** rows per register block, largest first, ending in 1 (leftover rows take the next smaller block) */
+  blocks: number[];
+  /** k steps per loop pass (1 or 2): fewer pointer bumps and branches */
+  unroll: 1 | 2;
+  /** split the columns into panels of B of at most this many bytes (0: one panel) */
+  panelBytes: number;
+}
+
+export const GEMM_TUNED: GemmShape = { blocks: [4, 1], unroll: 1, panelBytes: GEMM_PANEL_BYTES };
+
 /**
- * gemm_r{R}(a, b, c, rows, k, n): C[rows, n] = A[rows, k]·B[k, n], row-major, n % 8 == 0, rows % R == 0, without
- * packing B (XNNPACK packs every new B first, which for a weight matrix that changes every step costs as much as
- * the product). Blocks of R rows × 8 columns: 2R f32x4 accumulators run along k in order, c = Σ_k a[r,k]·b[k,j].
+ * gemm(a, b, c, rows, k, n): C[rows, n] = A[rows, k]·B[k, n], row-major, n % 8 == 0, any rows, k ≥ 0, without
+ * packing B (XNNPACK packs every new B first, which for a weight matrix that changes every step costs as much as the
+ * product). Register blocks of R rows × 8 columns (2R f32x4 accumulators; R = 6 uses 12 of V8's 15 allocatable xmm
+ * registers, with the two B vectors and one A splat) run along k in order: c = Σ_k a[r,k]·b[k,j], one madd per k
+ * (emitter.ts: fused with FMA, else mul then add). The columns are walked in panels whose slice of B stays in L2.
+ * Every element is summed the same way whatever its block, panel, program or thread, so a split of the rows
+ * (tiles.ts) cannot change a bit.
  */
-function gemm(rowsPerBlock: 1 | 4): FnSpec {
+export function gemmSpec(name: string, shape: GemmShape = GEMM_TUNED): FnSpec {
   return {
-    name: `gemm_r${rowsPerBlock}`,
+    name,
     nParams: 6,
     build(f) {
       const [a, b, c, rows, k, n] = Array.from({ length: 6 }, (_, i) => f.param(i)) as [Local, Local, Local, Local, Local, Local];
+      const maxR = Math.max(...shape.blocks);
       const r0 = f.i32();
       const j = f.i32();
+      const j0 = f.i32();
+      const jEnd = f.i32();
+      const panel = f.i32();
       const bp = f.i32();
-      const cp = f.i32();
+      const bp2 = f.i32();
       const aRow = f.i32();
       const aEnd = f.i32();
+      const aEnd2 = f.i32();
       const nBytes = f.i32();
+      const nBytes2 = f.i32();
       const kBytes = f.i32();
       // one pointer per row of the block (no multiply inside the k loop), each A value splat straight from memory
-      const ap = Array.from({ length: rowsPerBlock }, () => f.i32());
-      const acc = Array.from({ length: rowsPerBlock }, () => [f.v128(), f.v128()] as const);
+      const ap = Array.from({ length: maxR }, () => f.i32());
+      const acc = Array.from({ length: maxR }, () => [f.v128(), f.v128()] as const);
       const w0 = f.v128();
       const w1 = f.v128();
       const xv = f.v128();
       f.get(n).i32Const(2).i32Shl().set(nBytes);
+      f.get(nBytes).i32Const(1).i32Shl().set(nBytes2);
       f.get(k).i32Const(2).i32Shl().set(kBytes);
-      f.forRange(r0, () => f.i32Const(0), () => f.get(rows), () => {
-        // aRow = a + r0·k·4
-        f.get(a).get(r0).get(kBytes).i32Mul().i32Add().set(aRow);
-        f.get(aRow).get(kBytes).i32Add().set(aEnd);
-        f.forRange(j, () => f.i32Const(0), () => f.get(nBytes), () => {
-          acc.forEach(([x0, x1]) => {
-            f.f32Const(0).f32x4Splat().tee(x0).set(x1);
+      // panel = max(32, (PANEL / k) & ~31) bytes of columns (k·panel bytes of B), or all of them
+      if (shape.panelBytes > 0) {
+        f.i32Const(shape.panelBytes);
+        maxI(f, () => f.i32Const(1), () => f.get(k));
+        f.i32DivS().i32Const(-32).i32And().set(panel);
+        maxI(f, () => f.i32Const(32), () => f.get(panel));
+        f.set(panel);
+      } else {
+        f.get(nBytes).set(panel);
+      }
+      /** one k step of a block of R rows: B's two vectors at `bPtr`, A's values at offset `aOff` of each row pointer */
+      const step = (R: number, bPtr: Local, aOff: number): void => {
+        f.get(bPtr).v128Load(0).set(w0);
+        f.get(bPtr).v128Load(16).set(w1);
+        for (let r = 0; r < R; r++) {
+          const [x0, x1] = acc[r]!;
+          f.get(ap[r]!).v128Load32Splat(aOff).set(xv);
+          f.madd(x0, () => f.get(xv), () => f.get(w0));
+          f.madd(x1, () => f.get(xv), () => f.get(w1));
+        }
+      };
+      /** the R × 8 block at rows r0.., columns j (bytes) */
+      const block = (R: number): void => {
+        for (let r = 0; r < R; r++) {
+          const [x0, x1] = acc[r]!;
+          f.f32Const(0).f32x4Splat().tee(x0).set(x1);
+        }
+        ap.slice(0, R).forEach((p, r) => {
+          f.get(aRow);
+          if (r > 0) f.get(kBytes).i32Const(r).i32Mul().i32Add();
+          f.set(p);
+        });
+        f.get(b).get(j).i32Add().set(bp);
+        if (shape.unroll === 2) {
+          // pairs of k: B rows at bp and bp2 = bp + n·4, A values at offsets 0 and 4
+          f.get(bp).get(nBytes).i32Add().set(bp2);
+          f.get(ap[0]!).get(k).i32Const(-2).i32And().i32Const(2).i32Shl().i32Add().set(aEnd2);
+          f.get(ap[0]!).get(aEnd2).i32LtS();
+          f.ifThen(() => {
+            f.op0(0x03);
+            step(R, bp, 0);
+            step(R, bp2, 4);
+            ap.slice(0, R).forEach((p) => f.get(p).i32Const(8).i32Add().set(p));
+            f.get(bp).get(nBytes2).i32Add().set(bp);
+            f.get(bp2).get(nBytes2).i32Add().set(bp2);
+            f.get(ap[0]!).get(aEnd2).i32LtS().brIf(0);
+            f.end();
           });
-          ap.forEach((p, r) => {
-            f.get(aRow);
-            if (r > 0) f.get(kBytes).i32Const(r).i32Mul().i32Add();
-            f.set(p);
+          // an odd k: the last step
+          f.get(ap[0]!).get(aEnd).i32LtS();
+          f.ifThen(() => step(R, bp, 0));
+        } else {
+          f.get(ap[0]!).get(aEnd).i32LtS();
+          f.ifThen(() => {
+            f.op0(0x03);
+            step(R, bp, 0);
+            ap.slice(0, R).forEach((p) => f.get(p).i32Const(4).i32Add().set(p));
+            f.get(bp).get(nBytes).i32Add().set(bp);
+            f.get(ap[0]!).get(aEnd).i32LtS().brIf(0);
+            f.end();
           });
-          f.get(b).get(j).i32Add().set(bp);
-          // while (ap[0] < aEnd): one k per pass, in order
-          f.op0(0x02);
-          f.op0(0x03);
-          f.get(ap[0]!).get(aEnd).i32GeS().brIf(1);
-          f.get(bp).v128Load(0).set(w0);
-          f.get(bp).v128Load(16).set(w1);
-          acc.forEach(([x0, x1], r) => {
-            f.get(ap[r]!).v128Load32Splat().set(xv);
-            f.get(x0).get(xv).get(w0).f32x4Mul().f32x4Add().set(x0);
-            f.get(x1).get(xv).get(w1).f32x4Mul().f32x4Add().set(x1);
-          });
-          ap.forEach((p) => f.get(p).i32Const(4).i32Add().set(p));
-          f.get(bp).get(nBytes).i32Add().set(bp);
+        }
+        // store: c + ((r0 + r)·n)·4 + j
+        for (let r = 0; r < R; r++) {
+          const [x0, x1] = acc[r]!;
+          f.get(c).get(r0).i32Const(r).i32Add().get(nBytes).i32Mul().i32Add().get(j).i32Add();
+          f.tee(bp2).get(x0).v128Store(0);
+          f.get(bp2).get(x1).v128Store(16);
+        }
+      };
+      f.forRange(j0, () => f.i32Const(0), () => f.get(nBytes), () => {
+        minI(f, () => f.get(nBytes), () => f.get(j0).get(panel).i32Add());
+        f.set(jEnd);
+        f.i32Const(0).set(r0);
+        for (const R of shape.blocks) {
+          // while (r0 + R <= rows): the R-row blocks of this panel
+          f.op0(0x02).op0(0x03);
+          f.get(r0).i32Const(R).i32Add().get(rows).i32GtS().brIf(1);
+          // aRow = a + r0·k·4, aEnd = aRow + k·4
+          f.get(a).get(r0).get(kBytes).i32Mul().i32Add().set(aRow);
+          f.get(aRow).get(kBytes).i32Add().set(aEnd);
+          f.forRange(j, () => f.get(j0), () => f.get(jEnd), () => block(R), 32);
+          f.get(r0).i32Const(R).i32Add().set(r0);
           f.br(0);
-          f.end();
-          f.end();
-          // store: c + ((r0 + r)·n)·4 + j
-          acc.forEach(([x0, x1], r) => {
-            f.get(c).get(r0).i32Const(r).i32Add().get(nBytes).i32Mul().i32Add().get(j).i32Add().set(cp);
-            f.get(cp).get(x0).v128Store(0);
-            f.get(cp).get(x1).v128Store(16);
-          });
-        }, 32);
-      }, rowsPerBlock);
+          f.end().end();
+        }
+      }, () => f.get(panel));
     },
   };
 }
@@ -663,7 +738,7 @@ function channelGroups(f: FnBuilder, cgB: Local, cB: Local, end64: Local, body: 
 /** acc[g] += load(p + 16g) · load(q + 16g) for g < vectors */
 function macc(f: FnBuilder, acc: Local[], vectors: number, p: Local, q: Local): void {
   for (let g = 0; g < vectors; g++) {
-    f.get(acc[g]!).get(p).v128Load(16 * g).get(q).v128Load(16 * g).f32x4Mul().f32x4Add().set(acc[g]!);
+    f.madd(acc[g]!, () => f.get(p).v128Load(16 * g), () => f.get(q).v128Load(16 * g));
   }
 }
 
@@ -1062,8 +1137,8 @@ const clipGrad: FnSpec = {
 };
 
 export const PROGRAMS: FnSpec[] = [
-  gemm(4),
-  gemm(1),
+  gemmSpec('gemm_r4'),
+  gemmSpec('gemm_r1', { ...GEMM_TUNED, blocks: [1] }),
   reluGrad,
   biasAdd,
   colSum,

@@ -9,6 +9,7 @@ import { PROGRAMS } from './programs.js';
 import { type Call, ThreadPool, threadCount } from './pool.js';
 import { gemmCalls, MIN_PARALLEL_MACS } from './tiles.js';
 import { withThreads } from './adaptive.js';
+import { fmaInUse } from './fma.js';
 
 type Fn = (...args: number[]) => void;
 
@@ -81,7 +82,8 @@ function compiled(shared: boolean): { bytes: Uint8Array; mod: object | null } {
   const key = shared ? 'shared' : 'plain';
   const have = modules[key];
   if (have) return have;
-  const bytes = emitModule(PROGRAMS, { shared });
+  // FMA or not is decided before the first compile (it may set a V8 flag) and is the same for both modules
+  const bytes = emitModule(PROGRAMS, { shared, fma: fmaInUse() });
   let mod: object | null = null;
   if (WA !== undefined) {
     try {
@@ -164,8 +166,11 @@ function programsFor(memory: WasmMemory): Bound | null {
 export interface Runner {
   /** threads `parallel` can use now (1: no shared memory) */
   threads(): number;
-  /** runs the calls, each on its own thread when there are several (they must write disjoint memory) */
-  parallel(calls: readonly Call[]): void;
+  /**
+   * runs the calls (they must write disjoint memory) over up to `threads` threads (default: one per call, at most
+   * threads()), each call on whichever thread claims it first (simd/pool.ts)
+   */
+  parallel(calls: readonly Call[], threads?: number): void;
 }
 
 class MemoryRunner implements Runner {
@@ -181,13 +186,14 @@ class MemoryRunner implements Runner {
     return this.sharedBytes === null ? 1 : threadCount();
   }
 
-  parallel(calls: readonly Call[]): void {
-    if (calls.length === 1 || this.sharedBytes === null) {
+  parallel(calls: readonly Call[], threads?: number): void {
+    const t = Math.min(threads ?? calls.length, calls.length, this.threads());
+    if (t < 2 || this.sharedBytes === null) {
       for (const c of calls) (this.exports[c.fn] as Fn)(...c.args);
       return;
     }
     this.pool ??= new ThreadPool(this.memory, this.sharedBytes, this.exports, PROGRAMS.map((p) => p.name));
-    this.pool.run(calls);
+    this.pool.run(calls, t);
   }
 
   async close(): Promise<void> {
@@ -212,6 +218,22 @@ export function backendRunner(backend: tf.KernelBackend): Runner | null {
   const r = bound === null || shared.mod === null ? null : new MemoryRunner(memory, bound.exports, shared.bytes);
   runners.set(memory, r);
   return r;
+}
+
+/**
+ * The programs on a wasm backend's own heap (shared or not), run one call after another on the calling thread: for
+ * kernels that must take fastlr's programs at one thread too (wasm-conv2d.ts with FMA). null without SIMD programs.
+ */
+export function heapRunner(backend: tf.KernelBackend): Runner | null {
+  const memory = heapOf(backend);
+  const bound = memory === null ? null : programsFor(memory);
+  if (bound === null) return null;
+  return {
+    threads: () => 1,
+    parallel: (calls) => {
+      for (const c of calls) (bound.exports[c.fn] as Fn)(...c.args);
+    },
+  };
 }
 
 /** Byte offset of a tensor's data in the wasm heap. */
@@ -284,9 +306,9 @@ export class PrivateHeap implements Runner {
     return this.runner.threads();
   }
 
-  /** Runs the calls, each on its own thread when there are several (they must write disjoint memory). */
-  parallel(calls: readonly Call[]): void {
-    this.runner.parallel(calls);
+  /** Runs the calls over up to `threads` threads (they must write disjoint memory; Runner.parallel). */
+  parallel(calls: readonly Call[], threads?: number): void {
+    this.runner.parallel(calls, threads);
   }
 
   /** Ends this heap's worker threads (tests). */
@@ -310,9 +332,9 @@ export function privateHeap(): PrivateHeap | null {
  */
 export function heapGemm(heap: Runner, pa: number, pb: number, pc: number, m: number, k: number, n8: number, threads?: number): void {
   const run = (t: number): void => {
-    const { blocks, tail } = gemmCalls(pa, pb, pc, m, k, n8, Math.min(t, heap.threads()));
-    if (blocks.length > 0) heap.parallel(blocks);
-    if (tail !== null) heap.parallel([tail]);
+    const tn = Math.min(t, heap.threads());
+    const { blocks, tail } = gemmCalls(pa, pb, pc, m, k, n8, tn);
+    heap.parallel(tail === null ? blocks : [...blocks, tail], tn);
   };
   if (threads !== undefined) run(threads);
   else if (heap.threads() > 1 && m * k * n8 >= MIN_PARALLEL_MACS) withThreads(`gemm ${m}x${k}x${n8}`, run);

@@ -7,7 +7,7 @@
  */
 import type { Call } from './pool.js';
 import type { Runner } from './runtime.js';
-import { rowBlocks } from './tiles.js';
+import { rowBlocks, tileCount } from './tiles.js';
 import { withThreads } from './adaptive.js';
 
 /**
@@ -15,6 +15,8 @@ import { withThreads } from './adaptive.js';
  * round trip of ~4 µs when the workers spin).
  */
 export const MIN_SPLIT_BYTES = 1 << 18;
+/** bytes below which a tile is not cut smaller (the threads claim tiles, simd/pool.ts) */
+const MIN_TILE_BYTES = 1 << 16;
 
 export interface SplitJob {
   /** names the call site for `threads: auto` (a kernel and its shapes) */
@@ -34,8 +36,9 @@ export function runSplit(runner: Runner | null, job: SplitJob, one: () => void):
   if (runner === null || runner.threads() < 2 || job.units < 2 * align || job.bytes < MIN_SPLIT_BYTES) return one();
   withThreads(job.key, (t) => {
     if (t < 2) return one();
-    const blocks = rowBlocks(job.units, t, align);
+    const tiles = Math.max(t, Math.min(tileCount(t), Math.floor(job.bytes / MIN_TILE_BYTES)));
+    const blocks = rowBlocks(job.units, tiles, align);
     if (blocks.length < 2) return one();
-    runner.parallel(blocks.map(([u0, u1]) => job.block(u0, u1)));
+    runner.parallel(blocks.map(([u0, u1]) => job.block(u0, u1)), t);
   });
 }

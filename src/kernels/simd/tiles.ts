@@ -8,6 +8,26 @@ import type { Call } from './pool.js';
 /** Multiply-adds below which a gemm stays on one thread (waking a worker costs ~10-50 µs). */
 export const MIN_PARALLEL_MACS = 1 << 18;
 
+/**
+ * Tiles per thread a split kernel is cut into: the threads claim tiles as they come free (simd/pool.ts), so a
+ * thread that gets a core late (a loaded machine), or a slower tile, costs at most one tile's wait, not a share.
+ */
+export const TILES_PER_THREAD = 4;
+
+/** How many tiles a split over `threads` threads uses: TILES_PER_THREAD each, fewer when `units` is small. */
+export function tileCount(threads: number, units = Infinity): number {
+  return threads < 2 ? 1 : Math.max(1, Math.min(units, threads * TILES_PER_THREAD));
+}
+
+/**
+ * Channel blocks [c0, c1) of `c` channels for a split by channels over `threads` threads (per-channel sums: every
+ * block reads every row, its channels only, so each block boundary costs a cache line of every row read twice):
+ * one block per thread, more (up to tileCount) only while blocks keep >= 64 channels (256 bytes); multiples of 4.
+ */
+export function channelBlocks(c: number, threads: number): [number, number][] {
+  return rowBlocks(c, Math.max(Math.min(threads, Math.floor(c / 4)), tileCount(threads, Math.floor(c / 64))), 4);
+}
+
 /** Row ranges [from, to) covering [0, rows): at most `parts`, each a multiple of `align` rows except the last. */
 export function rowBlocks(rows: number, parts: number, align = 4): [number, number][] {
   const units = Math.ceil(rows / align);
@@ -25,12 +45,12 @@ export function rowBlocks(rows: number, parts: number, align = 4): [number, numb
 
 /**
  * The calls of C[m, n8] = A[m, k]·B[k, n8] (byte offsets pa, pb, pc; n8 % 8 == 0) split over `threads`: one call
- * per row block, gemm_r4 on blocks of whole 4-row groups and gemm_r1 on the last block's leftover rows (as its own
- * call, run after the blocks).
+ * per row block (tileCount blocks), gemm_r4 on blocks of whole 4-row groups and gemm_r1 on the leftover rows
+ * (its own call; disjoint rows, so it may run beside the blocks).
  */
 export function gemmCalls(pa: number, pb: number, pc: number, m: number, k: number, n8: number, threads: number): { blocks: Call[]; tail: Call | null } {
   const m4 = m - (m % 4);
-  const parts = m * k * n8 < MIN_PARALLEL_MACS ? 1 : threads;
+  const parts = m * k * n8 < MIN_PARALLEL_MACS ? 1 : tileCount(threads, Math.floor(m4 / 4));
   const blocks: Call[] = m4 > 0
     ? rowBlocks(m4, parts).map(([r0, r1]) => ({ fn: 'gemm_r4', args: [pa + 4 * r0 * k, pb, pc + 4 * r0 * n8, r1 - r0, k, n8] }))
     : [];
