@@ -73,7 +73,9 @@ function perturbBn(model: tf.LayersModel, seed: number): void {
     const v = values(t.size, k++);
     const name = w.originalName;
     const data = name.endsWith('moving_variance') ? v.map((a) => 0.5 + Math.abs(a)) : name.endsWith('gamma') ? v.map((a) => 1 + 0.5 * a) : v.map((a) => 0.3 * a);
-    w.write(tf.tensor(data, t.shape));
+    const next = tf.tensor(data, t.shape);
+    w.write(next);
+    next.dispose();
   }
 }
 
@@ -179,8 +181,11 @@ for (const { backend, stock } of MODES) {
     });
 
     it('inference outputs (apply and predict) agree to rounding; the folded BNs and activations run no kernel', async () => {
+      const start = tf.memory().numTensors;
       const model = graph();
       const x = input();
+      // the first fused call keeps the folded weights of the constant parameters (2 tensors per fold)
+      tf.dispose(model.apply(x, { training: false }) as tf.Tensor);
       const before = tf.memory().numTensors;
       const ref = unfused(() => tf.tidy(() => (model.apply(x, { training: false }) as tf.Tensor).dataSync().slice()));
       const got = tf.tidy(() => (model.apply(x, { training: false }) as tf.Tensor).dataSync().slice());
@@ -199,8 +204,22 @@ for (const { backend, stock } of MODES) {
       expect(count(kFused, 'Relu6') + count(kFused, 'Relu')).toBe(1);
       expect(count(kFused, 'FusedDepthwiseConv2D')).toBe(2);
       expect(tf.memory().numTensors).toBe(before);
+      // a write of any source (here the running mean of stem_bn, the depthwise kernel) is seen by the next call
+      tf.tidy(() => {
+        const m = (model.getLayer('stem_bn') as unknown as { movingMean: tf.LayerVariable }).movingMean;
+        m.write(tf.add(m.read(), 0.25));
+        const k = (model.getLayer('dw') as unknown as { depthwiseKernel: tf.LayerVariable }).depthwiseKernel;
+        k.write(tf.mul(k.read(), -1.5));
+      });
+      const ref2 = unfused(() => tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync().slice()));
+      const got2 = tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync().slice());
+      expect(relErr(ref2 as Float32Array, ref as Float32Array)).toBeGreaterThan(1e-2);
+      expect(relErr(got2 as Float32Array, ref2 as Float32Array)).toBeLessThan(1e-5);
+      expect(tf.memory().numTensors).toBe(before);
       x.dispose();
       model.dispose();
+      // and they go with the model
+      expect(tf.memory().numTensors).toBe(start);
     });
 
     it('BN without scale or without center (inference: tfjs-layers cannot train those) folds too', async () => {
@@ -253,6 +272,7 @@ for (const { backend, stock } of MODES) {
           const { value, grads } = withGradientTargets(targets, () => tf.variableGrads(f, targets));
           return { loss: value.dataSync()[0]!, grads: targets.map((v) => grads[v.name]!.dataSync().slice() as Float32Array) };
         });
+      step(); // the folded weights of the constant parameters, kept from here on
       const before = tf.memory().numTensors;
       const ref = unfused(step);
       const got = step();

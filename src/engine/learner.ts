@@ -200,7 +200,7 @@ export class Learner {
     try {
       const lossT = tf.tidy(() => {
         const f = (): tf.Scalar => lossTensor(this.o.loss, this.model.apply(x, { training: true }) as tf.Tensor, y);
-        // the conv-bn fold (kernels/conv-bn-fold.ts) folds only where none of these is differentiated
+        // tells the conv-bn fold (kernels/conv-bn-fold.ts) exactly which variables get a gradient
         const grad = (): { value: tf.Scalar; grads: tf.NamedTensorMap } => withGradientTargets(this.trainVars, () => tf.variableGrads(f, this.trainVars));
         const { value, grads } = this.hasDropout ? this.rng.withMathRandom(grad) : grad();
         this.opt.step(grads);

@@ -161,6 +161,41 @@ function foldedWeights(conv: ConvLayer, bn: BnLayer, depthwise: boolean): { filt
   return { filter, bias };
 }
 
+/** Folded weights of constant parameters, per conv layer, valid while every source tensor is the same one. */
+interface Cached {
+  sources: (object | null)[];
+  eps: number;
+  filter: tf.Tensor4D;
+  bias: tf.Tensor1D;
+}
+const cache = new Map<Layer, Cached>();
+
+function dropCached(layer: Layer): void {
+  const c = cache.get(layer);
+  if (c === undefined) return;
+  tf.dispose([c.filter, c.bias]);
+  cache.delete(layer);
+}
+
+/**
+ * The folded weights when no fold parameter is differentiated: computed once and kept while the six source tensors
+ * (kernel, conv bias, γ, β, running mean and variance) are the same tensors — every write of a variable (an optimizer
+ * step, setWeights, a training-mode BN's moving averages) gives it new data, so a frozen body or a model predicting
+ * reuses them, and the backend's own convolution keeps its packed weights. Freed with the conv layer's weights.
+ */
+function constantWeights(layer: Layer, conv: ConvLayer, bn: BnLayer, depthwise: boolean): { filter: tf.Tensor4D; bias: tf.Tensor1D } {
+  const vars = [depthwise ? conv.depthwiseKernel : conv.kernel, conv.bias, bn.gamma, bn.beta, bn.movingMean, bn.movingVariance];
+  const sources = vars.map((v) => (v == null ? null : (v.read() as unknown as { dataId: object }).dataId));
+  const c = cache.get(layer);
+  if (c !== undefined && c.eps === bn.epsilon && c.sources.every((d, i) => d === sources[i])) return c;
+  dropCached(layer);
+  const w = untaped(() => tf.tidy(() => foldedWeights(conv, bn, depthwise)));
+  tf.keep(w.filter);
+  tf.keep(w.bias);
+  cache.set(layer, { sources, eps: bn.epsilon, ...w });
+  return w;
+}
+
 function convCall(layer: Layer, inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor | null {
   if (!enabled) return null;
   const fold = running[running.length - 1]?.get(layer);
@@ -184,7 +219,7 @@ function convCall(layer: Layer, inputs: tf.Tensor | tf.Tensor[], kwargs: Record<
   const pad = conv.padding as 'same' | 'valid';
   const activation = fold.activation;
   const y = tf.tidy(() => {
-    const { filter, bias } = constant ? untaped(() => foldedWeights(conv, bn, fold.depthwise)) : foldedWeights(conv, bn, fold.depthwise);
+    const { filter, bias } = constant ? constantWeights(layer, conv, bn, fold.depthwise) : foldedWeights(conv, bn, fold.depthwise);
     const x4 = x as tf.Tensor4D;
     if (taped && tf.getKernel(CONV_BN_ACT_KERNEL, tf.getBackend()) != null) {
       return convBnAct(x4, filter, bias, { depthwise: fold.depthwise, strides, pad, dilations, activation });
@@ -261,10 +296,24 @@ function withPlan(name: string): ModelPatch {
   return { proto, name, original };
 }
 
+/** Layer's disposeWeights (the last dispose of a layer) also frees the folded weights kept for it. */
+function freeingCache(): ModelPatch {
+  let p: object | null = Object.getPrototypeOf(tf.layers.conv2d({ filters: 1, kernelSize: 1 })) as object;
+  while (p !== null && !Object.prototype.hasOwnProperty.call(p, 'disposeWeights')) p = Object.getPrototypeOf(p) as object | null;
+  if (p === null) throw new Error('conv-bn fold: Layer has no disposeWeights');
+  const proto = p as Record<string, Method>;
+  const original = proto['disposeWeights']!;
+  proto['disposeWeights'] = function (this: tf.LayersModel, ...args: unknown[]): unknown {
+    dropCached(this as unknown as Layer);
+    return original.apply(this, args);
+  };
+  return { proto, name: 'disposeWeights', original };
+}
+
 /** Install the fold (idempotent): the layer patches and the models' plans. */
 export function installConvBnFold(): void {
   if (modelPatches !== null) return;
-  modelPatches = ['call', 'predict', 'predictOnBatch'].map(withPlan);
+  modelPatches = [...['call', 'predict', 'predictOnBatch'].map(withPlan), freeingCache()];
   for (const p of layerPatches) p.install();
 }
 
