@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { ExitCode, FastlrError } from '../errors.js';
 import { registerKernelOverrides, restoreStockKernels } from '../kernels/index.js';
+import { installConvBnFold, setConvBnFold } from '../kernels/conv-bn-fold.js';
 import { kernelMode, type KernelMode } from './kernel-mode.js';
 import { resolveThreads, setThreads, threadCount } from '../kernels/simd/pool.js';
 import { fmaInUse } from '../kernels/simd/fma.js';
@@ -79,6 +80,10 @@ async function init(requested: BackendName | 'auto', opts: LoadOptions): Promise
       const tfName = tf.getBackend();
       if (mode === 'stock') restoreStockKernels(tfName);
       const kernels = mode === 'stock' ? [] : registerKernelOverrides(tfName);
+      // conv → BN → relu(6) as one convolution where BN runs in inference mode, on any backend (stock ops there);
+      // FASTLR_FOLD=off leaves every layer as tfjs-layers runs it (before/after measurements)
+      installConvBnFold();
+      setConvBnFold((process.env['FASTLR_FOLD'] ?? '').trim() !== 'off');
       // a backend fastlr has no overrides for (tensorflow) runs tfjs's stock kernels: record it as such
       const kernelMode: KernelMode = kernels.length === 0 ? 'stock' : mode;
       const fma = kernels.length > 0 && (tfName === 'wasm' || tfName === 'cpu') && fmaInUse();

@@ -7,6 +7,7 @@ import { finishMetric, lossTensor, metricSums, type LossName, type MetricName } 
 import { Rng, type RngState } from './rng.js';
 import { StopSignal, type BatchEvent, type EventSink, type StopReason } from './events.js';
 import { stepBegin, stepEnd } from '../kernels/simd/adaptive.js';
+import { withGradientTargets } from '../kernels/conv-bn-fold.js';
 
 /** Let Node run its event loop (signal handlers, progress redraws, timers) between two batches. */
 const yieldToEventLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
@@ -199,9 +200,9 @@ export class Learner {
     try {
       const lossT = tf.tidy(() => {
         const f = (): tf.Scalar => lossTensor(this.o.loss, this.model.apply(x, { training: true }) as tf.Tensor, y);
-        const { value, grads } = this.hasDropout
-          ? this.rng.withMathRandom(() => tf.variableGrads(f, this.trainVars))
-          : tf.variableGrads(f, this.trainVars);
+        // tells the conv-bn fold (kernels/conv-bn-fold.ts) exactly which variables get a gradient
+        const grad = (): { value: tf.Scalar; grads: tf.NamedTensorMap } => withGradientTargets(this.trainVars, () => tf.variableGrads(f, this.trainVars));
+        const { value, grads } = this.hasDropout ? this.rng.withMathRandom(grad) : grad();
         this.opt.step(grads);
         return value;
       });

@@ -19,7 +19,9 @@
  *         FastlrBiasAct (a Conv2D layer's bias + relu while training, one op, one SIMD pass on wasm; bias-act.ts);
  *         FastlrBatchNormTrain + its two gradient kernels, with BatchNormalization's training branch patched to use
  *         them, and FusedBatchNorm (inference mode) + its gradient on the same programs (batch-norm.ts); FastlrClipGrad + the ClipByValue gradient that uses it (clip-grad.ts);
- *         ReLU(max 6) layers as one Relu6 op, its gradient one FastlrClipGrad pass (relu6.ts).
+ *         ReLU(max 6) layers as one Relu6 op, its gradient one FastlrClipGrad pass (relu6.ts);
+ *         FastlrConvBnAct (a conv with an inference-mode BatchNorm folded in and relu/relu6 in its epilogue, one op
+ *         under a gradient tape, its gradient lazy per input; conv-bn-act.ts, planned by conv-bn-fold.ts).
  *   cpu:  BatchMatMul, _FusedMatMul, Conv2D, FusedConv2D, Conv2DBackpropFilter and Conv2DBackpropInput on our
  *         SIMD gemm in a private wasm memory (cpu-simd.ts; im2col / col2im for the convolutions; NCHW falls back
  *         to the conv formulations); Sum (leading axes), bias Add, Relu, MaxPool and FastlrReluGrad as single JS
@@ -56,6 +58,7 @@ import { BIAS_ACT_KERNEL, biasActGradConfig, biasActKernel, installConvLayer, un
 import { CROSS_ENTROPY_GRAD_KERNEL, CROSS_ENTROPY_KERNEL, crossEntropyGradConfig, crossEntropyGradKernel, crossEntropyKernel } from './cross-entropy.js';
 import { DENSE_KERNEL, denseGradConfig, denseKernel, installDenseLayer, uninstallDenseLayer } from './dense.js';
 import { cpuDepthwiseConv2D, cpuFusedDepthwiseConv2D, depthwiseBackpropFilter, depthwiseBackpropInput, wasmDepthwiseConv2D } from './depthwise.js';
+import { CONV_BN_ACT_KERNEL, convBnActGradConfig, convBnActKernel } from './conv-bn-act.js';
 
 interface Override {
   kernelName: string;
@@ -80,6 +83,7 @@ const BOTH_BACKENDS: Override[] = [
     { kernelName: CROSS_ENTROPY_KERNEL, make: () => crossEntropyKernel() },
     { kernelName: CROSS_ENTROPY_GRAD_KERNEL, make: () => crossEntropyGradKernel() },
     { kernelName: BIAS_ACT_KERNEL, make: (b) => biasActKernel(b) },
+    { kernelName: CONV_BN_ACT_KERNEL, make: (b) => convBnActKernel(b) },
 ];
 
 const OVERRIDES: Record<string, Override[]> = {
@@ -154,7 +158,7 @@ const OVERRIDES: Record<string, Override[]> = {
 };
 
 /** Gradients we register (per kernel, for every backend: each uses our kernel only where it is registered). */
-const GRADIENTS: tf.GradConfig[] = [reluGradConfig, clipGradConfig, relu6GradConfig, bnTrainGradConfig, bnInferenceGradConfig, denseGradConfig, crossEntropyGradConfig, biasActGradConfig];
+const GRADIENTS: tf.GradConfig[] = [reluGradConfig, clipGradConfig, relu6GradConfig, bnTrainGradConfig, bnInferenceGradConfig, denseGradConfig, crossEntropyGradConfig, biasActGradConfig, convBnActGradConfig];
 
 /** the stock gradients while ours are installed (null: none existed; undefined map: ours are not installed) */
 let stockGradients: Map<string, tf.GradConfig | null> | undefined;

@@ -6,12 +6,25 @@
  *   backprop filter  dW[Ci, Co] = x[M, Ci]ᵀ · dy[M, Co]          (M = N·H·W)
  * In a MobileNet nearly every convolution is one of these. tfjs-backend-wasm runs them through XNNPACK, which
  * repacks the weights on every call (they are new tensors after every optimizer step) and is single-threaded
- * here, and the stock backprop input went through a flipped, transposed filter and a full convolution. Anything
- * else (a bias or an activation fused in, other geometry, non-float32) goes to `next`, the kernel this replaces.
+ * here, and the stock backprop input went through a flipped, transposed filter and a full convolution. A FusedConv2D
+ * with a rank-1 bias and a linear / relu / relu6 activation (what the conv + BatchNorm fold produces, conv-bn-fold.ts)
+ * is the same product, then one in-place pass of bias_clamp over it (simd/epilogue-programs.ts; row blocks over the
+ * threads). Anything else (prelu and the other activations, other geometry, non-float32) goes to `next`, the kernel
+ * this replaces.
  */
 import * as tf from '@tensorflow/tfjs';
 import { type Kernel, type KernelArgs, KernelContext, kernelFunc, release } from './kernel-context.js';
 import { convInfo } from './kernel-attrs.js';
+import { backendRunner, heapPtr, simdPrograms } from './simd/runtime.js';
+import { runSplit } from './simd/split.js';
+
+/** The clamp bounds (float32 bit patterns) of the activations bias_clamp runs. */
+const f32Bits = (v: number): number => new Int32Array(new Float32Array([v]).buffer)[0]!;
+const CLAMPS: Record<string, [number, number]> = {
+  linear: [f32Bits(-Infinity), f32Bits(Infinity)],
+  relu: [f32Bits(0), f32Bits(Infinity)],
+  relu6: [f32Bits(0), f32Bits(6)],
+};
 
 /** The call is a 1×1, stride-1, unpadded, undilated NHWC convolution of rank-4 float32 tensors. */
 function pointwiseGeometry(xShape: readonly number[], filterShape: readonly number[], attrs: tf.NamedAttrMap): boolean {
@@ -49,7 +62,10 @@ function product(
   }
 }
 
-/** Conv2D or FusedConv2D (without bias or activation) when pointwise; else `next`. */
+/**
+ * Conv2D or FusedConv2D when pointwise: without bias or activation, the product; with a rank-1 bias and a linear /
+ * relu / relu6 activation on wasm with SIMD, the product then bias_clamp in place; else `next`.
+ */
 export function pointwiseConv2D(backendName: string, next: Kernel): Kernel {
   const ctx = new KernelContext(backendName);
   const matMul = kernelFunc('BatchMatMul', backendName);
@@ -57,14 +73,29 @@ export function pointwiseConv2D(backendName: string, next: Kernel): Kernel {
     const { backend } = args;
     const x = args.inputs['x'];
     const filter = args.inputs['filter'];
+    const bias = args.inputs['bias'];
     const attrs = args.attrs ?? {};
     const act = (attrs['activation'] as string | undefined) ?? 'linear';
-    const plain = args.inputs['bias'] == null && args.inputs['preluActivationWeights'] == null && act === 'linear';
-    if (!plain || x == null || filter == null || !floats(x, filter) || !pointwiseGeometry(x.shape, filter.shape, attrs)) return next(args);
+    const plain = bias == null && args.inputs['preluActivationWeights'] == null && act === 'linear';
+    if (x == null || filter == null || !floats(x, filter) || !pointwiseGeometry(x.shape, filter.shape, attrs)) return next(args);
     const [n, h, w, ci] = x.shape as [number, number, number, number];
     const co = filter.shape[3]!;
     const m = n * h * w;
-    return product(ctx, matMul, backend, x, [1, m, ci], filter, [1, ci, co], false, false, [n, h, w, co]);
+    if (plain) return product(ctx, matMul, backend, x, [1, m, ci], filter, [1, ci, co], false, false, [n, h, w, co]);
+    const clamp = CLAMPS[act];
+    const progs = backendName === 'wasm' ? simdPrograms(backend) : null;
+    const epilogue = clamp !== undefined && progs !== null && bias != null && bias.dtype === 'float32' && bias.shape.length === 1 && bias.shape[0] === co &&
+      args.inputs['preluActivationWeights'] == null;
+    if (!epilogue) return next(args);
+    const out = product(ctx, matMul, backend, x, [1, m, ci], filter, [1, ci, co], false, false, [n, h, w, co]);
+    const [po, pb] = [heapPtr(backend, out), heapPtr(backend, bias)];
+    const [lo, hi] = clamp;
+    runSplit(
+      backendRunner(backend),
+      { key: `bias_clamp ${m}x${co}`, units: m, bytes: 8 * m * co, block: (a, b) => ({ fn: 'bias_clamp', args: [po + 4 * a * co, pb, po + 4 * a * co, b - a, co, lo, hi] }) },
+      () => progs.bias_clamp(po, pb, po, m, co, lo, hi),
+    );
+    return out;
   };
 }
 

@@ -55,6 +55,8 @@ export interface SimdPrograms {
   col2im_nhwc: Fn;
   /** pmax(0, x + bias) in one pass (epilogue-programs.ts) */
   bias_relu: Fn;
+  /** pmin(hi, pmax(lo, x + bias)) in one pass (epilogue-programs.ts) */
+  bias_clamp: Fn;
   /** MaxPool forward, NHWC, c % 4 == 0 (maxpool-programs.ts) */
   max_pool: Fn;
   /** Relu and ClipByValue forward (unary-programs.ts) */
@@ -140,6 +142,7 @@ function bind(e: Record<string, Fn | undefined>): SimdPrograms {
     clip_grad: e['clip_grad'] as Fn,
     col2im_nhwc: e['col2im_nhwc'] as Fn,
     bias_relu: e['bias_relu'] as Fn,
+    bias_clamp: e['bias_clamp'] as Fn,
     max_pool: e['max_pool'] as Fn,
     relu: e['relu'] as Fn,
     clip: e['clip'] as Fn,

@@ -1,0 +1,326 @@
+/**
+ * Conv → BatchNorm (inference mode) → ReLU / ReLU6, computed as ONE fused convolution: the BN folded into the
+ * convolution's weights, per output channel (depthwise: per channel), with s = γ/√(σ² + ε):
+ *   filter' = filter·s,   bias' = β + (b − μ)·s   (b: the conv's own bias, 0 without),   y = act(conv(x, filter') + bias')
+ * which is the unfused result up to float rounding. The BN (and the activation) then pass their input through.
+ *
+ * Where: the fold plan of the model being run (src/model/fold-plan.ts: a conv whose only consumer is the BN, a BN
+ * whose only consumer is the activation, none of them a model output), computed once per model. LayersModel's
+ * `call` (every functional / Sequential / nested model) and `predict` / `predictOnBatch` set the plan of the model
+ * they run for the layers they call; a conv called outside any planned model, or at a node the plan does not name,
+ * runs as before. When: the BN runs in inference mode in that call (training false — validation, prediction — or
+ * held there by model.bn_freeze / model.bn_inference, src/model/batchnorm.ts).
+ *
+ * Gradients: the fold also runs under a gradient tape, with exact gradients to float rounding (FastlrConvBnAct's
+ * gradient gives x, the folded filter and bias; tf's autodiff of the fold's few weight-sized ops carries them on to
+ * the kernel, γ and β). Two cases:
+ *   - no fold parameter (conv kernel and bias, BN γ and β) is differentiated — the frozen body of fine_tune's first
+ *     stage; known exactly when the engine declares its targets (withGradientTargets, the Learner does), else tf's
+ *     own rule (trainable variables): the folded weights are constants, computed off the tape, and a gradient is
+ *     computed only if something upstream asks for the input's;
+ *   - some are (train_bn in a frozen stage, a whole net under bn_inference): the folded weights are computed on the
+ *     tape. γ's gradient is then r·(Σ dz·z + (b − μ)·Σ dz) through the filter's, where the unfused BN computes
+ *     r·Σ dz·(z + b − μ): the same sum regrouped; test/conv-bn-fold.test.ts holds every gradient to the unfused one
+ *     within 1e-4 relative (seen: ~1e-6), with BN statistics |μ|/σ > 4 too. setFoldTrained(false) keeps such folds
+ *     unfused.
+ * Dilated convolutions fold only outside a tape (tfjs has no dilated conv gradient kernels).
+ *
+ * Kernels: with fastlr's kernels, FastlrConvBnAct (the backend's FusedConv2D / FusedDepthwiseConv2D with bias and
+ * relu/relu6 in the epilogue) under a tape; outside one, tf.fused.conv2d / tf.fused.depthwiseConv2d with bias and
+ * activation — stock ops, so tfjs-node (FASTLR_KERNELS=stock) folds as well; under a tape there, tf.fused with a
+ * linear activation (conv + bias fused) then the activation op.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { describeGraph, planFolds, type FoldActivation } from '../model/fold-plan.js';
+import { inInferenceMode } from '../model/batchnorm.js';
+import { layerPatch, type LayerCall, type LayerPatch } from './layer-patch.js';
+import { CONV_BN_ACT_KERNEL, convBnAct } from './conv-bn-act.js';
+
+type Layer = tf.layers.Layer;
+
+interface BnLayer {
+  epsilon: number;
+  /** absent (undefined or null) without scale / center */
+  gamma?: tf.LayerVariable | null;
+  beta?: tf.LayerVariable | null;
+  movingMean: tf.LayerVariable;
+  movingVariance: tf.LayerVariable;
+}
+interface ConvLayer {
+  kernel?: tf.LayerVariable;
+  depthwiseKernel?: tf.LayerVariable;
+  bias?: tf.LayerVariable | null;
+  strides: number[];
+  padding: string;
+  dilationRate: number | number[];
+}
+
+interface LayerFold {
+  bn: Layer;
+  act: Layer | null;
+  activation: FoldActivation;
+  depthwise: boolean;
+}
+type Plan = Map<Layer, LayerFold>;
+
+const plans = new WeakMap<object, Plan>();
+/** the plans of the models being run, innermost last */
+const running: Plan[] = [];
+/** what the engine differentiates in the step being recorded, innermost last */
+const targets: ReadonlySet<tf.Variable>[] = [];
+/** tensors a fold produced: the BN and the activation that must pass them through */
+const passes = new WeakMap<tf.Tensor, { bn: Layer | null; act: Layer | null }>();
+let enabled = true;
+/** fold where a fold parameter is differentiated too (gradients through the folded weights) */
+let foldTrained = true;
+
+/** Fold where the conv's or the BN's parameters get a gradient (on by default); returns the previous setting. */
+export function setFoldTrained(on: boolean): boolean {
+  const was = foldTrained;
+  foldTrained = on;
+  return was;
+}
+
+/** Turn the fold on or off (on by default once installed); returns the previous setting. */
+export function setConvBnFold(on: boolean): boolean {
+  const was = enabled;
+  enabled = on;
+  return was;
+}
+
+/** Run `f` (a tf.variableGrads over `vars`) telling the fold which variables get a gradient. */
+export function withGradientTargets<T>(vars: readonly tf.Variable[], f: () => T): T {
+  targets.push(new Set(vars));
+  try {
+    return f();
+  } finally {
+    targets.pop();
+  }
+}
+
+function engineState(): { gradientDepth?: number } | undefined {
+  return (tf.engine() as unknown as { state?: { gradientDepth?: number } }).state;
+}
+
+function recording(): boolean {
+  return (engineState()?.gradientDepth ?? 0) > 0;
+}
+
+/**
+ * `f` with the gradient tape off: the folded weights of a step whose gradient targets are declared and include no
+ * fold parameter need no tape entries (each would keep copies of its inputs for a backward pass that never comes).
+ */
+function untaped<T>(f: () => T): T {
+  const state = engineState();
+  if (state === undefined || targets.length === 0) return f();
+  const depth = state.gradientDepth;
+  state.gradientDepth = 0;
+  try {
+    return f();
+  } finally {
+    state.gradientDepth = depth;
+  }
+}
+
+function differentiated(v: tf.LayerVariable | null | undefined): boolean {
+  if (v == null) return false;
+  const variable = v.read() as tf.Variable;
+  const t = targets[targets.length - 1];
+  return t !== undefined ? t.has(variable) : variable.trainable;
+}
+
+/** The fold plan of `model`, computed once. */
+export function foldPlanOf(model: tf.LayersModel): Plan {
+  let plan = plans.get(model);
+  if (plan === undefined) {
+    const byName = new Map(model.layers.map((l) => [l.name, l]));
+    plan = new Map();
+    for (const f of planFolds(describeGraph(model))) {
+      const conv = byName.get(f.conv);
+      const bn = byName.get(f.bn);
+      if (conv === undefined || bn === undefined) continue;
+      plan.set(conv, { bn, act: f.act === null ? null : (byName.get(f.act) ?? null), activation: f.act === null ? 'linear' : f.activation, depthwise: conv.getClassName() === 'DepthwiseConv2D' });
+    }
+    plans.set(model, plan);
+  }
+  return plan;
+}
+
+const single = (inputs: tf.Tensor | tf.Tensor[]): tf.Tensor | null => (Array.isArray(inputs) ? (inputs.length === 1 ? inputs[0]! : null) : inputs);
+const pair = (v: number | number[]): [number, number] => (Array.isArray(v) ? [v[0] ?? 1, v[1] ?? v[0] ?? 1] : [v, v]);
+
+/** The folded filter and bias (float32 tensors, inside the caller's tidy). */
+function foldedWeights(conv: ConvLayer, bn: BnLayer, depthwise: boolean): { filter: tf.Tensor4D; bias: tf.Tensor1D } {
+  const w = (depthwise ? conv.depthwiseKernel! : conv.kernel!).read() as tf.Tensor4D;
+  const inv = tf.div(1, tf.sqrt(tf.add(bn.movingVariance.read(), bn.epsilon)));
+  const s = bn.gamma == null ? inv : tf.mul(bn.gamma.read(), inv);
+  const filter = (depthwise ? tf.mul(w, tf.reshape(s, [w.shape[2], w.shape[3]])) : tf.mul(w, s)) as tf.Tensor4D;
+  const centred = conv.bias == null ? tf.neg(bn.movingMean.read()) : tf.sub(conv.bias.read(), bn.movingMean.read());
+  const shifted = tf.mul(centred, s);
+  const bias = (bn.beta == null ? shifted : tf.add(bn.beta.read(), shifted)) as tf.Tensor1D;
+  return { filter, bias };
+}
+
+/** Folded weights of constant parameters, per conv layer, valid while every source tensor is the same one. */
+interface Cached {
+  sources: (object | null)[];
+  eps: number;
+  filter: tf.Tensor4D;
+  bias: tf.Tensor1D;
+}
+const cache = new Map<Layer, Cached>();
+
+function dropCached(layer: Layer): void {
+  const c = cache.get(layer);
+  if (c === undefined) return;
+  tf.dispose([c.filter, c.bias]);
+  cache.delete(layer);
+}
+
+/**
+ * The folded weights when no fold parameter is differentiated: computed once and kept while the six source tensors
+ * (kernel, conv bias, γ, β, running mean and variance) are the same tensors — every write of a variable (an optimizer
+ * step, setWeights, a training-mode BN's moving averages) gives it new data, so a frozen body or a model predicting
+ * reuses them, and the backend's own convolution keeps its packed weights. Freed with the conv layer's weights.
+ */
+function constantWeights(layer: Layer, conv: ConvLayer, bn: BnLayer, depthwise: boolean): { filter: tf.Tensor4D; bias: tf.Tensor1D } {
+  const vars = [depthwise ? conv.depthwiseKernel : conv.kernel, conv.bias, bn.gamma, bn.beta, bn.movingMean, bn.movingVariance];
+  const sources = vars.map((v) => (v == null ? null : (v.read() as unknown as { dataId: object }).dataId));
+  const c = cache.get(layer);
+  if (c !== undefined && c.eps === bn.epsilon && c.sources.every((d, i) => d === sources[i])) return c;
+  dropCached(layer);
+  const w = untaped(() => tf.tidy(() => foldedWeights(conv, bn, depthwise)));
+  tf.keep(w.filter);
+  tf.keep(w.bias);
+  cache.set(layer, { sources, eps: bn.epsilon, ...w });
+  return w;
+}
+
+function convCall(layer: Layer, inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor | null {
+  if (!enabled) return null;
+  const fold = running[running.length - 1]?.get(layer);
+  if (fold === undefined) return null;
+  const x = single(inputs);
+  if (x === null || x.rank !== 4 || x.dtype !== 'float32') return null;
+  if (!(inInferenceMode(fold.bn) || !kwargs['training'])) return null;
+  const conv = layer as unknown as ConvLayer;
+  const bn = fold.bn as unknown as BnLayer;
+  if (conv.padding !== 'same' && conv.padding !== 'valid') return null;
+  const dilations = pair(conv.dilationRate);
+  const taped = recording();
+  let constant = true;
+  if (taped) {
+    if (dilations[0] !== 1 || dilations[1] !== 1) return null;
+    const params = [fold.depthwise ? conv.depthwiseKernel : conv.kernel, conv.bias, bn.gamma, bn.beta];
+    constant = !params.some(differentiated);
+    if (!constant && !foldTrained) return null;
+  }
+  const strides = pair(conv.strides);
+  const pad = conv.padding as 'same' | 'valid';
+  const activation = fold.activation;
+  const y = tf.tidy(() => {
+    const { filter, bias } = constant ? constantWeights(layer, conv, bn, fold.depthwise) : foldedWeights(conv, bn, fold.depthwise);
+    const x4 = x as tf.Tensor4D;
+    if (taped && tf.getKernel(CONV_BN_ACT_KERNEL, tf.getBackend()) != null) {
+      return convBnAct(x4, filter, bias, { depthwise: fold.depthwise, strides, pad, dilations, activation });
+    }
+    // stock ops: tf.fused fuses a non-linear activation only outside a tape
+    const fusedAct = taped ? 'linear' : activation;
+    const args = { x: x4, filter, strides, pad, dataFormat: 'NHWC' as const, dilations, bias, activation: fusedAct };
+    const z = fold.depthwise ? tf.fused.depthwiseConv2d(args) : tf.fused.conv2d(args);
+    if (fusedAct === activation) return z;
+    return activation === 'relu' ? tf.relu(z) : tf.relu6(z);
+  });
+  passes.set(y, { bn: fold.bn, act: fold.act });
+  return y;
+}
+
+function bnCall(layer: Layer, inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor | null {
+  const x = single(inputs);
+  const p = x === null ? undefined : passes.get(x);
+  if (x === null || p === undefined || p.bn !== layer) return null;
+  if (!(inInferenceMode(layer) || !kwargs['training'])) {
+    throw new Error(`conv-bn fold: ${layer.name} was folded into its convolution for inference but is called in training mode`);
+  }
+  const y = x.clone();
+  if (p.act !== null) passes.set(y, { bn: null, act: p.act });
+  return y;
+}
+
+function actCall(layer: Layer, inputs: tf.Tensor | tf.Tensor[]): tf.Tensor | null {
+  const x = single(inputs);
+  const p = x === null ? undefined : passes.get(x);
+  if (x === null || p === undefined || p.bn !== null || p.act !== layer) return null;
+  return x.clone();
+}
+
+const protoOf = (make: () => Layer) => (): { call: LayerCall } => Object.getPrototypeOf(make()) as { call: LayerCall };
+
+const layerPatches: LayerPatch[] = [
+  layerPatch<Layer>(protoOf(() => tf.layers.conv2d({ filters: 1, kernelSize: 1 })), convCall, { first: true }),
+  layerPatch<Layer>(protoOf(() => tf.layers.depthwiseConv2d({ kernelSize: 1 })), convCall, { first: true }),
+  layerPatch<Layer>(protoOf(() => tf.layers.batchNormalization({})), bnCall, { first: true }),
+  layerPatch<Layer>(protoOf(() => tf.layers.reLU({})), (l, i) => actCall(l, i), { first: true }),
+  layerPatch<Layer>(protoOf(() => tf.layers.activation({ activation: 'relu' })), (l, i) => actCall(l, i), { first: true }),
+];
+
+// ------------------------------------------------------------------- the models' plans around what they run
+type Method = (this: tf.LayersModel, ...args: unknown[]) => unknown;
+interface ModelPatch {
+  proto: Record<string, Method>;
+  name: string;
+  original: Method;
+}
+let modelPatches: ModelPatch[] | null = null;
+
+/** The prototype in LayersModel's chain that defines `name` (Container's call, LayersModel's predict). */
+function owner(name: string): Record<string, Method> {
+  let p: object | null = tf.LayersModel.prototype;
+  while (p !== null && !Object.prototype.hasOwnProperty.call(p, name)) p = Object.getPrototypeOf(p) as object | null;
+  if (p === null) throw new Error(`conv-bn fold: LayersModel has no ${name}`);
+  return p as Record<string, Method>;
+}
+
+function withPlan(name: string): ModelPatch {
+  const proto = owner(name);
+  const original = proto[name]!;
+  proto[name] = function (this: tf.LayersModel, ...args: unknown[]): unknown {
+    if (!enabled) return original.apply(this, args);
+    running.push(foldPlanOf(this));
+    try {
+      return original.apply(this, args);
+    } finally {
+      running.pop();
+    }
+  };
+  return { proto, name, original };
+}
+
+/** Layer's disposeWeights (the last dispose of a layer) also frees the folded weights kept for it. */
+function freeingCache(): ModelPatch {
+  let p: object | null = Object.getPrototypeOf(tf.layers.conv2d({ filters: 1, kernelSize: 1 })) as object;
+  while (p !== null && !Object.prototype.hasOwnProperty.call(p, 'disposeWeights')) p = Object.getPrototypeOf(p) as object | null;
+  if (p === null) throw new Error('conv-bn fold: Layer has no disposeWeights');
+  const proto = p as Record<string, Method>;
+  const original = proto['disposeWeights']!;
+  proto['disposeWeights'] = function (this: tf.LayersModel, ...args: unknown[]): unknown {
+    dropCached(this as unknown as Layer);
+    return original.apply(this, args);
+  };
+  return { proto, name: 'disposeWeights', original };
+}
+
+/** Install the fold (idempotent): the layer patches and the models' plans. */
+export function installConvBnFold(): void {
+  if (modelPatches !== null) return;
+  modelPatches = [...['call', 'predict', 'predictOnBatch'].map(withPlan), freeingCache()];
+  for (const p of layerPatches) p.install();
+}
+
+/** Take it out again. */
+export function uninstallConvBnFold(): void {
+  if (modelPatches === null) return;
+  for (const p of modelPatches.reverse()) p.proto[p.name] = p.original;
+  modelPatches = null;
+  for (const p of layerPatches) p.uninstall();
+}
