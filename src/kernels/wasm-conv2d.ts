@@ -5,7 +5,8 @@
  * split into N blocks, each built and multiplied by one thread on fastlr's private shared memory (x and the filter
  * copied in, the output copied out: tfjs-backend-wasm's own heap is not shared with worker threads). At one thread,
  * or below MIN_PARALLEL_MACS, XNNPACK's kernel runs (faster than ours on one thread: no patch matrix) — unless our
- * programs use FMA (simd/fma.ts): then ours runs at every thread count, in place on the heap at one thread.
+ * programs use FMA (simd/fma.ts): then ours runs at every thread count, in place on the heap at one thread, except
+ * for fewer than NARROW_CHANNELS input channels, where XNNPACK runs at every thread count.
  *
  * Every output element is Σ over (i, j, ci) in order of one f32 multiply-add by one thread. Without FMA that is a
  * multiply and an add, what XNNPACK's f32 kernels compute too: ours and XNNPACK's were bit-identical on every shape tried
@@ -24,6 +25,12 @@ import { backendRunner, heapGemm, heapOutput, heapPtr, heapRunner, type PrivateH
 import { fmaInUse } from './simd/fma.js';
 import { MIN_PARALLEL_MACS, rowBlocks, tileCount } from './simd/tiles.js';
 import { withThreads } from './simd/adaptive.js';
+
+/**
+ * With FMA: input channels below which XNNPACK's Conv2D runs at every thread count (measured at one thread, MNIST
+ * CNN shapes: ours 1.3-3x slower for ci 1-8 with co 16, 1.3-1.5x faster for 16 -> 32).
+ */
+const NARROW_CHANNELS = 16;
 
 /** Patch-matrix floats built per pass (bounds the temporary memory: 16 MB). */
 const PATCH_FLOATS = 4 * 1024 * 1024;
@@ -145,8 +152,11 @@ export function wasmConv2D(stock: Kernel): Kernel {
     const runner = backendRunner(backend);
     const heap = runner === null ? privateHeap() : null;
     const threads = (runner ?? heap)?.threads() ?? 1;
-    // with FMA our sums round once per multiply-add and XNNPACK's twice: ours then runs at one thread too (in place)
+    // with FMA our sums round once per multiply-add and XNNPACK's twice, so one of the two runs at every thread count:
+    // XNNPACK below NARROW_CHANNELS input channels (its direct conv beats our patch matrix of short runs there, even
+    // split over two threads), ours (at one thread in place) from there on
     const fused = fmaInUse();
+    if (fused && info.inChannels < NARROW_CHANNELS) return stock(args);
     const ours = (threads: number): tf.TensorInfo => {
       const out = heapOutput(backend, [info.batchSize, info.outHeight, info.outWidth, info.outChannels]);
       const local = threads < 2 ? heapRunner(backend) : null;

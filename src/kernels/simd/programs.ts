@@ -544,7 +544,7 @@ function convBpfDirect(rowsPerPass: 1 | 2): FnSpec {
 /** Bytes of B one column panel of the gemm may span (k rows × panel columns): it stays in L2 across row blocks. */
 const GEMM_PANEL_BYTES = 192 * 1024;
 
-/** How the gemm programs are blocked (gemmSpec); the defaults are the tuned ones (bench/tools/gemm-bench.js). */
+/** How the gemm programs are blocked (gemmSpec); GEMM_TUNED is what measured best (GMAC/s: bench/tools/gemm-bench.mjs). */
 export interface GemmShape {
   /** rows per register block, largest first, ending in 1 (leftover rows take the next smaller block) */
   blocks: number[];
