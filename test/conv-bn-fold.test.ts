@@ -170,8 +170,11 @@ const MODES = [
   ...(['cpu', 'wasm'] as const).map((backend) => ({ backend, stock: true })),
 ];
 
+// under FASTLR_KERNELS=stock (npm run test:stock) fastlr's kernels are never registered: only the stock blocks apply
+const onlyStock = (process.env['FASTLR_KERNELS'] ?? '').trim() === 'stock';
+
 for (const { backend, stock } of MODES) {
-  describe(`fused against unfused on ${backend}${stock ? ' with the stock kernels' : ''}`, () => {
+  (onlyStock && !stock ? describe.skip : describe)(`fused against unfused on ${backend}${stock ? ' with the stock kernels' : ''}`, () => {
     beforeEach(async () => {
       await initBackend(backend);
       await tf.setBackend(backend);
