@@ -85,7 +85,7 @@ async function worker({ backend, model, threads, quick, explicit }, repeats) {
   const spec = MODELS.find((m) => m.id === model);
   if (!spec) throw new Error(`unknown model ${model}`);
   const { loadPlan, openSession, rangeTest } = await import('../dist/index.js');
-  const { adaptiveChoices } = await import('../dist/kernels/simd/adaptive.js');
+  const { adaptiveChoices, adaptiveSteps } = await import('../dist/kernels/simd/adaptive.js');
   // every core: the default a user gets (threads: auto); fewer: that count, as --threads N gives it
   const all = os.availableParallelism ? os.availableParallelism() : os.cpus().length;
   const setting = !explicit && threads > 1 && threads === all ? 'auto' : threads;
@@ -133,6 +133,8 @@ async function worker({ backend, model, threads, quick, explicit }, repeats) {
     setting,
     // threads: auto — the kernel call sites that can split, and those it measured faster on one thread
     ...(setting === 'auto' ? { auto_sites: { split: sites.filter((x) => x.threads === 'split').map((x) => x.key), one: sites.filter((x) => x.threads === 'one').map((x) => x.key) } } : {}),
+    // threads: auto — whole steps: the sites' choices against one thread everywhere (fastest recent step, ms)
+    ...(setting === 'auto' ? { auto_steps: adaptiveSteps() } : {}),
     steps_per_s: best,
     cpu_steps_per_s: bestCpu,
     find: {
@@ -480,6 +482,7 @@ async function main() {
     console.log(
       `note: ${label}, ${r.backend}, ${r.threads} (auto): ${split.length} of ${split.length + one.length} splittable kernel call sites measured faster split` +
         (one.length ? `; kept on one thread: ${one.map((k) => k.replace(/\|\d+$/, '')).join(', ')}` : '') +
+        (r.auto_steps ? `; whole steps: one thread ${r.auto_steps.oneMs.toFixed(2)} ms, the sites' choices ${r.auto_steps.splitMs.toFixed(2)} ms → ${r.auto_steps.split ? "the sites' choices" : 'one thread everywhere'}` : '') +
         ' (--explicit-threads splits them all)',
     );
   }

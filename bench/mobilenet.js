@@ -207,7 +207,7 @@ async function profile(backend, stage, batch, threads) {
           e.crit += p1 === null ? main : main - (p1.splitMainOnCoreMs - p0.splitMainOnCoreMs) + (p1.splitBalancedCpuMs - p0.splitBalancedCpuMs);
           e.n += 1;
           if (detail === config.kernelName) {
-            const shapes = Object.values(args.inputs).map((t) => t.shape.join('x')).join(' ');
+            const shapes = Object.values(args.inputs).filter((t) => t != null).map((t) => t.shape.join('x')).join(' ');
             console.log(`    ${config.kernelName} ${shapes} ${JSON.stringify(args.attrs?.inputShape ?? args.attrs?.filterShape ?? '')} ${((c.user + c.system) / 1000).toFixed(2)} ms`);
           }
           by.set(config.kernelName, e);

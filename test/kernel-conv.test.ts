@@ -1,7 +1,8 @@
 /**
  * Our Conv2DBackpropFilter / Conv2DBackpropInput (src/kernels) against the stock cpu kernels, on several shapes:
  * valid/same padding, strides 1/2, 1×1/3×3/5×5 filters, 1-16 input channels, both Conv2DBackpropFilter paths on
- * wasm (the direct SIMD loop when co % 16 == 0, im2col + matmul otherwise) and the cpu override.
+ * wasm (the direct SIMD loop when co % 16 == 0, im2col + matmul otherwise: patchesᵀ·dy by gemm_tn when co % 8 == 0)
+ * and the cpu override.
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -26,7 +27,7 @@ const CASES: Case[] = [
   { x: [2, 28, 28, 1], filter: [3, 3, 1, 16], stride: 1, pad: 'valid' }, // the MNIST CNN's first layer
   { x: [2, 28, 28, 1], filter: [3, 3, 1, 16], stride: 2, pad: 'same' }, // stride 2, padding
   { x: [2, 9, 9, 3], filter: [3, 3, 3, 32], stride: 2, pad: 'valid' }, // two channel groups, odd ci
-  { x: [2, 8, 8, 4], filter: [1, 1, 4, 16], stride: 1, pad: 'valid' }, // 1×1, even ci
+  { x: [2, 8, 8, 4], filter: [1, 1, 4, 16], stride: 1, pad: 'valid' }, // 1×1 (dW: xᵀ·dy by gemm_tn, not the direct loop)
   { x: [1, 7, 6, 1], filter: [5, 5, 1, 16], stride: 2, pad: 'same' }, // 5×5 wider than the output
   { x: [2, 9, 9, 3], filter: [5, 5, 3, 16], stride: 1, pad: 'same' }, // 75 rows, odd ci
   { x: [2, 13, 13, 16], filter: [3, 3, 16, 32], stride: 1, pad: 'valid' }, // the MNIST CNN's second layer
@@ -37,6 +38,9 @@ const CASES: Case[] = [
   // co % 16 != 0: im2col + matmul
   { x: [2, 10, 10, 2], filter: [3, 3, 2, 8], stride: 1, pad: 'same' },
   { x: [2, 9, 9, 3], filter: [5, 5, 3, 12], stride: 2, pad: 'valid' },
+  // co % 8 == 0 (wasm): patches [m, k] read transposed by gemm_tn; a 1×1 stride-1 conv reads x itself
+  { x: [2, 7, 7, 12], filter: [1, 1, 12, 24], stride: 1, pad: 'valid' },
+  { x: [2, 9, 8, 5], filter: [3, 3, 5, 24], stride: 2, pad: 'same' },
 ];
 
 

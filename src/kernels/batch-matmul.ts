@@ -10,14 +10,16 @@
  * weight matrix is a new tensor every step, so x[64,784]·W[784,256] paid ~0.45 ms of packing on top of a ~0.55 ms
  * product. The SIMD loop reads B as it is; measured with the same B every call (XNNPACK's best case) it is still as
  * fast or faster on every shape tried (64×784×256, 784×64×256, 1024×512×512, 7744×144×32, …), and it sums each
- * output along k in order, as XNNPACK's kernel does: the results were bit-identical on all of them.
+ * output along k in order, as XNNPACK's kernel does: the results were bit-identical on all of them (without FMA).
+ * Aᵀ·B (a filter gradient xᵀ·dy, every dense layer's dW) goes to gemm_tn, which reads A as it is: no transposed copy,
+ * and k (N·H·W for a 1×1 conv's dW) walked in blocks that stay in cache.
  */
 import * as tf from '@tensorflow/tfjs';
 import { type Kernel, type KernelArgs, KernelContext, release } from './kernel-context.js';
 import { rawInput } from './raw-memory.js';
-import { backendRunner, heapGemm, heapOutput, heapPtr, type PrivateHeap, privateHeap, type SimdPrograms, simdPrograms } from './simd/runtime.js';
+import { backendRunner, heapGemm, heapOutput, heapPtr, heapRunner, type PrivateHeap, privateHeap, type Runner, type SimdPrograms, simdPrograms } from './simd/runtime.js';
 import { withThreads } from './simd/adaptive.js';
-import { MIN_PARALLEL_MACS } from './simd/tiles.js';
+import { gemmTnCalls, MIN_PARALLEL_MACS } from './simd/tiles.js';
 
 function swapLastTwo(rank: number): number[] {
   const perm = Array.from({ length: rank }, (_, i) => i);
@@ -74,6 +76,40 @@ function simdMatMul(backend: tf.KernelBackend, a: tf.TensorInfo, b: tf.TensorInf
   return out;
 }
 
+/**
+ * C = Aᵀ·B (transposeA only) with gemm_tn, reading A as it is (no transposed copy): A [...batch, k, m], B [...batch,
+ * k, n], n % 8 == 0, single or equal batches; in place on the backend's heap (row blocks over the threads when it is
+ * shared). null where it does not apply, or where the operands would have to be copied to the private heap to be
+ * threaded (the transposing path does that). The same sums in the same order as gemm_r4 on the transposed A.
+ */
+function simdMatMulTn(backend: tf.KernelBackend, a: tf.TensorInfo, b: tf.TensorInfo): tf.TensorInfo | null {
+  const ra = a.shape.length;
+  const rb = b.shape.length;
+  if (a.dtype !== 'float32' || b.dtype !== 'float32' || ra < 2 || rb < 2 || simdPrograms(backend) === null) return null;
+  const k = a.shape[ra - 2] ?? 0;
+  const m = a.shape[ra - 1] ?? 0;
+  const n = b.shape[rb - 1] ?? 0;
+  if ((b.shape[rb - 2] ?? -1) !== k || n % 8 !== 0 || m === 0 || k === 0 || n === 0) return null;
+  const batchA = size(a.shape.slice(0, -2));
+  const batchB = size(b.shape.slice(0, -2));
+  const sameBatch = ra === rb && a.shape.slice(0, -2).every((d, i) => d === b.shape[i]);
+  if (!(batchA === 1 && batchB === 1) && !sameBatch) return null;
+  const shared = backendRunner(backend);
+  const big = m * k * n >= MIN_PARALLEL_MACS;
+  if (shared === null && big && (privateHeap()?.threads() ?? 1) > 1) return null;
+  const runner: Runner | null = shared ?? heapRunner(backend);
+  if (runner === null) return null;
+  const out = heapOutput(backend, [...(ra >= rb ? a.shape : b.shape).slice(0, -2), m, n]);
+  const go = (threads: number): tf.TensorInfo => {
+    const pa = heapPtr(backend, a);
+    const pb = heapPtr(backend, b);
+    const pc = heapPtr(backend, out);
+    for (let i = 0; i < batchA; i++) runner.parallel(gemmTnCalls(pa + 4 * i * k * m, pb + 4 * i * k * n, pc + 4 * i * m * n, m, k, n, Math.min(threads, runner.threads())));
+    return out;
+  };
+  return runner.threads() > 1 && big ? withThreads(`BatchMatMulTn ${batchA}x${m}x${k}x${n}`, go) : go(1);
+}
+
 /** The product on tfjs-backend-wasm's heap, in place, on the calling thread. */
 function gemmInPlace(progs: SimdPrograms, backend: tf.KernelBackend, a: tf.TensorInfo, b: tf.TensorInfo, out: tf.TensorInfo, batch: number, m: number, k: number, n: number): void {
   const pa = heapPtr(backend, a);
@@ -118,6 +154,10 @@ export function explicitTransposeBatchMatMul(stock: Kernel, backendName: string)
     const transposeB = attrs['transposeB'] === true;
     if (a == null || b == null) throw new Error('BatchMatMul: missing input');
     if (a.dtype !== 'float32' || b.dtype !== 'float32') return stock(args);
+    if (transposeA && !transposeB) {
+      const tn = simdMatMulTn(backend, a, b);
+      if (tn !== null) return tn;
+    }
     const temps: tf.TensorInfo[] = [];
     try {
       const a2 = transposeA ? ctx.transpose(backend, a, swapLastTwo(a.shape.length)) : a;

@@ -364,6 +364,15 @@ export class FnBuilder {
     return this;
   }
 
+  /** `if (cond) { then() } else { otherwise() }`: cond must already be on the stack. */
+  ifElse(then: () => void, otherwise: () => void): this {
+    this.op(0x04, 0x40);
+    then();
+    this.op(0x05);
+    otherwise();
+    return this.op(0x0b);
+  }
+
   /** `if (cond) { then() }`: cond must already be on the stack. */
   ifThen(then: () => void): this {
     this.op(0x04, 0x40);

@@ -684,6 +684,100 @@ export function gemmSpec(name: string, shape: GemmShape = GEMM_TUNED): FnSpec {
   };
 }
 
+/** Bytes of B one k block of gemm_tn spans (rows of B × n): the block stays in L2 while every row block uses it. */
+const GEMM_TN_BLOCK_BYTES = 128 * 1024;
+
+/**
+ * gemm_tn(a, b, c, rows, k, n, lda): C[rows, n] = Aᵀ·B with A stored [k, lda] row-major (Aᵀ[r, t] = a[t·lda + r],
+ * rows ≤ lda: a column slice of A), B [k, n] row-major, n % 8 == 0, any rows — a filter gradient xᵀ·dy without
+ * transposing x. Blocks of 4 rows × 8 columns: the 4 A values of a k step are adjacent (one pointer, constant
+ * offsets). k is walked in blocks whose rows of B stay in L2 (dW's k is N·H·W, up to 10⁵): the accumulators are
+ * stored to C after a block and loaded back for the next, so each element is still Σ_t in order, one madd per t,
+ * the bits of gemm_r4 on the transposed A (which thread or block computes a row never changes them).
+ */
+export const gemmTn: FnSpec = {
+  name: 'gemm_tn',
+  nParams: 7,
+  build(f) {
+    const [a, b, c, rows, k, n, lda] = Array.from({ length: 7 }, (_, i) => f.param(i)) as [Local, Local, Local, Local, Local, Local, Local];
+    const [t0, tEnd, kb, r0, j, ap, apEnd, bp, cp, nBytes, ldaBytes] = Array.from({ length: 11 }, () => f.i32());
+    const acc = Array.from({ length: 4 }, () => [f.v128(), f.v128()] as const);
+    const w0 = f.v128();
+    const w1 = f.v128();
+    const xv = f.v128();
+    f.get(n).i32Const(2).i32Shl().set(nBytes);
+    f.get(lda).i32Const(2).i32Shl().set(ldaBytes);
+    // kb = max(16, BLOCK / nBytes) rows of B per k block
+    f.i32Const(GEMM_TN_BLOCK_BYTES).get(nBytes).i32DivS().set(kb);
+    maxI(f, () => f.i32Const(16), () => f.get(kb));
+    f.set(kb);
+    const block = (R: number): void => {
+      // cp = c + (r0·n)·4 + j: row r of the block at cp + r·nBytes
+      f.get(c).get(r0).get(nBytes).i32Mul().i32Add().get(j).i32Add().set(cp);
+      f.get(t0).i32Eqz();
+      f.ifElse(
+        () => {
+          for (let r = 0; r < R; r++) f.f32Const(0).f32x4Splat().tee(acc[r]![0]).set(acc[r]![1]);
+        },
+        () => {
+          for (let r = 0; r < R; r++) {
+            f.get(cp);
+            if (r > 0) f.get(nBytes).i32Const(r).i32Mul().i32Add();
+            f.tee(bp).v128Load(0).set(acc[r]![0]);
+            f.get(bp).v128Load(16).set(acc[r]![1]);
+          }
+        },
+      );
+      // ap = a + (t0·lda + r0)·4, apEnd = a + (tEnd·lda + r0)·4; bp = b + t0·nBytes + j
+      f.get(a).get(t0).get(ldaBytes).i32Mul().i32Add().get(r0).i32Const(2).i32Shl().i32Add().set(ap);
+      f.get(a).get(tEnd).get(ldaBytes).i32Mul().i32Add().get(r0).i32Const(2).i32Shl().i32Add().set(apEnd);
+      f.get(b).get(t0).get(nBytes).i32Mul().i32Add().get(j).i32Add().set(bp);
+      f.get(ap).get(apEnd).i32LtS();
+      f.ifThen(() => {
+        f.op0(0x03);
+        f.get(bp).v128Load(0).set(w0);
+        f.get(bp).v128Load(16).set(w1);
+        for (let r = 0; r < R; r++) {
+          f.get(ap).v128Load32Splat(4 * r).set(xv);
+          f.madd(acc[r]![0], () => f.get(xv), () => f.get(w0));
+          f.madd(acc[r]![1], () => f.get(xv), () => f.get(w1));
+        }
+        f.get(ap).get(ldaBytes).i32Add().set(ap);
+        f.get(bp).get(nBytes).i32Add().set(bp);
+        f.get(ap).get(apEnd).i32LtS().brIf(0);
+        f.end();
+      });
+      for (let r = 0; r < R; r++) {
+        f.get(cp);
+        if (r > 0) f.get(nBytes).i32Const(r).i32Mul().i32Add();
+        f.tee(bp).get(acc[r]![0]).v128Store(0);
+        f.get(bp).get(acc[r]![1]).v128Store(16);
+      }
+    };
+    // k = 0: C is all zeros (the loop below runs no block)
+    f.get(k).i32Eqz();
+    f.ifThen(() => {
+      f.i32Const(0).set(tEnd);
+      f.forRange(r0, () => f.i32Const(0), () => f.get(rows), () => {
+        f.get(c).get(r0).get(nBytes).i32Mul().i32Add().i32Const(0).get(nBytes).memoryFill();
+      });
+    });
+    f.forRange(t0, () => f.i32Const(0), () => f.get(k), () => {
+      minI(f, () => f.get(k), () => f.get(t0).get(kb).i32Add());
+      f.set(tEnd);
+      f.i32Const(0).set(r0);
+      for (const R of [4, 1]) {
+        f.op0(0x02).op0(0x03);
+        f.get(r0).i32Const(R).i32Add().get(rows).i32GtS().brIf(1);
+        f.forRange(j, () => f.i32Const(0), () => f.get(nBytes), () => block(R), 32);
+        f.get(r0).i32Const(R).i32Add().set(r0);
+        f.br(0);
+        f.end().end();
+      }
+    }, () => f.get(kb));
+  },
+};
+
 // ------------------------------------------------------------------------------------------ depthwise convolution
 // NHWC, channel multiplier 1, dilation 1, c % 4 == 0. Channels are innermost and contiguous, so every program walks
 // channel groups of 16 (four f32x4 accumulators) and then of 4, with the taps or positions of one output element
@@ -1139,6 +1233,7 @@ const clipGrad: FnSpec = {
 export const PROGRAMS: FnSpec[] = [
   gemmSpec('gemm_r4'),
   gemmSpec('gemm_r1', { ...GEMM_TUNED, blocks: [1] }),
+  gemmTn,
   reluGrad,
   biasAdd,
   colSum,

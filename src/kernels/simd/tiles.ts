@@ -57,3 +57,12 @@ export function gemmCalls(pa: number, pb: number, pc: number, m: number, k: numb
   const tail = m4 < m ? { fn: 'gemm_r1', args: [pa + 4 * m4 * k, pb, pc + 4 * m4 * n8, m - m4, k, n8] } : null;
   return { blocks, tail };
 }
+
+/**
+ * The calls of C[m, n8] = Aᵀ·B with A stored [k, m] (gemm_tn; byte offsets pa, pb, pc; n8 % 8 == 0) split over
+ * `threads`: one call per block of C's rows, i.e. of A's columns (pa + 4·r0, the row stride m unchanged).
+ */
+export function gemmTnCalls(pa: number, pb: number, pc: number, m: number, k: number, n8: number, threads: number): Call[] {
+  const parts = m * k * n8 < MIN_PARALLEL_MACS ? 1 : tileCount(threads, Math.ceil(m / 4));
+  return rowBlocks(m, parts).map(([r0, r1]) => ({ fn: 'gemm_tn', args: [pa + 4 * r0, pb, pc + 4 * r0 * n8, r1 - r0, k, n8, m] }));
+}
