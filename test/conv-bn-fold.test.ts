@@ -8,6 +8,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend/index.js';
 import { registerKernelOverrides, restoreStockKernels } from '../src/kernels/index.js';
+import { setThreads } from '../src/kernels/simd/pool.js';
 import { describeGraph, planFolds, type FoldGraph, type GraphNode } from '../src/model/fold-plan.js';
 import { foldPlanOf, setConvBnFold, setFoldTrained, withGradientTargets } from '../src/kernels/conv-bn-fold.js';
 import { setInferenceMode } from '../src/model/batchnorm.js';
@@ -169,8 +170,11 @@ const MODES = [
   ...(['cpu', 'wasm'] as const).map((backend) => ({ backend, stock: true })),
 ];
 
+// under FASTLR_KERNELS=stock (npm run test:stock) fastlr's kernels are never registered: only the stock blocks apply
+const onlyStock = (process.env['FASTLR_KERNELS'] ?? '').trim() === 'stock';
+
 for (const { backend, stock } of MODES) {
-  describe(`fused against unfused on ${backend}${stock ? ' with the stock kernels' : ''}`, () => {
+  (onlyStock && !stock ? describe.skip : describe)(`fused against unfused on ${backend}${stock ? ' with the stock kernels' : ''}`, () => {
     beforeEach(async () => {
       await initBackend(backend);
       await tf.setBackend(backend);
@@ -362,20 +366,22 @@ for (const { backend, stock } of MODES) {
   });
 }
 
-describe('the epilogue of a folded pointwise convolution (wasm: our product, then bias_clamp in place)', () => {
+describe('the epilogue of a folded convolution on wasm (our product or depthwise program, then bias_clamp in place)', () => {
   const cases = [
-    { ci: 16, co: 24, act: 'relu6' },
-    { ci: 8, co: 13, act: 'relu' },
-    { ci: 12, co: 32, act: 'linear' },
-    { ci: 5, co: 6, act: 'relu6' },
+    { ci: 16, co: 24, act: 'relu6', hw: [5, 7] },
+    { ci: 8, co: 13, act: 'relu', hw: [5, 7] },
+    { ci: 12, co: 32, act: 'linear', hw: [5, 7] },
+    { ci: 5, co: 6, act: 'relu6', hw: [5, 7] },
+    // 1426 rows: on one thread two full chunks of 680 rows, then 64 + 2 (gemm_r4 then gemm_r1)
+    { ci: 16, co: 24, act: 'relu6', hw: [23, 31] },
   ] as const;
-  it.each(cases)('1×1 FusedConv2D $ci→$co with bias and $act matches the stock kernel', async ({ ci, co, act }) => {
+  it.each(cases)('1×1 FusedConv2D $ci→$co over $hw with bias and $act matches the stock kernel, the same bits at 1 and 2 threads', async ({ ci, co, act, hw }) => {
     await initBackend('wasm');
     await tf.setBackend('wasm');
     const run = (): Float32Array =>
       tf.tidy(() => {
         // values spread over [-8, 8) so that relu6 clamps at both ends
-        const x = tf.tensor(values(2 * 5 * 7 * ci, 3).map((v) => 4 * v), [2, 5, 7, ci]) as tf.Tensor4D;
+        const x = tf.tensor(values(2 * hw[0] * hw[1] * ci, 3).map((v) => 4 * v), [2, hw[0], hw[1], ci]) as tf.Tensor4D;
         const w = tf.tensor(values(ci * co, 4), [1, 1, ci, co]) as tf.Tensor4D;
         const b = tf.tensor(values(co, 5).map((v) => 3 * v), [co]) as tf.Tensor1D;
         return tf.fused.conv2d({ x, filter: w, bias: b, activation: act, strides: 1, pad: 'same' }).dataSync().slice() as Float32Array;
@@ -383,11 +389,41 @@ describe('the epilogue of a folded pointwise convolution (wasm: our product, the
     restoreStockKernels('wasm');
     const ref = run();
     registerKernelOverrides('wasm');
+    setThreads(1);
+    const one = run();
+    setThreads(2);
+    const two = run();
+    setThreads('auto');
+    expect(relErr(one, ref)).toBeLessThan(1e-6);
+    expect(Buffer.from(two.buffer).equals(Buffer.from(one.buffer))).toBe(true);
+    if (act === 'relu6') {
+      expect(Math.max(...one)).toBe(6);
+      expect(Math.min(...one)).toBe(0);
+    }
+  });
+});
+
+describe('FusedDepthwiseConv2D on wasm: dw_fwd then bias_clamp, against the stock kernel', () => {
+  const cases = [
+    { c: 8, k: 3, s: 1, pad: 'same', act: 'relu6' },
+    { c: 12, k: 3, s: 2, pad: 'valid', act: 'relu' },
+    { c: 16, k: 5, s: 1, pad: 'same', act: 'linear' },
+  ] as const;
+  it.each(cases)('c $c, $k×$k stride $s $pad, bias + $act', async ({ c, k, s, pad, act }) => {
+    await initBackend('wasm');
+    await tf.setBackend('wasm');
+    const run = (): Float32Array =>
+      tf.tidy(() => {
+        const x = tf.tensor(values(2 * 9 * 9 * c, 6).map((v) => 6 * v), [2, 9, 9, c]) as tf.Tensor4D;
+        const w = tf.tensor(values(k * k * c, 7), [k, k, c, 1]) as tf.Tensor4D;
+        const b = tf.tensor(values(c, 8).map((v) => 2 * v), [c]) as tf.Tensor1D;
+        return tf.fused.depthwiseConv2d({ x, filter: w, bias: b, activation: act, strides: s, pad }).dataSync().slice() as Float32Array;
+      });
+    restoreStockKernels('wasm');
+    const ref = run();
+    registerKernelOverrides('wasm');
     const got = run();
     expect(relErr(got, ref)).toBeLessThan(1e-6);
-    if (act === 'relu6') {
-      expect(Math.max(...got)).toBe(6);
-      expect(Math.min(...got)).toBe(0);
-    }
+    if (act === 'relu6') expect(Math.max(...got)).toBe(6);
   });
 });

@@ -4,14 +4,21 @@
  * a very short frozen `fastlr finetune` on wasm (4 training images of 224×224 RGB from export-digits, batch 2, one
  * epoch). The frozen stage must leave the body exactly as imported: with bn_freeze + train_bn false every body
  * weight bit-identical, BatchNorm running statistics included; with train_bn (bn_freeze false) the body's BatchNorm
- * gamma/beta and running statistics move while every conv kernel stays bit-identical.
+ * gamma/beta and running statistics move while every conv kernel stays bit-identical. And in process: the conv +
+ * BatchNorm (+ ReLU6) fold (src/kernels/conv-bn-fold.ts) folds all 52 BNs of the real network, predictions equal to
+ * the unfused ones to rounding.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs';
 import { ROOT, runCli } from './helpers/cli.js';
+import { initBackend } from '../src/backend/index.js';
+import { loadModelDir } from '../src/model/io.js';
+import { foldPlanOf, setConvBnFold } from '../src/kernels/conv-bn-fold.js';
+import { relErr, values } from './helpers/kernels.js';
 
 let cwd: string;
 const MODEL = 'mnv2';
@@ -124,4 +131,28 @@ describe('nsfwjs MobileNetV2 (the real pretrained network): check and a frozen f
     expect(changed.filter(isBnStat).length).toBe(104);
     expect(same.filter((k) => /kernel$/.test(k)).length).toBe(52);
   });
+
+  it('the conv + BatchNorm + ReLU6 fold on the real network: every BN folded, predictions the unfused ones to rounding', async () => {
+    await initBackend('wasm');
+    await tf.setBackend('wasm');
+    const model = await loadModelDir(join(cwd, MODEL));
+    const plan = foldPlanOf(model);
+    const bns = model.layers.filter((l) => l.getClassName() === 'BatchNormalization').length;
+    expect(bns).toBe(52);
+    expect(plan.size).toBe(52);
+    // 35 of them with their ReLU6 (the project convs' BN feeds an Add or the next block)
+    expect([...plan.values()].filter((f) => f.act !== null).length).toBe(35);
+    const x = tf.tensor4d(values(2 * 224 * 224 * 3, 17).map((v) => (v + 1) / 2), [2, 224, 224, 3]);
+    const predict = (): Float32Array => tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync().slice() as Float32Array);
+    const was = setConvBnFold(false);
+    const ref = predict();
+    setConvBnFold(was);
+    const got = predict();
+    expect(relErr(got, ref)).toBeLessThan(1e-4);
+    const prof = await tf.profile(() => model.predict(x) as tf.Tensor);
+    tf.dispose(prof.result as tf.Tensor);
+    expect(prof.kernels.filter((k) => k.name === 'FusedBatchNorm').length).toBe(0);
+    x.dispose();
+    model.dispose();
+  }, 120_000);
 });

@@ -24,6 +24,7 @@ import type { Call } from './simd/pool.js';
 import { channelBlocks, MIN_PARALLEL_MACS, rowBlocks, tileCount } from './simd/tiles.js';
 import { withThreads } from './simd/adaptive.js';
 import { biasActivation, cpuHeap, fusable } from './cpu-simd.js';
+import { biasClampInPlace, clampEpilogue } from './epilogue.js';
 
 /** The geometry the loops and programs take. */
 interface Geo {
@@ -298,6 +299,27 @@ export function wasmDepthwiseConv2D(stock: Kernel): Kernel {
     const g = geo(depthwiseInfo(x.shape, filter.shape, attrs));
     if (!simdCase(g)) return stock(args);
     return run(args.backend, 'wasm', x, filter, [g.n, g.oh, g.ow, g.c * g.cm], g, 'dw_fwd', forwardLoop);
+  };
+}
+
+/**
+ * wasm FusedDepthwiseConv2D: with a rank-1 bias and a linear / relu / relu6 activation (the conv + BatchNorm fold's
+ * depthwise convolutions, conv-bn-fold.ts) where the SIMD program applies, dw_fwd then bias_clamp in place on its
+ * output (epilogue.ts); anything else goes to `stock` (XNNPACK's fused kernel).
+ */
+export function wasmFusedDepthwiseConv2D(stock: Kernel): Kernel {
+  return (args: KernelArgs): tf.TensorInfo => {
+    const x = args.inputs['x'];
+    const filter = args.inputs['filter'];
+    const attrs = args.attrs ?? {};
+    const dataFormat = (attrs['dataFormat'] as string | undefined) ?? 'NHWC';
+    if (x == null || filter == null || !floats(x, filter) || dataFormat !== 'NHWC' || simdPrograms(args.backend) === null) return stock(args);
+    const g = geo(depthwiseInfo(x.shape, filter.shape, attrs));
+    const epilogue = clampEpilogue(args, g.c * g.cm);
+    if (!simdCase(g) || epilogue === null) return stock(args);
+    const out = run(args.backend, 'wasm', x, filter, [g.n, g.oh, g.ow, g.c * g.cm], g, 'dw_fwd', forwardLoop);
+    biasClampInPlace(args.backend, out, epilogue);
+    return out;
   };
 }
 

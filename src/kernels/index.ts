@@ -8,11 +8,12 @@
  *         Add (bias fast path); Sum (leading axes fast path); FastlrReluGrad + the Relu gradient that uses it;
  *         FastlrAdamStep (FastOptimizer's whole Adam update of one parameter, one SIMD pass);
  *         DepthwiseConv2dNativeBackpropInput / ...Filter (missing in tfjs-backend-wasm; depthwise.ts) and
- *         DepthwiseConv2dNative (the dw_fwd program, split by images; depthwise.ts);
- *         Conv2D, FusedConv2D (no bias/activation) and Conv2DBackpropInput, when 1×1 stride 1 (MobileNet's
- *         pointwise convolutions), as products through our BatchMatMul, threaded (pointwise.ts); Slice by
- *         contiguous runs (slice.ts: ZeroPadding2D's gradient) and PadV2 with zeros on H, W (pad.ts: ZeroPadding2D),
- *         both split over the threads; strided or narrow (< 8 channels) Conv2DBackpropInput
+ *         DepthwiseConv2dNative (the dw_fwd program, split by images; depthwise.ts), FusedDepthwiseConv2D with
+ *         bias + linear/relu/relu6 (dw_fwd, then one bias_clamp pass in place; epilogue.ts);
+ *         Conv2D, FusedConv2D (none or bias + linear/relu/relu6: then bias_clamp in place) and Conv2DBackpropInput,
+ *         when 1×1 stride 1 (MobileNet's pointwise convolutions), as products through our BatchMatMul, threaded
+ *         (pointwise.ts); Slice by contiguous runs (slice.ts: ZeroPadding2D's gradient) and PadV2 with zeros on H, W
+ *         (pad.ts: ZeroPadding2D), both split over the threads; strided or narrow (< 8 channels) Conv2DBackpropInput
  *         by col2im on the gemm (cpu-simd.ts's, conv2d-backprop-input.ts convBackpropInputChoose), the others (stride
  *         1, Ci % 4 == 0) by our gemm + col2im_nhwc in place on the heap (wasm-conv-bpi.ts).
  *   both: FastlrDense (a Dense layer's matmul + bias + relu as one op, its gradient lazy per input; dense.ts);
@@ -59,7 +60,7 @@ import { clipByValueWasm, relu6Wasm, reluWasm } from './unary.js';
 import { BIAS_ACT_KERNEL, biasActGradConfig, biasActKernel, installConvLayer, uninstallConvLayer } from './bias-act.js';
 import { CROSS_ENTROPY_GRAD_KERNEL, CROSS_ENTROPY_KERNEL, crossEntropyGradConfig, crossEntropyGradKernel, crossEntropyKernel } from './cross-entropy.js';
 import { DENSE_KERNEL, denseGradConfig, denseKernel, installDenseLayer, uninstallDenseLayer } from './dense.js';
-import { cpuDepthwiseConv2D, cpuFusedDepthwiseConv2D, depthwiseBackpropFilter, depthwiseBackpropInput, wasmDepthwiseConv2D } from './depthwise.js';
+import { cpuDepthwiseConv2D, cpuFusedDepthwiseConv2D, depthwiseBackpropFilter, depthwiseBackpropInput, wasmDepthwiseConv2D, wasmFusedDepthwiseConv2D } from './depthwise.js';
 import { CONV_BN_ACT_KERNEL, convBnActGradConfig, convBnActKernel } from './conv-bn-act.js';
 
 interface Override {
@@ -122,6 +123,7 @@ const OVERRIDES: Record<string, Override[]> = {
     { kernelName: 'Slice', make: (b, stock) => runSliceWasm(need(stock, 'Slice', b)) },
     { kernelName: 'PadV2', make: (b, stock) => padWasm(need(stock, 'PadV2', b)) },
     { kernelName: 'DepthwiseConv2dNative', make: (b, stock) => wasmDepthwiseConv2D(need(stock, 'DepthwiseConv2dNative', b)) },
+    { kernelName: 'FusedDepthwiseConv2D', make: (b, stock) => wasmFusedDepthwiseConv2D(need(stock, 'FusedDepthwiseConv2D', b)) },
     { kernelName: 'Identity', make: (b, stock) => sharingIdentity(need(stock, 'Identity', b)) },
     { kernelName: 'Cast', make: (b, stock) => sharingCast(need(stock, 'Cast', b)) },
     { kernelName: 'Add', make: (b, stock) => biasAdd(need(stock, 'Add', b)) },

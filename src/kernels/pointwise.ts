@@ -9,22 +9,18 @@
  * here, and the stock backprop input went through a flipped, transposed filter and a full convolution. A FusedConv2D
  * with a rank-1 bias and a linear / relu / relu6 activation (what the conv + BatchNorm fold produces, conv-bn-fold.ts)
  * is the same product, then one in-place pass of bias_clamp over it (simd/epilogue-programs.ts; row blocks over the
- * threads). Anything else (prelu and the other activations, other geometry, non-float32) goes to `next`, the kernel
+ * threads); on one thread the product (the same gemm_r4 / gemm_r1 rows as BatchMatMul's, so the same bits) and the
+ * epilogue go chunk by chunk of rows, so that the epilogue reads its chunk from cache. Anything else (prelu and the other activations, other geometry, non-float32) goes to `next`, the kernel
  * this replaces.
  */
 import * as tf from '@tensorflow/tfjs';
 import { type Kernel, type KernelArgs, KernelContext, kernelFunc, release } from './kernel-context.js';
 import { convInfo } from './kernel-attrs.js';
-import { backendRunner, heapPtr, simdPrograms } from './simd/runtime.js';
-import { runSplit } from './simd/split.js';
+import { biasClampInPlace, clampEpilogue } from './epilogue.js';
+import { backendRunner, heapOutput, heapPtr, privateHeap, simdPrograms } from './simd/runtime.js';
 
-/** The clamp bounds (float32 bit patterns) of the activations bias_clamp runs. */
-const f32Bits = (v: number): number => new Int32Array(new Float32Array([v]).buffer)[0]!;
-const CLAMPS: Record<string, [number, number]> = {
-  linear: [f32Bits(-Infinity), f32Bits(Infinity)],
-  relu: [f32Bits(0), f32Bits(Infinity)],
-  relu6: [f32Bits(0), f32Bits(6)],
-};
+/** Output floats per chunk of the one-thread fused path (64 KiB: the chunk is still in L2 for its epilogue). */
+const CHUNK_FLOATS = 16384;
 
 /** The call is a 1×1, stride-1, unpadded, undilated NHWC convolution of rank-4 float32 tensors. */
 function pointwiseGeometry(xShape: readonly number[], filterShape: readonly number[], attrs: tf.NamedAttrMap): boolean {
@@ -82,19 +78,28 @@ export function pointwiseConv2D(backendName: string, next: Kernel): Kernel {
     const co = filter.shape[3]!;
     const m = n * h * w;
     if (plain) return product(ctx, matMul, backend, x, [1, m, ci], filter, [1, ci, co], false, false, [n, h, w, co]);
-    const clamp = CLAMPS[act];
-    const progs = backendName === 'wasm' ? simdPrograms(backend) : null;
-    const epilogue = clamp !== undefined && progs !== null && bias != null && bias.dtype === 'float32' && bias.shape.length === 1 && bias.shape[0] === co &&
-      args.inputs['preluActivationWeights'] == null;
-    if (!epilogue) return next(args);
+    const epilogue = backendName === 'wasm' ? clampEpilogue(args, co) : null;
+    if (epilogue === null) return next(args);
+    const oneThread = (backendRunner(backend) ?? privateHeap())?.threads() ?? 1;
+    const progs = simdPrograms(backend);
+    if (oneThread === 1 && progs !== null && co % 8 === 0) {
+      // one thread: the product and the epilogue chunk by chunk of rows, each chunk's output still in cache
+      const out = heapOutput(backend, [n, h, w, co]);
+      const [px, pw, po, pb] = [heapPtr(backend, x), heapPtr(backend, filter), heapPtr(backend, out), heapPtr(backend, epilogue.bias)];
+      const [lo, hi] = epilogue.bounds;
+      const step = Math.max(4, Math.floor(CHUNK_FLOATS / co / 4) * 4);
+      for (let r0 = 0; r0 < m; r0 += step) {
+        const rows = Math.min(step, m - r0);
+        const r4 = rows - (rows % 4);
+        const [a, c] = [px + 4 * r0 * ci, po + 4 * r0 * co];
+        if (r4 > 0) progs.gemm_r4(a, pw, c, r4, ci, co);
+        if (r4 < rows) progs.gemm_r1(a + 4 * r4 * ci, pw, c + 4 * r4 * co, rows - r4, ci, co);
+        progs.bias_clamp(c, pb, c, rows, co, lo, hi);
+      }
+      return out;
+    }
     const out = product(ctx, matMul, backend, x, [1, m, ci], filter, [1, ci, co], false, false, [n, h, w, co]);
-    const [po, pb] = [heapPtr(backend, out), heapPtr(backend, bias)];
-    const [lo, hi] = clamp;
-    runSplit(
-      backendRunner(backend),
-      { key: `bias_clamp ${m}x${co}`, units: m, bytes: 8 * m * co, block: (a, b) => ({ fn: 'bias_clamp', args: [po + 4 * a * co, pb, po + 4 * a * co, b - a, co, lo, hi] }) },
-      () => progs.bias_clamp(po, pb, po, m, co, lo, hi),
-    );
+    biasClampInPlace(backend, out, epilogue);
     return out;
   };
 }
