@@ -75,6 +75,44 @@ describe('FastlrBiasAct', () => {
     }
   }
 
+  // a linear conv without a bias (the stem before a BatchNorm): plain conv2d under a tape, so no input gradient is
+  // computed for the layer fed by data (tfjs's fused conv2d computes dx in every step)
+  for (const backend of ['wasm', 'cpu'] as const) {
+    it(`${backend}: a linear conv without bias fed by data computes no input gradient; loss and gradients as tfjs-layers' Conv2D`, async () => {
+      await initBackend(backend);
+      registerKernelOverrides(backend);
+      const model = tf.sequential();
+      model.add(tf.layers.inputLayer({ inputShape: [9, 8, 3] }));
+      model.add(tf.layers.conv2d({ filters: 8, kernelSize: 3, strides: 2, padding: 'same', useBias: false }));
+      model.add(tf.layers.conv2d({ filters: 6, kernelSize: 2, activation: 'relu' }));
+      model.add(tf.layers.flatten());
+      model.add(tf.layers.dense({ units: 4 }));
+      model.weights.forEach((w, i) => w.write(tf.tensor(values(w.shape.reduce((a, b) => a * b, 1), 9 + i), w.shape)));
+      const n = { model, x: tf.tensor(values(3 * 9 * 8 * 3, 70), [3, 9, 8, 3]), t: tf.tensor(values(3 * 4, 80), [3, 4]) } as unknown as ReturnType<typeof cnn>;
+      const inputGrads = (names: string[]): number => names.filter((k) => k === 'Conv2DBackpropInput').length;
+      try {
+        uninstallConvLayer();
+        const ref = step(n);
+        expect(inputGrads(await kernels(n, true))).toBe(2);
+        installConvLayer();
+        const before = tf.memory().numTensors;
+        const ours = step(n);
+        expect(tf.memory().numTensors).toBe(before);
+        // only the second conv's dx (the first conv's weights need it); none for the first, fed by data
+        expect(inputGrads(await kernels(n, true))).toBe(1);
+        ours.arrays.forEach((a, i) => {
+          const r = ref.arrays[i]!;
+          const scale = Math.max(1e-6, ...Array.from(r, Math.abs));
+          a.forEach((v, j) => expect(Math.abs(v - r[j]!) / scale, `output ${i}[${j}]`).toBeLessThan(1e-5));
+        });
+      } finally {
+        installConvLayer();
+        model.dispose();
+        tf.dispose([n.x, n.t]);
+      }
+    });
+  }
+
   it('stock kernels: not registered, Conv2D runs its own call', async () => {
     await initBackend('cpu');
     restoreStockKernels('cpu');

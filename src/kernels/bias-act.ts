@@ -8,7 +8,8 @@
  * Conv2D layers are patched at the prototype (installConvLayer) only while a gradient tape records (training steps):
  * tfjs's fused conv2d does not fuse relu there and runs conv2d + add + relu, which this replaces by conv2d + this op;
  * outside a tape (validation, prediction) tfjs-layers' own call runs its FusedConv2D. Channels-last, rank-2 convolutions
- * with a bias and relu (a linear one already runs as one FusedConv2D under a tape); anything else, and
+ * with a bias and relu, or linear without a bias (plain conv2d: no input gradient where none is asked for; a linear
+ * one with a bias already runs as one FusedConv2D under a tape); anything else, and
  * FASTLR_KERNELS=stock, runs the original.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -98,16 +99,20 @@ function fusedCall(layer: ConvLayer, inputs: tf.Tensor | tf.Tensor[], _kwargs: R
   const input = Array.isArray(inputs) ? (inputs.length === 1 ? inputs[0] : undefined) : inputs;
   if (input === undefined || input.dtype !== 'float32' || input.rank !== 4 || layer.rank !== 2 || layer.dataFormat !== 'channelsLast') return null;
   const act = layer.activation?.getClassName();
-  // relu only: a linear conv already runs as one FusedConv2D under a tape (bias inside XNNPACK's sums)
-  if (act !== 'relu' || layer.bias === null) return null;
+  // relu + bias: conv2d + FastlrBiasAct. Linear without a bias (a conv before a BatchNorm): plain conv2d, whose
+  // gradient is computed per input only where one is asked for: tfjs's fused conv2d computes dx in every step, also
+  // for a first layer fed by data (MobileNetV2's stem: ~9% of a whole-net step). A linear conv with a bias keeps its
+  // one FusedConv2D (bias inside the sums).
+  const plain = act === 'linear' && layer.bias === null;
+  if (!plain && (act !== 'relu' || layer.bias === null)) return null;
   if (layer.padding !== 'same' && layer.padding !== 'valid') return null;
-  if (tf.getKernel(BIAS_ACT_KERNEL, tf.getBackend()) == null) return null;
+  if (!plain && tf.getKernel(BIAS_ACT_KERNEL, tf.getBackend()) == null) return null;
   return tf.tidy(() => {
     const dil = layer.dilationRate;
     const dilations: [number, number] = Array.isArray(dil) ? [dil[0] ?? 1, dil[1] ?? dil[0] ?? 1] : [dil, dil];
     const strides: [number, number] = [layer.strides[0] ?? 1, layer.strides[1] ?? layer.strides[0] ?? 1];
     const z = tf.conv2d(input as tf.Tensor4D, layer.kernel.read() as tf.Tensor4D, strides, layer.padding as 'same' | 'valid', 'NHWC', dilations);
-    return biasAct(z, layer.bias!.read() as tf.Tensor1D, true);
+    return plain ? z : biasAct(z, layer.bias!.read() as tf.Tensor1D, true);
   });
 }
 
