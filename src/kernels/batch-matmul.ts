@@ -31,24 +31,34 @@ function swapLastTwo(rank: number): number[] {
 const size = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
 
 /**
+ * The product's sizes where our gemm programs take it: float32, A [...batch, m, k] (transposeA: [...batch, k, m]),
+ * B [...batch, k, n] with n % 8 == 0, equal batch shapes or a single matrix on each side; null otherwise.
+ */
+function gemmDims(a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean): { m: number; k: number; n: number; batchA: number } | null {
+  const ra = a.shape.length;
+  const rb = b.shape.length;
+  if (a.dtype !== 'float32' || b.dtype !== 'float32' || ra < 2 || rb < 2) return null;
+  const m = a.shape[transposeA ? ra - 1 : ra - 2] ?? 0;
+  const k = a.shape[transposeA ? ra - 2 : ra - 1] ?? 0;
+  const n = b.shape[rb - 1] ?? 0;
+  if ((b.shape[rb - 2] ?? -1) !== k || n % 8 !== 0 || m === 0 || k === 0 || n === 0) return null;
+  const batchA = size(a.shape.slice(0, -2));
+  const batchB = size(b.shape.slice(0, -2));
+  const sameBatch = ra === rb && a.shape.slice(0, -2).every((d, i) => d === b.shape[i]);
+  if (!(batchA === 1 && batchB === 1) && !sameBatch) return null;
+  return { m, k, n, batchA };
+}
+
+/**
  * C = A·B with the SIMD program, or null when it does not apply (no SIMD, not float32, broadcast batches, output
  * width not a multiple of 8). A: [...batch, m, k], B: [...batch, k, n], no transpose flags.
  */
 function simdMatMul(backend: tf.KernelBackend, a: tf.TensorInfo, b: tf.TensorInfo): tf.TensorInfo | null {
   const progs = simdPrograms(backend);
-  const ra = a.shape.length;
-  const rb = b.shape.length;
-  if (progs === null || a.dtype !== 'float32' || b.dtype !== 'float32' || ra < 2 || rb < 2) return null;
-  const m = a.shape[ra - 2] ?? 0;
-  const k = a.shape[ra - 1] ?? 0;
-  const n = b.shape[rb - 1] ?? 0;
-  if ((b.shape[rb - 2] ?? -1) !== k || n % 8 !== 0 || m === 0 || k === 0 || n === 0) return null;
-  const batchA = size(a.shape.slice(0, -2));
-  const batchB = size(b.shape.slice(0, -2));
-  // equal batch shapes, or a single matrix on each side
-  const sameBatch = ra === rb && a.shape.slice(0, -2).every((d, i) => d === b.shape[i]);
-  if (!(batchA === 1 && batchB === 1) && !sameBatch) return null;
-  const outShape = [...(ra >= rb ? a.shape : b.shape).slice(0, -2), m, n];
+  const dims = progs === null ? null : gemmDims(a, b, false);
+  if (progs === null || dims === null) return null;
+  const { m, k, n, batchA } = dims;
+  const outShape = [...(a.shape.length >= b.shape.length ? a.shape : b.shape).slice(0, -2), m, n];
   const out = heapOutput(backend, outShape);
   const key = `BatchMatMul ${batchA}x${m}x${k}x${n}`;
   const runner = backendRunner(backend);
@@ -83,23 +93,15 @@ function simdMatMul(backend: tf.KernelBackend, a: tf.TensorInfo, b: tf.TensorInf
  * threaded (the transposing path does that). The same sums in the same order as gemm_r4 on the transposed A.
  */
 function simdMatMulTn(backend: tf.KernelBackend, a: tf.TensorInfo, b: tf.TensorInfo): tf.TensorInfo | null {
-  const ra = a.shape.length;
-  const rb = b.shape.length;
-  if (a.dtype !== 'float32' || b.dtype !== 'float32' || ra < 2 || rb < 2 || simdPrograms(backend) === null) return null;
-  const k = a.shape[ra - 2] ?? 0;
-  const m = a.shape[ra - 1] ?? 0;
-  const n = b.shape[rb - 1] ?? 0;
-  if ((b.shape[rb - 2] ?? -1) !== k || n % 8 !== 0 || m === 0 || k === 0 || n === 0) return null;
-  const batchA = size(a.shape.slice(0, -2));
-  const batchB = size(b.shape.slice(0, -2));
-  const sameBatch = ra === rb && a.shape.slice(0, -2).every((d, i) => d === b.shape[i]);
-  if (!(batchA === 1 && batchB === 1) && !sameBatch) return null;
+  const dims = simdPrograms(backend) === null ? null : gemmDims(a, b, true);
+  if (dims === null) return null;
+  const { m, k, n, batchA } = dims;
   const shared = backendRunner(backend);
   const big = m * k * n >= MIN_PARALLEL_MACS;
   if (shared === null && big && (privateHeap()?.threads() ?? 1) > 1) return null;
   const runner: Runner | null = shared ?? heapRunner(backend);
   if (runner === null) return null;
-  const out = heapOutput(backend, [...(ra >= rb ? a.shape : b.shape).slice(0, -2), m, n]);
+  const out = heapOutput(backend, [...(a.shape.length >= b.shape.length ? a.shape : b.shape).slice(0, -2), m, n]);
   const go = (threads: number): tf.TensorInfo => {
     const pa = heapPtr(backend, a);
     const pb = heapPtr(backend, b);

@@ -284,6 +284,17 @@ function forward(args: KernelArgs, backendName: string): tf.TensorInfo | null {
   return run(args.backend, backendName, x, filter, [g.n, g.oh, g.ow, g.c * g.cm], g, 'dw_fwd', forwardLoop);
 }
 
+/** A depthwise call's inputs and geometry where wasm's dw_fwd program takes it (NHWC float32, simdCase), else null. */
+function wasmDepthwiseCall(args: KernelArgs): { x: tf.TensorInfo; filter: tf.TensorInfo; g: ReturnType<typeof geo> } | null {
+  const x = args.inputs['x'];
+  const filter = args.inputs['filter'];
+  const attrs = args.attrs ?? {};
+  const dataFormat = (attrs['dataFormat'] as string | undefined) ?? 'NHWC';
+  if (x == null || filter == null || !floats(x, filter) || dataFormat !== 'NHWC' || simdPrograms(args.backend) === null) return null;
+  const g = geo(depthwiseInfo(x.shape, filter.shape, attrs));
+  return simdCase(g) ? { x, filter, g } : null;
+}
+
 /**
  * wasm DepthwiseConv2dNative: the dw_fwd program in place on the heap, split by images over the threads, where the
  * SIMD programs apply (multiplier 1, dilation 1, c % 4 == 0: every MobileNet layer; ~3x less CPU than XNNPACK's
@@ -291,13 +302,9 @@ function forward(args: KernelArgs, backendName: string): tf.TensorInfo | null {
  */
 export function wasmDepthwiseConv2D(stock: Kernel): Kernel {
   return (args: KernelArgs): tf.TensorInfo => {
-    const x = args.inputs['x'];
-    const filter = args.inputs['filter'];
-    const attrs = args.attrs ?? {};
-    const dataFormat = (attrs['dataFormat'] as string | undefined) ?? 'NHWC';
-    if (x == null || filter == null || !floats(x, filter) || dataFormat !== 'NHWC' || simdPrograms(args.backend) === null) return stock(args);
-    const g = geo(depthwiseInfo(x.shape, filter.shape, attrs));
-    if (!simdCase(g)) return stock(args);
+    const c = wasmDepthwiseCall(args);
+    if (c === null) return stock(args);
+    const { x, filter, g } = c;
     return run(args.backend, 'wasm', x, filter, [g.n, g.oh, g.ow, g.c * g.cm], g, 'dw_fwd', forwardLoop);
   };
 }
@@ -309,14 +316,10 @@ export function wasmDepthwiseConv2D(stock: Kernel): Kernel {
  */
 export function wasmFusedDepthwiseConv2D(stock: Kernel): Kernel {
   return (args: KernelArgs): tf.TensorInfo => {
-    const x = args.inputs['x'];
-    const filter = args.inputs['filter'];
-    const attrs = args.attrs ?? {};
-    const dataFormat = (attrs['dataFormat'] as string | undefined) ?? 'NHWC';
-    if (x == null || filter == null || !floats(x, filter) || dataFormat !== 'NHWC' || simdPrograms(args.backend) === null) return stock(args);
-    const g = geo(depthwiseInfo(x.shape, filter.shape, attrs));
-    const epilogue = clampEpilogue(args, g.c * g.cm);
-    if (!simdCase(g) || epilogue === null) return stock(args);
+    const c = wasmDepthwiseCall(args);
+    const epilogue = c === null ? null : clampEpilogue(args, c.g.c * c.g.cm);
+    if (c === null || epilogue === null) return stock(args);
+    const { x, filter, g } = c;
     const out = run(args.backend, 'wasm', x, filter, [g.n, g.oh, g.ow, g.c * g.cm], g, 'dw_fwd', forwardLoop);
     biasClampInPlace(args.backend, out, epilogue);
     return out;
