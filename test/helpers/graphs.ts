@@ -165,20 +165,38 @@ export function toKeras3(modelJson: Json): Json {
 
 export type QuantDtype = 'uint8' | 'uint16' | 'float16';
 
-/** float32 → IEEE half bits (round to nearest even; no NaN/Inf/subnormal inputs in these tests' weights). */
+/** float32 → IEEE half bits, round to nearest even, subnormals and signed zero included (no NaN/Inf inputs here). */
 function toHalf(x: number): number {
   const f = new Float32Array([x]);
   const b = new Uint32Array(f.buffer)[0]!;
   const sign = (b >>> 16) & 0x8000;
   const exp = ((b >>> 23) & 0xff) - 127 + 15;
+  if (exp <= 0) {
+    // below 2^-14: a subnormal half, |x| / 2^-24 rounded half to even (1024 is the smallest normal, encoded the same)
+    const q = Math.abs(f[0]!) * 2 ** 24;
+    let m = Math.floor(q);
+    const r = q - m;
+    if (r > 0.5 || (r === 0.5 && m & 1)) m++;
+    return sign | m;
+  }
   let mant = b & 0x7fffff;
-  if (exp <= 0) return sign; // tiny: zero
   const round = mant & 0x1fff;
   mant >>>= 13;
   let h = sign | (exp << 10) | mant;
   if (round > 0x1000 || (round === 0x1000 && (mant & 1))) h++;
   return h;
 }
+
+/** IEEE half bits → its value (signed zero and subnormals included). */
+function fromHalf(h: number): number {
+  const e = (h >> 10) & 0x1f;
+  const m = h & 0x3ff;
+  const s = h & 0x8000 ? -1 : 1;
+  return e === 0 ? s * m * 2 ** -24 : s * 2 ** (e - 15) * (1 + m / 1024);
+}
+
+/** Values at the edges of half precision, written over the first weights before a float16 quantisation. */
+const HALF_EDGES = [-1e-9, 1e-9, -3e-7, 5.96e-8, -6.09e-5, 6.1e-5, 1e-4 + 1e-9, -65504];
 
 /**
  * Rewrite the float32 weights of a saved model folder as tfjs-converter's quantised forms
@@ -195,21 +213,22 @@ export function quantiseFolder(dir: string, dtype: QuantDtype, fs: { readFileSyn
   const out: Uint8Array[] = [];
   const expected = new Map<string, Float32Array>();
   let off = 0;
+  let edged = false;
   for (const w of group.weights) {
     const n = w.shape.reduce((a, b) => a * b, 1);
     const v = all.subarray(off, off + n);
     off += n;
     const want = new Float32Array(n);
     if (dtype === 'float16') {
+      // the first weight large enough also carries the edge values: signed zeros, subnormals, the largest half
+      if (!edged && n >= HALF_EDGES.length) {
+        HALF_EDGES.forEach((x, i) => (v[i] = x));
+        edged = true;
+      }
       const codes = new Uint16Array(n);
-      for (let i = 0; i < n; i++) codes[i] = toHalf(v[i]!);
-      const h = new Uint16Array(1);
       for (let i = 0; i < n; i++) {
-        h[0] = codes[i]!;
-        const e = (h[0] >> 10) & 0x1f;
-        const m = h[0] & 0x3ff;
-        const s = h[0] & 0x8000 ? -1 : 1;
-        want[i] = e === 0 ? 0 : s * 2 ** (e - 15) * (1 + m / 1024);
+        codes[i] = toHalf(v[i]!);
+        want[i] = fromHalf(codes[i]!);
       }
       w['quantization'] = { dtype: 'float16' };
       out.push(new Uint8Array(codes.buffer));
