@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend/index.js';
 import { registerKernelOverrides, restoreStockKernels } from '../src/kernels/index.js';
 import { setThreads } from '../src/kernels/simd/pool.js';
-import { describeGraph, planFolds, type FoldGraph, type GraphNode } from '../src/model/fold-plan.js';
+import { describeGraph, planBnActs, planFolds, type FoldGraph, type GraphNode } from '../src/model/fold-plan.js';
 import { foldPlanOf, setConvBnFold, setFoldTrained, withGradientTargets } from '../src/kernels/conv-bn-fold.js';
 import { setInferenceMode } from '../src/model/batchnorm.js';
 import { relErr, values } from './helpers/kernels.js';
@@ -57,6 +57,28 @@ describe('planFolds (a graph description → the folds)', () => {
     expect(planFolds(sharedBn)).toEqual([]);
     const notBn: FoldGraph = { nodes: [node('c', 'conv2d', [0], [1]), node('r', 'relu', [1], [2])], outputs: [2] };
     expect(planFolds(notBn)).toEqual([]);
+  });
+});
+
+describe('planBnActs (training mode: a BN computing the activation after it)', () => {
+  it('a BN read only by a ReLU / ReLU6 (once, not an output) pairs with it, whatever precedes it; Activation(relu6) does not', () => {
+    const g: FoldGraph = {
+      nodes: [node('in', 'other', [], [0]), node('bn', 'batchnorm', [0], [1]), node('r', 'relu6', [1], [2]), node('bn2', 'batchnorm', [2], [3]),
+        node('r2', 'relu', [3], [4]), node('bn3', 'batchnorm', [4], [5]), node('m6', 'relu6-minimum', [5], [6]), node('bn4', 'batchnorm', [6], [7]),
+        node('r4', 'relu6', [7], [8]), node('add', 'other', [7, 8], [9]), node('bn5', 'batchnorm', [9], [10]), node('r5', 'relu', [10], [11])],
+      outputs: [10, 11],
+    };
+    expect(planBnActs(g)).toEqual([{ bn: 'bn', act: 'r', activation: 'relu6' }, { bn: 'bn2', act: 'r2', activation: 'relu' }]);
+    // the inference fold still takes Activation(relu6) as relu6
+    const fold: FoldGraph = { nodes: [node('c', 'conv2d', [0], [1]), node('bn', 'batchnorm', [1], [2]), node('m6', 'relu6-minimum', [2], [3])], outputs: [3] };
+    expect(planFolds(fold)).toEqual([{ conv: 'c', bn: 'bn', act: 'm6', activation: 'relu6' }]);
+  });
+
+  it('no pair for a shared BN or a shared activation', () => {
+    const sharedBn: FoldGraph = { nodes: [node('bn', 'batchnorm', [0], [1]), node('r', 'relu', [1], [2]), node('bn', 'batchnorm', [2], [3])], outputs: [3] };
+    expect(planBnActs(sharedBn)).toEqual([]);
+    const sharedAct: FoldGraph = { nodes: [node('bn', 'batchnorm', [0], [1]), node('r', 'relu', [1], [2]), node('r', 'relu', [2], [3])], outputs: [3] };
+    expect(planBnActs(sharedAct)).toEqual([]);
   });
 });
 

@@ -8,8 +8,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend/index.js';
 import { registerKernelOverrides, restoreStockKernels } from '../src/kernels/index.js';
-import { installConvBnFold, uninstallConvBnFold } from '../src/kernels/conv-bn-fold.js';
+import { bnActPlanOf, installConvBnFold, setConvBnFold, uninstallConvBnFold } from '../src/kernels/conv-bn-fold.js';
 import { bnTrain } from '../src/kernels/batch-norm.js';
+import { setThreads } from '../src/kernels/simd/pool.js';
 import { relErr, values } from './helpers/kernels.js';
 
 const SHAPES: number[][] = [[2, 5, 6, 8], [3, 4, 4, 20], [2, 3, 3, 3], [70, 12], [1, 40, 40, 16]];
@@ -187,4 +188,118 @@ describe('batch norm and clip gradients on fastlr kernels match the stock op cha
     registerKernelOverrides('wasm');
     installConvBnFold();
   });
+});
+
+// ------------------------------------------------------ BN + the ReLU / ReLU6 after it (training mode), fused
+const ACT_SHAPES: number[][] = [[3, 5, 7, 12], [2, 3, 5, 3], [1, 5, 9, 20], [45, 8]];
+const bitsOf = (t: tf.Tensor): number[] => Array.from(new Uint32Array((t.dataSync() as Float32Array).slice().buffer));
+
+/**
+ * x, γ, β, r of a case with the activation's edges hit exactly: channels 0 and 1 hold (row mod 5) − 2 (mean 0 over a
+ * multiple of 5 rows, so z = β where x = 0) with β = 6 and 0; the others random, spread over [−3, 9].
+ */
+function actCase(shape: number[], seed: number): tf.Tensor[] {
+  const c = shape[shape.length - 1]!;
+  const n = size(shape);
+  const xs = values(n, seed).map((v, i) => {
+    const ch = i % c;
+    return ch < 2 ? (Math.floor(i / c) % 5) - 2 : 6 * v + 3;
+  });
+  const beta = values(c, seed + 2).map((v, ch) => (ch === 0 ? 6 : ch === 1 ? 0 : 2 * v));
+  return tf.tidy(() => [tf.tensor(xs, shape), tf.tensor(values(c, seed + 1)).add(1.2), tf.tensor(beta), tf.tensor(values(n, seed + 3), shape)]);
+}
+
+/** y and the gradients w.r.t. x, γ, β of sum(act(BN(x))·r), fused (the kernel's activation) or BN then the op */
+function actRun(shape: number[], seed: number, act: 'relu' | 'relu6', fused: boolean): tf.Tensor[] {
+  const [x, g, b, r] = actCase(shape, seed) as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+  const f = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor): tf.Tensor => {
+    if (fused) return bnTrain(xx, gg, bb, 1e-3, act)[0];
+    const y = bnTrain(xx, gg, bb, 1e-3)[0];
+    return act === 'relu' ? tf.relu(y) : tf.relu6(y);
+  };
+  const grads = tf.grads((xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(f(xx, gg, bb), r)))([x, g, b]);
+  return [f(x, g, b), ...grads];
+}
+
+/** input → BN → ReLU6 → BN → ReLU → BN → (ReLU6, and Add of the BN's output and that ReLU6): two pairs fuse */
+function actModel(shape: number[]): tf.LayersModel {
+  const input = tf.input({ shape: shape.slice(1) });
+  const bnl = (name: string) => tf.layers.batchNormalization({ name, epsilon: 1e-3, momentum: 0.9 });
+  let y = tf.layers.reLU({ maxValue: 6, name: 'r1' }).apply(bnl('bn1').apply(input)) as tf.SymbolicTensor;
+  y = tf.layers.reLU({ name: 'r2' }).apply(bnl('bn2').apply(y)) as tf.SymbolicTensor;
+  const b3 = bnl('bn3').apply(y) as tf.SymbolicTensor;
+  const r3 = tf.layers.reLU({ maxValue: 6, name: 'r3' }).apply(b3) as tf.SymbolicTensor;
+  return tf.model({ inputs: input, outputs: tf.layers.add({ name: 'add' }).apply([b3, r3]) as tf.SymbolicTensor });
+}
+
+/** output, gradients w.r.t. x and every γ, β, then the moving statistics, of one training call; kernels run */
+async function modelRun(model: tf.LayersModel, shape: number[], seed: number, fused: boolean): Promise<{ bits: number[][]; kernels: string[] }> {
+  const was = setConvBnFold(fused);
+  try {
+    const start = model.getWeights().map((w) => w.clone());
+    const [x0, g, b, r] = actCase(shape, seed) as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+    const x = tf.variable(x0);
+    const vars = [x, ...model.trainableWeights.map((w) => w.read() as tf.Variable)];
+    let bits: number[][] = [];
+    const info = await tf.profile(() => {
+      const out = tf.tidy(() => {
+        let y: tf.Tensor | null = null;
+        const { grads } = tf.variableGrads(() => {
+          const o = model.apply(x, { training: true }) as tf.Tensor;
+          y = tf.keep(o.clone());
+          return tf.sum(tf.mul(o, r));
+        }, vars);
+        return [y!, ...vars.map((v) => grads[v.name]!), ...model.weights.filter((w) => /moving/.test(w.name)).map((w) => w.read().clone())];
+      });
+      bits = out.map(bitsOf);
+      tf.dispose(out);
+      return tf.scalar(0);
+    });
+    tf.dispose(info.result as tf.Tensor);
+    model.setWeights(start);
+    tf.dispose([...start, x0, g, b, r, x]);
+    return { bits, kernels: info.kernels.map((k) => k.name) };
+  } finally {
+    setConvBnFold(was);
+  }
+}
+
+describe('a training-mode BN computing the ReLU / ReLU6 after it is bit for bit the BN then the activation', () => {
+  afterAll(() => setThreads(1));
+  for (const backend of ['cpu', 'wasm'] as const) {
+    for (const threads of [1, 2]) {
+      for (const act of ['relu', 'relu6'] as const) {
+        it.each(ACT_SHAPES.map((s, i) => [s.join('×'), i] as const))(`${backend}, ${threads} thread(s): ${act}, x %s: y, dx, dγ, dβ`, async (_n, i) => {
+          await initBackend(backend);
+          registerKernelOverrides(backend);
+          setThreads(threads);
+          const before = tf.memory().numTensors;
+          const [fused, plain] = [true, false].map((f) => tf.tidy(() => actRun(ACT_SHAPES[i]!, 70 + i, act, f).map(bitsOf)));
+          expect(tf.memory().numTensors).toBe(before);
+          ['y', 'dx', 'dgamma', 'dbeta'].forEach((what, k) => expect(fused![k], what).toEqual(plain![k]));
+          // the edges were hit: z = 6 and z = 0 (channels 0, 1 at x = 0) give the activation's boundary gradients
+          expect(new Set(plain![0]).size).toBeGreaterThan(10);
+        });
+      }
+
+      it(`${backend}, ${threads} thread(s): in a model, each BN read only by its ReLU / ReLU6 computes it; one read twice keeps its ReLU6`, async () => {
+        await initBackend(backend);
+        registerKernelOverrides(backend);
+        setThreads(threads);
+        const shape = [3, 5, 7, 12];
+        const model = actModel(shape);
+        expect([...bnActPlanOf(model)].map(([bn, p]) => [bn.name, p.act.name, p.activation])).toEqual([['bn1', 'r1', 'relu6'], ['bn2', 'r2', 'relu']]);
+        const before = tf.memory().numTensors;
+        const fused = await modelRun(model, shape, 90, true);
+        const plain = await modelRun(model, shape, 90, false);
+        expect(tf.memory().numTensors).toBe(before);
+        expect(fused.bits.length).toBe(1 + 1 + 6 + 6);
+        fused.bits.forEach((b, k) => expect(b, `output ${k}`).toEqual(plain.bits[k]));
+        const count = (ks: string[], name: string): number => ks.filter((k) => k === name).length;
+        expect([count(fused.kernels, 'Relu6'), count(fused.kernels, 'Relu')]).toEqual([1, 0]);
+        expect([count(plain.kernels, 'Relu6'), count(plain.kernels, 'Relu')]).toEqual([2, 1]);
+        model.weights.forEach((w) => w.dispose());
+      });
+    }
+  }
 });

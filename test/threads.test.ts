@@ -108,6 +108,19 @@ const CASES: Case[] = [
     },
   },
   {
+    name: 'batch norm (training) computing relu6 / relu, and its gradient 16×14×14×32 (the masked sums, the fused passes)',
+    splits: true,
+    run: () => {
+      const x = t([16, 14, 14, 32], 50).mul(4);
+      const scale = t([32], 51).mul(3);
+      const offset = t([32], 52).mul(6);
+      const bn = (a: tf.Tensor, activation: string): tf.Tensor =>
+        (tf.engine().runKernel(BN_TRAIN_KERNEL, { x: a, scale, offset }, { varianceEpsilon: 1e-3, activation }) as tf.Tensor[])[0]!;
+      const out = ['relu6', 'relu'].flatMap((act) => [bn(x, act).flatten(), tf.grad((a: tf.Tensor) => bn(a, act).mul(x).sum())(x).flatten()]);
+      return tf.concat(out);
+    },
+  },
+  {
     name: 'batch norm in inference mode (FusedBatchNorm) and its gradient 16×14×14×32 (split by rows)',
     splits: true,
     run: () => {

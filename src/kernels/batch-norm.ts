@@ -17,6 +17,15 @@
  * programs (c % 4 == 0) and in the plain float32 loops here (other channel counts, no WebAssembly SIMD), so the two
  * agree bit for bit. Per-channel coefficients are computed in float64 and rounded once.
  *
+ * With an activation (attr `activation`: relu, relu6 — a BN whose output only a ReLU / ReLU6 layer reads, planned per
+ * model: fold-plan.ts planBnActs, conv-bn-fold.ts plannedBnActivation), FastlrBatchNormTrain's y is act(BN(x)),
+ * computed in the apply pass with the activation kernels' own operations (wasm: bn_apply_relu / bn_apply_clamp, as
+ * unary-programs.ts; cpu: their loops after the apply), and the activation layer passes y through. Its gradient's
+ * mask, on z = (x − mean)·s + offset recomputed with the apply pass's operations (s rounded as the forward did), is
+ * the activation's gradient kernel's (relu: z > 0, FastlrReluGrad; ReLU6: 0 < z ≤ 6, its FastlrClipGrad pass):
+ * FastlrBatchNormGradSums masks dy into dz while it sums (and returns dz, FastlrBatchNormGradInput's dy), so every
+ * output and gradient is the BN then the activation bit for bit, without the activation's two full-size passes.
+ *
  * tfjs-layers' BatchNormalization computes its training branch with module-private functions, so the layer is
  * patched at the prototype (installBatchNormTraining): `call` runs the original whenever the fused kernel is not
  * registered on the active backend (e.g. FASTLR_KERNELS=stock), the call is not in training mode, or the layer is
@@ -32,6 +41,10 @@ import { channelBlocks, MIN_PARALLEL_MACS, rowBlocks, tileCount } from './simd/t
 import { withThreads } from './simd/adaptive.js';
 import { cpuHeap } from './cpu-simd.js';
 import { layerPatch, type LayerCall } from './layer-patch.js';
+import { MIN_POSITIVE } from './relu6.js';
+import { RELU_GRAD_KERNEL } from './relu-grad.js';
+import { CLIP_GRAD_KERNEL } from './clip-grad.js';
+import { passThrough, plannedBnActivation } from './conv-bn-fold.js';
 
 export const BN_TRAIN_KERNEL = 'FastlrBatchNormTrain';
 export const BN_GRAD_SUMS_KERNEL = 'FastlrBatchNormGradSums';
@@ -39,6 +52,32 @@ export const BN_GRAD_INPUT_KERNEL = 'FastlrBatchNormGradInput';
 
 const BLOCK = 32;
 const fr = Math.fround;
+
+/** The activation a training-mode BN computes after itself (attr `activation` of the three kernels). */
+export type BnActivation = 'linear' | 'relu' | 'relu6';
+
+function activationOf(kernel: string, attrs: tf.NamedAttrMap | undefined): BnActivation {
+  const a = attrs?.['activation'] ?? 'linear';
+  for (const known of ['linear', 'relu', 'relu6'] as const) if (a === known) return known;
+  throw new Error(`${kernel}: unknown activation ${String(a)}`);
+}
+
+/**
+ * The gradient mask of an activation on its input z, as [lo, hi] with lo ≤ z ≤ hi: relu's z > 0 (FastlrReluGrad) and
+ * ReLU6's 0 < z ≤ 6 (its FastlrClipGrad pass, relu6.ts); NaN z is outside both.
+ */
+const MASK_BOUNDS: Record<'relu' | 'relu6', [number, number]> = { relu: [MIN_POSITIVE, Infinity], relu6: [MIN_POSITIVE, 6] };
+const f32Bits = (v: number): number => new Int32Array(Float32Array.of(v).buffer)[0]!;
+/** the mask's bounds as the SIMD programs take them (float32 bit patterns) */
+const maskBits = (act: BnActivation): number[] => (act === 'linear' ? [] : MASK_BOUNDS[act].map(f32Bits));
+
+/** z = (x − mean)·s + shift recomputed per element (the apply pass's operations) and the bounds of its mask. */
+interface LoopMask {
+  s: Float32Array;
+  shift: Float32Array;
+  lo: number;
+  hi: number;
+}
 
 // ----------------------------------------------------------------------------------------- the plain loops (spec)
 /** out[ch] = blocked Σ_r term(r·c + ch, ch) in float32 */
@@ -70,6 +109,16 @@ const loops = {
     blockedSum(rows, c, sdy, (i) => dy[i]!);
     blockedSum(rows, c, sdyx, (i, ch) => fr(dy[i]! * fr(x[i]! - mean[ch]!)));
   },
+  /** dz = dy where lo ≤ z ≤ hi, z = (x − mean)·s + shift as the apply pass computes it (NaN z: 0), else 0 */
+  mask(x: Float32Array, dy: Float32Array, mean: Float32Array, mask: LoopMask, dz: Float32Array, rows: number, c: number): void {
+    for (let r = 0, o = 0; r < rows; r++, o += c) {
+      for (let ch = 0; ch < c; ch++) {
+        const i = o + ch;
+        const z = fr(fr(fr(x[i]! - mean[ch]!) * mask.s[ch]!) + mask.shift[ch]!);
+        dz[i] = z >= mask.lo && z <= mask.hi ? dy[i]! : 0;
+      }
+    }
+  },
   apply(x: Float32Array, mean: Float32Array, scale: Float32Array, shift: Float32Array, out: Float32Array, rows: number, c: number): void {
     for (let r = 0, o = 0; r < rows; r++, o += c) {
       for (let ch = 0; ch < c; ch++) out[o + ch] = fr(fr(fr(x[o + ch]! - mean[ch]!) * scale[ch]!) + shift[ch]!);
@@ -83,7 +132,23 @@ const loops = {
       }
     }
   },
+  /** the cpu backend's activation kernels in place: Relu (ours, cpu-elementwise.ts) and tfjs-cpu's Relu6 */
+  activateCpu(y: Float32Array, act: 'relu' | 'relu6'): void {
+    if (act === 'relu') {
+      for (let i = 0; i < y.length; i++) {
+        const v = y[i]!;
+        y[i] = v > 0 || v !== v ? v : 0;
+      }
+    } else {
+      for (let i = 0; i < y.length; i++) y[i] = Math.min(Math.max(0, y[i]!), 6);
+    }
+  },
 };
+
+/** s = γ/√(variance + ε) per channel (float64, rounded once): the apply pass's normalising scale */
+function normalisingScale(gamma: Float32Array, variance: Float32Array, eps: number, out: Float32Array): void {
+  for (let ch = 0; ch < out.length; ch++) out[ch] = gamma[ch]! / Math.sqrt(variance[ch]! + eps);
+}
 
 // -------------------------------------------------------------------------------------------------- the kernels
 interface WasmLike {
@@ -184,16 +249,17 @@ function arena(kernel: string, backendName: string, backend: tf.KernelBackend, i
  * threads (`rowed`: the indices of the [rows, c] arrays among args); each element is computed the same way by one
  * thread, so the split never changes a bit. With `threads: auto`, only where it is measured to pay (adaptive.ts).
  */
-function byRows(m: Arena, fn: 'bn_apply' | 'bn_grad_apply', args: number[], rowed: number[], rows: number, c: number): void {
+type RowProgram = 'bn_apply' | 'bn_apply_relu' | 'bn_apply_clamp' | 'bn_grad_apply';
+function byRows(m: Arena, fn: RowProgram, args: number[], rowed: number[], rows: number, c: number, tail: number[] = []): void {
   const runner = m.runner;
-  const one = (): void => m.simd![fn](...args, rows, c);
+  const one = (): void => m.simd![fn](...args, rows, c, ...tail);
   if (runner === null || runner.threads() < 2 || rows * c * 4 < MIN_PARALLEL_MACS) return one();
   withThreads(`${fn} ${rows}x${c}`, (t) => {
     if (t < 2) return one();
     runner.parallel(
       rowBlocks(rows, tileCount(t, rows), 1).map(([r0, r1]) => ({
         fn,
-        args: [...args.map((a, i) => (rowed.includes(i) ? a + 4 * r0 * c : a)), r1 - r0, c],
+        args: [...args.map((a, i) => (rowed.includes(i) ? a + 4 * r0 * c : a)), r1 - r0, c, ...tail],
       })),
       t,
     );
@@ -205,23 +271,52 @@ function byRows(m: Arena, fn: 'bn_apply' | 'bn_grad_apply', args: number[], rowe
  * blocks over the threads (its `_range` variant: channels [c0, c1), multiples of 4): each channel summed over the
  * rows in the same order by one thread, so the split never changes a bit. With `threads: auto`, only where it pays.
  */
-function byChannels(m: Arena, fn: 'bn_sum' | 'bn_sqdev' | 'bn_grad_sums', args: number[], rows: number, c: number): void {
+function byChannels(m: Arena, fn: 'bn_sum' | 'bn_sqdev' | 'bn_grad_sums' | 'bn_grad_sums_mask', args: number[], rows: number, c: number, tail: number[] = []): void {
   const runner = m.runner;
-  const one = (): void => m.simd![fn](...args, rows, c);
+  const one = (): void => m.simd![fn](...args, rows, c, ...tail);
   if (runner === null || runner.threads() < 2 || c < 8 || rows * c * 4 < MIN_PARALLEL_MACS) return one();
   withThreads(`${fn} ${rows}x${c}`, (t) => {
     const blocks = t < 2 ? [] : channelBlocks(c, t);
     if (blocks.length < 2) return one();
-    runner.parallel(blocks.map(([c0, c1]) => ({ fn: `${fn}_range`, args: [...args, rows, c, c0, c1] })), t);
+    runner.parallel(blocks.map(([c0, c1]) => ({ fn: `${fn}_range`, args: [...args, rows, c, ...tail, c0, c1] })), t);
   });
 }
 
-/** FastlrBatchNormTrain(x, scale, offset; varianceEpsilon) → [y, mean, variance] */
+/**
+ * Whether a training-mode BN can compute `act` after itself on the active backend bit for bit as the activation's
+ * own kernels, forward and backward: cpu; wasm with the SIMD programs (its Relu / Relu6 are then those programs);
+ * and the activation's gradient kernel ours (FastlrReluGrad, FastlrClipGrad), whose mask the BN gradient applies.
+ */
+export function bnActivationAvailable(act: 'relu' | 'relu6'): boolean {
+  const name = tf.getBackend();
+  if (tf.getKernel(BN_TRAIN_KERNEL, name) == null || tf.getKernel(act === 'relu' ? RELU_GRAD_KERNEL : CLIP_GRAD_KERNEL, name) == null) return false;
+  return name === 'cpu' || (name === 'wasm' && simdPrograms(tf.backend()) !== null);
+}
+
+/**
+ * y = act(BN(x)) in place on the output (index `out` of the arena, already BN(x) unless `fusedProgram`): the wasm
+ * backend's activation programs (unary-programs.ts relu / clip, as its Relu and Relu6 kernels), or the cpu
+ * backend's kernels' loops.
+ */
+function activateInPlace(backendName: string, backend: tf.KernelBackend, m: Arena, out: number, n: number, act: 'relu' | 'relu6'): void {
+  if (backendName === 'wasm') {
+    const progs = simdPrograms(backend);
+    if (progs === null) throw new Error(`${BN_TRAIN_KERNEL}: activation ${act} needs the SIMD programs on wasm`);
+    const p = m.ptr(out);
+    if (act === 'relu') progs.relu(p, p, n);
+    else progs.clip(p, p, n, f32Bits(0), f32Bits(6));
+    return;
+  }
+  loops.activateCpu(m.view(out), act);
+}
+
+/** FastlrBatchNormTrain(x, scale, offset; varianceEpsilon, activation) → [y, mean, variance] (y after the activation) */
 export function bnTrainKernel(backendName: string): MultiKernel {
   return (args: KernelArgs): tf.TensorInfo[] => {
     const ins = inputsOf(BN_TRAIN_KERNEL, args, ['x', 'scale', 'offset']);
     const x = ins[0]!;
     const eps = Number(args.attrs?.['varianceEpsilon'] ?? 1e-3);
+    const act = activationOf(BN_TRAIN_KERNEL, args.attrs);
     const { rows, c } = channelsOf(x);
     // 0 x, 1 gamma, 2 beta | 3 y, 4 mean, 5 variance | 6 normalising scale
     const m = arena(BN_TRAIN_KERNEL, backendName, args.backend, ins, [x.shape.slice(), [c], [c]], [c], c);
@@ -233,13 +328,17 @@ export function bnTrainKernel(backendName: string): MultiKernel {
       for (let ch = 0; ch < c; ch++) mean[ch] = mean[ch]! / rows;
       if (p) byChannels(m, 'bn_sqdev', [m.ptr(0), m.ptr(4), m.ptr(5)], rows, c);
       else loops.sqdev(m.view(0), m.view(4), m.view(5), rows, c);
-      const [v, g, s] = [m.view(5), m.view(1), m.view(6)];
-      for (let ch = 0; ch < c; ch++) {
-        v[ch] = v[ch]! / rows;
-        s[ch] = g[ch]! / Math.sqrt(v[ch]! + eps);
-      }
-      if (p) byRows(m, 'bn_apply', [m.ptr(0), m.ptr(4), m.ptr(6), m.ptr(2), m.ptr(3)], [0, 4], rows, c);
+      const v = m.view(5);
+      for (let ch = 0; ch < c; ch++) v[ch] = v[ch]! / rows;
+      normalisingScale(m.view(1), v, eps, m.view(6));
+      const applyArgs = (): number[] => [m.ptr(0), m.ptr(4), m.ptr(6), m.ptr(2), m.ptr(3)];
+      // wasm's SIMD programs compute the activation in the apply pass; elsewhere it runs in place after it
+      const fused = p !== null && backendName === 'wasm' && act !== 'linear';
+      if (fused && act === 'relu') byRows(m, 'bn_apply_relu', applyArgs(), [0, 4], rows, c);
+      else if (fused) byRows(m, 'bn_apply_clamp', applyArgs(), [0, 4], rows, c, [f32Bits(0), f32Bits(6)]);
+      else if (p) byRows(m, 'bn_apply', applyArgs(), [0, 4], rows, c);
       else loops.apply(m.view(0), m.view(4), m.view(6), m.view(2), m.view(3), rows, c);
+      if (!fused && act !== 'linear') activateInPlace(backendName, args.backend, m, 3, rows * c, act);
       return m.finish();
     } finally {
       m.dispose();
@@ -280,19 +379,44 @@ export function bnInferenceKernel(backendName: string, stock: Kernel): Kernel {
   };
 }
 
-/** FastlrBatchNormGradSums(x, dy, mean, variance; varianceEpsilon) → [dscale, doffset] = [r·Σdy(x − mean), Σdy] */
+/**
+ * FastlrBatchNormGradSums(x, dy, mean, variance[, scale, offset]; varianceEpsilon, activation) → [dscale, doffset]
+ *   = [r·Σdy(x − mean), Σdy]. With an activation (scale and offset then given), dy is the gradient of act(BN(x)):
+ *   dz = dy where the activation passes a gradient, on z = (x − mean)·s + offset recomputed as the forward's apply
+ *   pass did, else 0 (the activation's gradient kernel, bit for bit), is summed instead and returned third
+ *   ([dscale, doffset, dz]: FastlrBatchNormGradInput's dy), in the same pass.
+ */
 export function bnGradSumsKernel(backendName: string): MultiKernel {
   return (args: KernelArgs): tf.TensorInfo[] => {
-    const ins = inputsOf(BN_GRAD_SUMS_KERNEL, args, ['x', 'dy', 'mean', 'variance']);
+    const act = activationOf(BN_GRAD_SUMS_KERNEL, args.attrs);
+    const ins = inputsOf(BN_GRAD_SUMS_KERNEL, args, act === 'linear' ? ['x', 'dy', 'mean', 'variance'] : ['x', 'dy', 'mean', 'variance', 'scale', 'offset']);
     const eps = Number(args.attrs?.['varianceEpsilon'] ?? 1e-3);
-    const { rows, c } = channelsOf(ins[0]!);
-    // 0 x, 1 dy, 2 mean, 3 variance | 4 dscale, 5 doffset
-    const m = arena(BN_GRAD_SUMS_KERNEL, backendName, args.backend, ins, [[c], [c]], [], c);
+    const x = ins[0]!;
+    const { rows, c } = channelsOf(x);
+    // 0 x, 1 dy, 2 mean, 3 variance | 4 dscale, 5 doffset — or with an activation:
+    // 0 x, 1 dy, 2 mean, 3 variance, 4 gamma, 5 beta | 6 dscale, 7 doffset, 8 dz | 9 normalising scale
+    if (act === 'linear') {
+      const m = arena(BN_GRAD_SUMS_KERNEL, backendName, args.backend, ins, [[c], [c]], [], c);
+      try {
+        if (m.simd) byChannels(m, 'bn_grad_sums', [m.ptr(0), m.ptr(1), m.ptr(2), m.ptr(5), m.ptr(4)], rows, c);
+        else loops.gradSums(m.view(0), m.view(1), m.view(2), m.view(5), m.view(4), rows, c);
+        finishScale(m.view(4), m.view(3), eps);
+        return m.finish();
+      } finally {
+        m.dispose();
+      }
+    }
+    const m = arena(BN_GRAD_SUMS_KERNEL, backendName, args.backend, ins, [[c], [c], x.shape.slice()], [c], c);
     try {
-      if (m.simd) byChannels(m, 'bn_grad_sums', [m.ptr(0), m.ptr(1), m.ptr(2), m.ptr(5), m.ptr(4)], rows, c);
-      else loops.gradSums(m.view(0), m.view(1), m.view(2), m.view(5), m.view(4), rows, c);
-      const [ds, v] = [m.view(4), m.view(3)];
-      for (let ch = 0; ch < c; ch++) ds[ch] = ds[ch]! / Math.sqrt(v[ch]! + eps);
+      normalisingScale(m.view(4), m.view(3), eps, m.view(9));
+      if (m.simd) {
+        byChannels(m, 'bn_grad_sums_mask', [m.ptr(0), m.ptr(1), m.ptr(2), m.ptr(9), m.ptr(5), m.ptr(7), m.ptr(6), m.ptr(8)], rows, c, maskBits(act));
+      } else {
+        const [lo, hi] = MASK_BOUNDS[act];
+        loops.mask(m.view(0), m.view(1), m.view(2), { s: m.view(9), shift: m.view(5), lo: fr(lo), hi: fr(hi) }, m.view(8), rows, c);
+        loops.gradSums(m.view(0), m.view(8), m.view(2), m.view(7), m.view(6), rows, c);
+      }
+      finishScale(m.view(6), m.view(3), eps);
       return m.finish();
     } finally {
       m.dispose();
@@ -300,9 +424,15 @@ export function bnGradSumsKernel(backendName: string): MultiKernel {
   };
 }
 
+/** dscale = r·Σdy(x − mean), r = 1/√(variance + ε), in place */
+function finishScale(ds: Float32Array, v: Float32Array, eps: number): void {
+  for (let ch = 0; ch < ds.length; ch++) ds[ch] = ds[ch]! / Math.sqrt(v[ch]! + eps);
+}
+
 /**
  * FastlrBatchNormGradInput(x, dy, scale, mean, variance, dscale, doffset[, dmean][, dvariance]; varianceEpsilon) → dx
  *   = dy·a + ((x − mean)·k + b), a = γr, k = 2·dvariance/M − γr²·dscale/M, b = dmean/M − γr·doffset/M
+ *   (after an activation, dy is FastlrBatchNormGradSums' dz)
  */
 export function bnGradInputKernel(backendName: string): Kernel {
   return (args: KernelArgs): tf.TensorInfo => {
@@ -339,26 +469,30 @@ export function bnGradInputKernel(backendName: string): Kernel {
 // ------------------------------------------------------------------------------------------ the op and gradient
 export const bnTrainGradConfig: tf.GradConfig = {
   kernelName: BN_TRAIN_KERNEL,
-  inputsToSave: ['x', 'scale'],
+  inputsToSave: ['x', 'scale', 'offset'],
   outputsToSave: [false, true, true],
   gradFunc: (dys: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs?: tf.NamedAttrMap) => {
     const [dy, dmean, dvariance] = Array.isArray(dys) ? dys : [dys];
-    const [x, scale, mean, variance] = saved;
-    if (dy == null || x === undefined || scale === undefined || mean === undefined || variance === undefined) {
+    const [x, scale, offset, mean, variance] = saved;
+    if (dy == null || x === undefined || scale === undefined || offset === undefined || mean === undefined || variance === undefined) {
       throw new Error(`${BN_TRAIN_KERNEL} gradient: missing tensors`);
     }
-    const eps = { varianceEpsilon: attrs?.['varianceEpsilon'] ?? 1e-3 };
-    // the sums every gradient needs, once (outside the per-input tidy of the tape, so all three can use them)
-    const [dscale, doffset] = tf.engine().runKernel(BN_GRAD_SUMS_KERNEL, { x, dy, mean, variance }, eps) as [tf.Tensor, tf.Tensor];
+    const act = activationOf(BN_TRAIN_KERNEL, attrs);
+    const kernelAttrs = { varianceEpsilon: attrs?.['varianceEpsilon'] ?? 1e-3, activation: act };
+    // with an activation, dy is the gradient of act(BN(x)): both kernels mask it by the activation's gradient
+    const withAct: tf.NamedTensorMap = act === 'linear' ? {} : { scale, offset };
+    // the sums every gradient needs, once (outside the per-input tidy of the tape, so all three can use them);
+    // with an activation also dz, the gradient through it
+    const [dscale, doffset, dz] = tf.engine().runKernel(BN_GRAD_SUMS_KERNEL, { x, dy, mean, variance, ...withAct }, kernelAttrs) as tf.Tensor[];
     return {
       x: () => {
-        const inputs: tf.NamedTensorMap = { x, dy, scale, mean, variance, dscale, doffset };
+        const inputs: tf.NamedTensorMap = { x, dy: dz ?? dy, scale, mean, variance, dscale: dscale!, doffset: doffset! };
         if (dmean != null) inputs['dmean'] = dmean;
         if (dvariance != null) inputs['dvariance'] = dvariance;
-        return tf.engine().runKernel(BN_GRAD_INPUT_KERNEL, inputs, eps) as tf.Tensor;
+        return tf.engine().runKernel(BN_GRAD_INPUT_KERNEL, inputs, { varianceEpsilon: kernelAttrs.varianceEpsilon }) as tf.Tensor;
       },
-      scale: () => tf.clone(dscale),
-      offset: () => tf.clone(doffset),
+      scale: () => tf.clone(dscale!),
+      offset: () => tf.clone(doffset!),
     };
   },
 };
@@ -410,9 +544,12 @@ export const bnInferenceGradConfig: tf.GradConfig = {
   },
 };
 
-/** y, batch mean, batch variance of x over every axis but the last (the fused kernel). */
-export function bnTrain(x: tf.Tensor, scale: tf.Tensor, offset: tf.Tensor, epsilon: number): [tf.Tensor, tf.Tensor, tf.Tensor] {
-  const out = tf.engine().runKernel(BN_TRAIN_KERNEL, { x, scale, offset }, { varianceEpsilon: epsilon }) as tf.Tensor[];
+/**
+ * y, batch mean, batch variance of x over every axis but the last (the fused kernel); y = act(BN(x)) with an
+ * activation (bnActivationAvailable says where it is computed exactly as the activation's own kernels).
+ */
+export function bnTrain(x: tf.Tensor, scale: tf.Tensor, offset: tf.Tensor, epsilon: number, activation: BnActivation = 'linear'): [tf.Tensor, tf.Tensor, tf.Tensor] {
+  const out = tf.engine().runKernel(BN_TRAIN_KERNEL, { x, scale, offset }, { varianceEpsilon: epsilon, activation }) as tf.Tensor[];
   return [out[0]!, out[1]!, out[2]!];
 }
 
@@ -435,8 +572,11 @@ function fusedCall(layer: BnLayer, inputs: tf.Tensor | tf.Tensor[], kwargs: Reco
   const axis = layer.axis >= 0 ? layer.axis : layer.axis + input.rank;
   if (axis !== input.rank - 1 || !layer.center || !layer.scale || layer.gamma === null || layer.beta === null) return null;
   if (tf.getKernel(BN_TRAIN_KERNEL, tf.getBackend()) == null) return null;
-  return tf.tidy(() => {
-    const [y, mean, variance] = bnTrain(input, layer.gamma!.read(), layer.beta!.read(), layer.epsilon);
+  // the activation after this BN, computed here when the running model's plan says it alone reads the BN's output
+  const planned = plannedBnActivation(layer);
+  const act = planned !== null && bnActivationAvailable(planned.activation) ? planned : null;
+  const out = tf.tidy(() => {
+    const [y, mean, variance] = bnTrain(input, layer.gamma!.read(), layer.beta!.read(), layer.epsilon, act?.activation ?? 'linear');
     // tfjs-layers' doMovingAverage, as it is
     const update = (variable: tf.LayerVariable, value: tf.Tensor): void => {
       tf.tidy(() => {
@@ -449,6 +589,8 @@ function fusedCall(layer: BnLayer, inputs: tf.Tensor | tf.Tensor[], kwargs: Reco
     update(layer.movingVariance, variance);
     return y;
   });
+  if (act !== null) passThrough(out, act.act);
+  return out;
 }
 
 const patch = layerPatch<BnLayer>(() => Object.getPrototypeOf(tf.layers.batchNormalization({})) as { call: LayerCall }, fusedCall);

@@ -25,13 +25,17 @@
  *     unfused.
  * Dilated convolutions fold only outside a tape (tfjs has no dilated conv gradient kernels).
  *
+ * Training mode: the same model plans also name each BN whose output only a ReLU / ReLU6 layer reads (fold-plan.ts
+ * planBnActs): batch-norm.ts's training branch asks plannedBnActivation, computes the activation in its kernel and
+ * marks the output (passThrough), which that activation layer then passes through. Off with the fold (setConvBnFold).
+ *
  * Kernels: with fastlr's kernels, FastlrConvBnAct (the backend's FusedConv2D / FusedDepthwiseConv2D with bias and
  * relu/relu6 in the epilogue) under a tape; outside one, tf.fused.conv2d / tf.fused.depthwiseConv2d with bias and
  * activation — stock ops, so tfjs-node (FASTLR_KERNELS=stock) folds as well; under a tape there, tf.fused with a
  * linear activation (conv + bias fused) then the activation op.
  */
 import * as tf from '@tensorflow/tfjs';
-import { describeGraph, planFolds, type FoldActivation } from '../model/fold-plan.js';
+import { describeGraph, planBnActs, planFolds, type FoldActivation } from '../model/fold-plan.js';
 import { inInferenceMode } from '../model/batchnorm.js';
 import { layerPatch, type LayerCall, type LayerPatch } from './layer-patch.js';
 import { CONV_BN_ACT_KERNEL, convBnAct } from './conv-bn-act.js';
@@ -62,10 +66,19 @@ interface LayerFold {
   depthwise: boolean;
 }
 type Plan = Map<Layer, LayerFold>;
+/** a training-mode BN that computes the activation after it (planBnActs), by BN layer */
+export interface BnActivation {
+  act: Layer;
+  activation: 'relu' | 'relu6';
+}
+interface ModelPlan {
+  folds: Plan;
+  bnActs: Map<Layer, BnActivation>;
+}
 
-const plans = new WeakMap<object, Plan>();
+const plans = new WeakMap<object, ModelPlan>();
 /** the plans of the models being run, innermost last */
-const running: Plan[] = [];
+const running: ModelPlan[] = [];
 /** what the engine differentiates in the step being recorded, innermost last */
 const targets: ReadonlySet<tf.Variable>[] = [];
 /** tensors a fold produced: the BN and the activation that must pass them through */
@@ -129,21 +142,53 @@ function differentiated(v: tf.LayerVariable | null | undefined): boolean {
   return t !== undefined ? t.has(variable) : variable.trainable;
 }
 
-/** The fold plan of `model`, computed once. */
-export function foldPlanOf(model: tf.LayersModel): Plan {
+/** The plans of `model` (folds, training-mode BN → activation pairs), computed once. */
+function modelPlanOf(model: tf.LayersModel): ModelPlan {
   let plan = plans.get(model);
   if (plan === undefined) {
     const byName = new Map(model.layers.map((l) => [l.name, l]));
-    plan = new Map();
-    for (const f of planFolds(describeGraph(model))) {
+    const graph = describeGraph(model);
+    const folds: Plan = new Map();
+    for (const f of planFolds(graph)) {
       const conv = byName.get(f.conv);
       const bn = byName.get(f.bn);
       if (conv === undefined || bn === undefined) continue;
-      plan.set(conv, { bn, act: f.act === null ? null : (byName.get(f.act) ?? null), activation: f.act === null ? 'linear' : f.activation, depthwise: conv.getClassName() === 'DepthwiseConv2D' });
+      folds.set(conv, { bn, act: f.act === null ? null : (byName.get(f.act) ?? null), activation: f.act === null ? 'linear' : f.activation, depthwise: conv.getClassName() === 'DepthwiseConv2D' });
     }
+    const bnActs = new Map<Layer, BnActivation>();
+    for (const p of planBnActs(graph)) {
+      const bn = byName.get(p.bn);
+      const act = byName.get(p.act);
+      if (bn !== undefined && act !== undefined) bnActs.set(bn, { act, activation: p.activation });
+    }
+    plan = { folds, bnActs };
     plans.set(model, plan);
   }
   return plan;
+}
+
+/** The fold plan of `model`, computed once. */
+export function foldPlanOf(model: tf.LayersModel): Plan {
+  return modelPlanOf(model).folds;
+}
+
+/** The training-mode BN → activation pairs of `model`, by BN layer. */
+export function bnActPlanOf(model: tf.LayersModel): ReadonlyMap<Layer, BnActivation> {
+  return modelPlanOf(model).bnActs;
+}
+
+/**
+ * The activation a training-mode BN layer computes itself in the model being run (its plan: the BN's output read
+ * only by that activation layer), or null (no model plan running, the fold turned off, not planned).
+ */
+export function plannedBnActivation(bn: object): BnActivation | null {
+  if (!enabled) return null;
+  return running[running.length - 1]?.bnActs.get(bn as Layer) ?? null;
+}
+
+/** `y` is the activation `act`'s output already (a BN computed it): `act` passes it through when called on it. */
+export function passThrough(y: tf.Tensor, act: Layer): void {
+  passes.set(y, { bn: null, act });
 }
 
 const single = (inputs: tf.Tensor | tf.Tensor[]): tf.Tensor | null => (Array.isArray(inputs) ? (inputs.length === 1 ? inputs[0]! : null) : inputs);
@@ -198,7 +243,7 @@ function constantWeights(layer: Layer, conv: ConvLayer, bn: BnLayer, depthwise: 
 
 function convCall(layer: Layer, inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor | null {
   if (!enabled) return null;
-  const fold = running[running.length - 1]?.get(layer);
+  const fold = running[running.length - 1]?.folds.get(layer);
   if (fold === undefined) return null;
   const x = single(inputs);
   if (x === null || x.rank !== 4 || x.dtype !== 'float32') return null;
@@ -286,7 +331,7 @@ function withPlan(name: string): ModelPatch {
   const original = proto[name]!;
   proto[name] = function (this: tf.LayersModel, ...args: unknown[]): unknown {
     if (!enabled) return original.apply(this, args);
-    running.push(foldPlanOf(this));
+    running.push(modelPlanOf(this));
     try {
       return original.apply(this, args);
     } finally {

@@ -12,7 +12,7 @@ import { CLIP_GRAD_KERNEL } from './clip-grad.js';
 import { layerPatch, type LayerCall } from './layer-patch.js';
 
 /** The smallest positive float32 (a subnormal): x ≥ it ⇔ x > 0 for every float32 x. */
-const MIN_POSITIVE = 1.401298464324817e-45;
+export const MIN_POSITIVE = 1.401298464324817e-45;
 
 export const relu6GradConfig: tf.GradConfig = {
   kernelName: 'Relu6',

@@ -12,11 +12,16 @@
  *   - `act`: the BN's output's only consumer is a ReLU / ReLU(max 6) / Activation('relu' | 'relu6') called at one
  *     node, and the BN's output is not a model output; otherwise act is null (conv + BN alone: a BN whose output
  *     feeds two layers, as before a residual Add, keeps its output as it is).
+ * A training-mode pair {bn, act} (planBnActs) is planned by the same rule as a fold's `act`, whatever precedes the BN:
+ * the BN (last axis, called at one node, one input) computes the activation itself and the activation layer passes
+ * its input through. Only activations whose gradient is a mask of the BN's output: ReLU layers (relu, ReLU(max 6))
+ * and Activation('relu'); not Activation('relu6') (tfjs-layers computes minimum(6, relu(x)): its gradient at 6 and
+ * the sign of its masked zeros differ from ReLU(6)'s, kind 'relu6-minimum').
  * Nested models are single nodes of their parent's graph (kind 'other'): each model is planned on its own graph.
  */
 import type * as tf from '@tensorflow/tfjs';
 
-export type FoldKind = 'conv2d' | 'depthwise' | 'batchnorm' | 'relu' | 'relu6' | 'other';
+export type FoldKind = 'conv2d' | 'depthwise' | 'batchnorm' | 'relu' | 'relu6' | 'relu6-minimum' | 'other';
 export type FoldActivation = 'linear' | 'relu' | 'relu6';
 
 /** One call of a layer in the graph: the tensors (ids) it reads and writes. */
@@ -41,8 +46,15 @@ export interface Fold {
   activation: FoldActivation;
 }
 
-/** The folds of one model's graph, in the order of its nodes. */
-export function planFolds(graph: FoldGraph): Fold[] {
+/** A BN computing the activation after it in training mode (the activation layer then passes its input through). */
+export interface BnAct {
+  bn: string;
+  act: string;
+  activation: 'relu' | 'relu6';
+}
+
+/** The single-consumer rule both plans share, over one graph. */
+function graphRules(graph: FoldGraph): { onlyConsumer: (t: number) => GraphNode | null; once: (n: GraphNode) => boolean; actAfter: (bn: GraphNode) => GraphNode | null } {
   const calls = new Map<string, number>();
   for (const n of graph.nodes) calls.set(n.layer, (calls.get(n.layer) ?? 0) + 1);
   const consumers = new Map<number, GraphNode[]>();
@@ -56,16 +68,41 @@ export function planFolds(graph: FoldGraph): Fold[] {
     return c.length === 1 && !outputs.has(t) ? c[0]! : null;
   };
   const once = (n: GraphNode): boolean => calls.get(n.layer) === 1 && n.outputs.length === 1;
+  /** the activation node reading a BN node's output alone (called once, one input), or null */
+  const actAfter = (bn: GraphNode): GraphNode | null => {
+    const act = onlyConsumer(bn.outputs[0]!);
+    const isAct = act !== null && (act.kind === 'relu' || act.kind === 'relu6' || act.kind === 'relu6-minimum');
+    return isAct && once(act) && act.inputs.length === 1 ? act : null;
+  };
+  return { onlyConsumer, once, actAfter };
+}
+
+/** The folds of one model's graph, in the order of its nodes. */
+export function planFolds(graph: FoldGraph): Fold[] {
+  const { onlyConsumer, once, actAfter } = graphRules(graph);
   const folds: Fold[] = [];
   for (const conv of graph.nodes) {
     if ((conv.kind !== 'conv2d' && conv.kind !== 'depthwise') || !once(conv)) continue;
     const bn = onlyConsumer(conv.outputs[0]!);
     if (bn === null || bn.kind !== 'batchnorm' || !once(bn) || bn.inputs.length !== 1) continue;
-    const act = onlyConsumer(bn.outputs[0]!);
-    const folded = act !== null && (act.kind === 'relu' || act.kind === 'relu6') && once(act) && act.inputs.length === 1 ? act : null;
-    folds.push({ conv: conv.layer, bn: bn.layer, act: folded?.layer ?? null, activation: folded === null ? 'linear' : (folded.kind as FoldActivation) });
+    const folded = actAfter(bn);
+    const activation: FoldActivation = folded === null ? 'linear' : folded.kind === 'relu' ? 'relu' : 'relu6';
+    folds.push({ conv: conv.layer, bn: bn.layer, act: folded?.layer ?? null, activation });
   }
   return folds;
+}
+
+/** The BN → activation pairs computed as one training-mode BN, in the order of the graph's nodes. */
+export function planBnActs(graph: FoldGraph): BnAct[] {
+  const { once, actAfter } = graphRules(graph);
+  const pairs: BnAct[] = [];
+  for (const bn of graph.nodes) {
+    if (bn.kind !== 'batchnorm' || !once(bn) || bn.inputs.length !== 1) continue;
+    const act = actAfter(bn);
+    if (act === null || act.kind === 'relu6-minimum') continue;
+    pairs.push({ bn: bn.layer, act: act.layer, activation: act.kind === 'relu' ? 'relu' : 'relu6' });
+  }
+  return pairs;
 }
 
 // ------------------------------------------------------------------------------------ reading a LayersModel
@@ -97,7 +134,7 @@ export function foldKind(layer: tf.layers.Layer): FoldKind {
       return l.maxValue == null ? 'relu' : l.maxValue === 6 ? 'relu6' : 'other';
     case 'Activation': {
       const a = l.activation?.getClassName();
-      return a === 'relu' ? 'relu' : a === 'relu6' ? 'relu6' : 'other';
+      return a === 'relu' ? 'relu' : a === 'relu6' ? 'relu6-minimum' : 'other';
     }
     default:
       return 'other';

@@ -1119,29 +1119,80 @@ function bnSqdevSpec(ranged: boolean): FnSpec {
 const bnSqdev = bnSqdevSpec(false);
 const bnSqdevRange = bnSqdevSpec(true);
 
-/** bn_grad_sums(x, dy, mean, sdy, sdyx, rows, c): sdy[ch] = Σ_r dy[r, ch], sdyx[ch] = Σ_r dy[r, ch]·(x[r, ch] − mean[ch]) */
-function bnGradSumsSpec(ranged: boolean): FnSpec {
+/**
+ * The mask of an activation's gradient on the BN output z = (x − mean)·scale + shift, recomputed from x with the
+ * forward's operations (bn_apply): lo ≤ z ≤ hi (lo, hi: float32 bit patterns; NaN z gives 0), as clip_grad computes
+ * it on z ([smallest positive, 6]: ReLU6's; [smallest positive, +∞]: relu_grad's z > 0).
+ */
+interface ActMask {
+  /** per channel group: load scale and shift at cgB (q) */
+  setup(cgB: Local, vectors: number): void;
+  /** dy (on the stack, group g; d = x − mean in `d`) → dy & mask(d·scale + shift) */
+  apply(d: Local, g: number): void;
+}
+function actMask(f: FnBuilder, scale: Local, shift: Local, loBits: Local, hiBits: Local): ActMask {
+  const s = [f.v128(), f.v128(), f.v128(), f.v128()];
+  const b = [f.v128(), f.v128(), f.v128(), f.v128()];
+  const [vlo, vhi, z] = [f.v128(), f.v128(), f.v128()];
+  f.get(loBits).i32x4Splat().set(vlo);
+  f.get(hiBits).i32x4Splat().set(vhi);
   return {
-    name: ranged ? 'bn_grad_sums_range' : 'bn_grad_sums',
-    nParams: ranged ? 9 : 7,
-    build(f) {
-      const [x, dy, mean, sdy, sdyx, rows, c] = paramList(f, ranged ? 9 : 7) as [Local, Local, Local, Local, Local, Local, Local];
-      const m = [f.v128(), f.v128(), f.v128(), f.v128()];
-      const dv = f.v128();
-      blockedChannelSums(f, rows, c, [sdy, sdyx], (cgB, vectors) => {
-        for (let g = 0; g < vectors; g++) f.get(mean).get(cgB).i32Add().v128Load(16 * g).set(m[g]!);
-      }, (accs, p, vectors) => {
-        for (let g = 0; g < vectors; g++) {
-          f.get(dy).get(p).i32Add().v128Load(16 * g).set(dv);
-          f.get(accs[0]![g]!).get(dv).f32x4Add().set(accs[0]![g]!);
-          f.get(accs[1]![g]!).get(dv).get(x).get(p).i32Add().v128Load(16 * g).get(m[g]!).f32x4Sub().f32x4Mul().f32x4Add().set(accs[1]![g]!);
-        }
-      }, ranged ? [f.param(7), f.param(8)] : undefined);
+    setup(cgB, vectors) {
+      for (let g = 0; g < vectors; g++) {
+        f.get(scale).get(cgB).i32Add().v128Load(16 * g).set(s[g]!);
+        f.get(shift).get(cgB).i32Add().v128Load(16 * g).set(b[g]!);
+      }
+    },
+    apply(d, g) {
+      f.get(d).get(s[g]!).f32x4Mul().get(b[g]!).f32x4Add().set(z);
+      f.get(z).get(vlo).f32x4Ge().get(z).get(vhi).f32x4Le().v128And();
+      f.v128And();
     },
   };
 }
-const bnGradSums = bnGradSumsSpec(false);
-const bnGradSumsRange = bnGradSumsSpec(true);
+
+/**
+ * bn_grad_sums(x, dy, mean, sdy, sdyx, rows, c): sdy[ch] = Σ_r dy[r, ch], sdyx[ch] = Σ_r dy[r, ch]·(x[r, ch] − mean[ch]).
+ * The masked variant bn_grad_sums_mask(x, dy, mean, scale, shift, sdy, sdyx, dz, rows, c, lo, hi) sums dz = dy & mask
+ * (ActMask) instead of dy and stores dz [rows, c] (bn_grad_apply's dy): the gradient through the activation the BN
+ * computed (bn_apply_relu / bn_apply_clamp), the same bits as clip_grad / relu_grad's dz then bn_grad_sums.
+ */
+function bnGradSumsSpec(ranged: boolean, masked: boolean): FnSpec {
+  const n = (masked ? 12 : 7) + (ranged ? 2 : 0);
+  return {
+    name: `bn_grad_sums${masked ? '_mask' : ''}${ranged ? '_range' : ''}`,
+    nParams: n,
+    build(f) {
+      const ps = paramList(f, n);
+      const [x, dy, mean] = ps as [Local, Local, Local];
+      const [sdy, sdyx] = ps.slice(masked ? 5 : 3) as [Local, Local];
+      const [rows, c] = ps.slice(masked ? 8 : 5) as [Local, Local];
+      const dz = masked ? ps[7]! : null;
+      const mask = masked ? actMask(f, ps[3]!, ps[4]!, ps[10]!, ps[11]!) : null;
+      const m = [f.v128(), f.v128(), f.v128(), f.v128()];
+      const dv = f.v128();
+      const d = f.v128();
+      blockedChannelSums(f, rows, c, [sdy, sdyx], (cgB, vectors) => {
+        for (let g = 0; g < vectors; g++) f.get(mean).get(cgB).i32Add().v128Load(16 * g).set(m[g]!);
+        mask?.setup(cgB, vectors);
+      }, (accs, p, vectors) => {
+        for (let g = 0; g < vectors; g++) {
+          f.get(x).get(p).i32Add().v128Load(16 * g).get(m[g]!).f32x4Sub().set(d);
+          f.get(dy).get(p).i32Add().v128Load(16 * g);
+          mask?.apply(d, g);
+          f.set(dv);
+          if (dz !== null) f.get(dz).get(p).i32Add().get(dv).v128Store(16 * g);
+          f.get(accs[0]![g]!).get(dv).f32x4Add().set(accs[0]![g]!);
+          f.get(accs[1]![g]!).get(dv).get(d).f32x4Mul().f32x4Add().set(accs[1]![g]!);
+        }
+      }, ranged ? [ps[n - 2]!, ps[n - 1]!] : undefined);
+    },
+  };
+}
+const bnGradSums = bnGradSumsSpec(false, false);
+const bnGradSumsRange = bnGradSumsSpec(true, false);
+const bnGradSumsMask = bnGradSumsSpec(false, true);
+const bnGradSumsMaskRange = bnGradSumsSpec(true, true);
 
 /**
  * Row-major element-wise pass over [rows, c] with per-channel vectors: `body(p, q)` for every 16-byte group, p the
@@ -1159,21 +1210,38 @@ function channelMap(f: FnBuilder, rows: Local, c: Local, body: (p: Local, q: Loc
   });
 }
 
-/** bn_apply(x, mean, scale, shift, out, rows, c): out[r, ch] = (x[r, ch] − mean[ch])·scale[ch] + shift[ch] */
-const bnApply: FnSpec = {
-  name: 'bn_apply',
-  nParams: 7,
-  build(f) {
-    const [x, mean, scale, shift, out, rows, c] = paramList(f, 7) as [Local, Local, Local, Local, Local, Local, Local];
-    channelMap(f, rows, c, (p, q) => {
-      f.get(out).get(p).i32Add();
-      f.get(x).get(p).i32Add().v128Load().get(mean).get(q).i32Add().v128Load().f32x4Sub();
-      f.get(scale).get(q).i32Add().v128Load().f32x4Mul();
-      f.get(shift).get(q).i32Add().v128Load().f32x4Add();
-      f.v128Store();
-    });
-  },
-};
+/**
+ * bn_apply(x, mean, scale, shift, out, rows, c): out[r, ch] = (x[r, ch] − mean[ch])·scale[ch] + shift[ch]; and with
+ * the activation after it, in the same pass, by exactly the operations of unary-programs.ts (the wasm Relu / Relu6
+ * kernels): bn_apply_relu (same args): i32x4.max_s(v, 0); bn_apply_clamp (…, rows, c, lo, hi): pmin(hi, pmax(lo, v)).
+ */
+function bnApplySpec(act: 'linear' | 'relu' | 'clamp'): FnSpec {
+  return {
+    name: act === 'linear' ? 'bn_apply' : `bn_apply_${act}`,
+    nParams: act === 'clamp' ? 9 : 7,
+    build(f) {
+      const ps = paramList(f, act === 'clamp' ? 9 : 7);
+      const [x, mean, scale, shift, out, rows, c] = ps as [Local, Local, Local, Local, Local, Local, Local];
+      const [vlo, vhi] = [f.v128(), f.v128()];
+      if (act === 'relu') f.f32Const(0).f32x4Splat().set(vlo);
+      if (act === 'clamp') {
+        f.get(ps[7]!).f32ReinterpretI32().f32x4Splat().set(vlo);
+        f.get(ps[8]!).f32ReinterpretI32().f32x4Splat().set(vhi);
+      }
+      channelMap(f, rows, c, (p, q) => {
+        f.get(out).get(p).i32Add();
+        if (act === 'clamp') f.get(vhi).get(vlo);
+        f.get(x).get(p).i32Add().v128Load().get(mean).get(q).i32Add().v128Load().f32x4Sub();
+        f.get(scale).get(q).i32Add().v128Load().f32x4Mul();
+        f.get(shift).get(q).i32Add().v128Load().f32x4Add();
+        if (act === 'relu') f.get(vlo).i32x4MaxS();
+        if (act === 'clamp') f.f32x4Pmax().f32x4Pmin();
+        f.v128Store();
+      });
+    },
+  };
+}
+const bnApply = bnApplySpec('linear');
 
 /** bn_grad_apply(x, dy, mean, a, k, b, out, rows, c): out[r, ch] = dy[r, ch]·a[ch] + ((x[r, ch] − mean[ch])·k[ch] + b[ch]) */
 const bnGradApply: FnSpec = {
@@ -1254,7 +1322,11 @@ export const PROGRAMS: FnSpec[] = [
   bnSumRange,
   bnSqdevRange,
   bnGradSumsRange,
+  bnGradSumsMask,
+  bnGradSumsMaskRange,
   bnApply,
+  bnApplySpec('relu'),
+  bnApplySpec('clamp'),
   bnGradApply,
   clipGrad,
   ...COL2IM_PROGRAMS,

@@ -49,6 +49,10 @@ export interface SimdPrograms {
   bn_grad_sums: Fn;
   bn_apply: Fn;
   bn_grad_apply: Fn;
+  /** the same with the activation after the BN computed in the pass / its gradient's mask applied (programs.ts) */
+  bn_apply_relu: Fn;
+  bn_apply_clamp: Fn;
+  bn_grad_sums_mask: Fn;
   /** ClipByValue's gradient (see programs.ts clip_grad) */
   clip_grad: Fn;
   /** Conv2DBackpropInput's col2im, gathered per input position (col2im-programs.ts) */
@@ -139,6 +143,9 @@ function bind(e: Record<string, Fn | undefined>): SimdPrograms {
     bn_grad_sums: e['bn_grad_sums'] as Fn,
     bn_apply: e['bn_apply'] as Fn,
     bn_grad_apply: e['bn_grad_apply'] as Fn,
+    bn_apply_relu: e['bn_apply_relu'] as Fn,
+    bn_apply_clamp: e['bn_apply_clamp'] as Fn,
+    bn_grad_sums_mask: e['bn_grad_sums_mask'] as Fn,
     clip_grad: e['clip_grad'] as Fn,
     col2im_nhwc: e['col2im_nhwc'] as Fn,
     bias_relu: e['bias_relu'] as Fn,
