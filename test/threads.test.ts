@@ -96,7 +96,7 @@ const CASES: Case[] = [
     },
   },
   {
-    name: 'batch norm (training) and its gradient 16×14×14×32 (sums split by channels, the passes by rows)',
+    name: 'batch norm (training) and its gradient 16×14×14×32 (sums split by rows at 32-row blocks, then folded in block order; the passes by rows)',
     splits: true,
     run: () => {
       const x = t([16, 14, 14, 32], 26);

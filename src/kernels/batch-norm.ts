@@ -37,7 +37,7 @@ import * as tf from '@tensorflow/tfjs';
 import { type Kernel, type KernelArgs, type MultiKernel, release } from './kernel-context.js';
 import { rawInput } from './raw-memory.js';
 import { backendRunner, heapPtr, type Runner, simdPrograms, type SimdPrograms } from './simd/runtime.js';
-import { channelBlocks, MIN_PARALLEL_MACS, rowBlocks, tileCount } from './simd/tiles.js';
+import { MIN_PARALLEL_MACS, rowBlocks, tileCount } from './simd/tiles.js';
 import { withThreads } from './simd/adaptive.js';
 import { cpuHeap } from './cpu-simd.js';
 import { layerPatch, type LayerCall } from './layer-patch.js';
@@ -266,19 +266,33 @@ function byRows(m: Arena, fn: RowProgram, args: number[], rowed: number[], rows:
   });
 }
 
+/** Floats of the [⌈rows / BLOCK⌉, c] scratch of a sum's block partials (SIMD programs only: c % 4 == 0). */
+const partialsSize = (rows: number, c: number): number => (c % 4 === 0 ? Math.ceil(rows / BLOCK) * c : 0);
+
 /**
- * A per-channel sum program over [rows, c] (bn_sum, bn_sqdev, bn_grad_sums: args then rows, c) split into channel
- * blocks over the threads (its `_range` variant: channels [c0, c1), multiples of 4): each channel summed over the
- * rows in the same order by one thread, so the split never changes a bit. With `threads: auto`, only where it pays.
+ * A per-channel sum program over [rows, c] (bn_sum, bn_sqdev, bn_grad_sums[_mask]: args then rows, c, tail) split
+ * over the threads by rows, at multiples of BLOCK: each call (its `_blocks` variant, the [rows, c] arrays `rowed`
+ * from its first row) stores its blocks' sums in its rows of a [⌈rows / BLOCK⌉, c] scratch per output (`outs`: the
+ * indices of the outputs among args; `parts`: the scratch pointers), and bn_fold then adds every output's block sums
+ * in block order from +0 — the unsplit program's additions exactly, so the split never changes a bit, and each
+ * thread reads its own rows only (a split by channels read every cache line on both). With `threads: auto`, only
+ * where it is measured to pay (adaptive.ts).
  */
-function byChannels(m: Arena, fn: 'bn_sum' | 'bn_sqdev' | 'bn_grad_sums' | 'bn_grad_sums_mask', args: number[], rows: number, c: number, tail: number[] = []): void {
+function byRowBlocks(m: Arena, fn: 'bn_sum' | 'bn_sqdev' | 'bn_grad_sums' | 'bn_grad_sums_mask', args: number[], rowed: number[], outs: number[], parts: number[], rows: number, c: number, tail: number[] = []): void {
   const runner = m.runner;
   const one = (): void => m.simd![fn](...args, rows, c, ...tail);
-  if (runner === null || runner.threads() < 2 || c < 8 || rows * c * 4 < MIN_PARALLEL_MACS) return one();
+  const nBlocks = Math.ceil(rows / BLOCK);
+  if (runner === null || runner.threads() < 2 || nBlocks < 2 || rows * c * 4 < MIN_PARALLEL_MACS) return one();
   withThreads(`${fn} ${rows}x${c}`, (t) => {
-    const blocks = t < 2 ? [] : channelBlocks(c, t);
+    const blocks = t < 2 ? [] : rowBlocks(rows, tileCount(t, nBlocks), BLOCK);
     if (blocks.length < 2) return one();
-    runner.parallel(blocks.map(([c0, c1]) => ({ fn: `${fn}_range`, args: [...args, rows, c, ...tail, c0, c1] })), t);
+    const at = (r0: number) => (a: number, i: number): number => {
+      if (rowed.includes(i)) return a + 4 * r0 * c;
+      const k = outs.indexOf(i);
+      return k < 0 ? a : parts[k]! + 4 * (r0 / BLOCK) * c;
+    };
+    runner.parallel(blocks.map(([r0, r1]) => ({ fn: `${fn}_blocks`, args: [...args.map(at(r0)), r1 - r0, c, ...tail] })), t);
+    outs.forEach((o, k) => m.simd!.bn_fold(parts[k]!, args[o]!, nBlocks, c));
   });
 }
 
@@ -318,15 +332,15 @@ export function bnTrainKernel(backendName: string): MultiKernel {
     const eps = Number(args.attrs?.['varianceEpsilon'] ?? 1e-3);
     const act = activationOf(BN_TRAIN_KERNEL, args.attrs);
     const { rows, c } = channelsOf(x);
-    // 0 x, 1 gamma, 2 beta | 3 y, 4 mean, 5 variance | 6 normalising scale
-    const m = arena(BN_TRAIN_KERNEL, backendName, args.backend, ins, [x.shape.slice(), [c], [c]], [c], c);
+    // 0 x, 1 gamma, 2 beta | 3 y, 4 mean, 5 variance | 6 normalising scale, 7 block partials (both sums in turn)
+    const m = arena(BN_TRAIN_KERNEL, backendName, args.backend, ins, [x.shape.slice(), [c], [c]], [c, partialsSize(rows, c)], c);
     try {
       const p = m.simd;
-      if (p) byChannels(m, 'bn_sum', [m.ptr(0), m.ptr(4)], rows, c);
+      if (p) byRowBlocks(m, 'bn_sum', [m.ptr(0), m.ptr(4)], [0], [1], [m.ptr(7)], rows, c);
       else loops.sum(m.view(0), m.view(4), rows, c);
       const mean = m.view(4);
       for (let ch = 0; ch < c; ch++) mean[ch] = mean[ch]! / rows;
-      if (p) byChannels(m, 'bn_sqdev', [m.ptr(0), m.ptr(4), m.ptr(5)], rows, c);
+      if (p) byRowBlocks(m, 'bn_sqdev', [m.ptr(0), m.ptr(4), m.ptr(5)], [0], [2], [m.ptr(7)], rows, c);
       else loops.sqdev(m.view(0), m.view(4), m.view(5), rows, c);
       const v = m.view(5);
       for (let ch = 0; ch < c; ch++) v[ch] = v[ch]! / rows;
@@ -393,12 +407,13 @@ export function bnGradSumsKernel(backendName: string): MultiKernel {
     const eps = Number(args.attrs?.['varianceEpsilon'] ?? 1e-3);
     const x = ins[0]!;
     const { rows, c } = channelsOf(x);
-    // 0 x, 1 dy, 2 mean, 3 variance | 4 dscale, 5 doffset — or with an activation:
-    // 0 x, 1 dy, 2 mean, 3 variance, 4 gamma, 5 beta | 6 dscale, 7 doffset, 8 dz | 9 normalising scale
+    const part = partialsSize(rows, c);
+    // 0 x, 1 dy, 2 mean, 3 variance | 4 dscale, 5 doffset | 6, 7 block partials — or with an activation:
+    // 0 x, 1 dy, 2 mean, 3 variance, 4 gamma, 5 beta | 6 dscale, 7 doffset, 8 dz | 9 normalising scale, 10, 11 partials
     if (act === 'linear') {
-      const m = arena(BN_GRAD_SUMS_KERNEL, backendName, args.backend, ins, [[c], [c]], [], c);
+      const m = arena(BN_GRAD_SUMS_KERNEL, backendName, args.backend, ins, [[c], [c]], [part, part], c);
       try {
-        if (m.simd) byChannels(m, 'bn_grad_sums', [m.ptr(0), m.ptr(1), m.ptr(2), m.ptr(5), m.ptr(4)], rows, c);
+        if (m.simd) byRowBlocks(m, 'bn_grad_sums', [m.ptr(0), m.ptr(1), m.ptr(2), m.ptr(5), m.ptr(4)], [0, 1], [3, 4], [m.ptr(6), m.ptr(7)], rows, c);
         else loops.gradSums(m.view(0), m.view(1), m.view(2), m.view(5), m.view(4), rows, c);
         finishScale(m.view(4), m.view(3), eps);
         return m.finish();
@@ -406,11 +421,12 @@ export function bnGradSumsKernel(backendName: string): MultiKernel {
         m.dispose();
       }
     }
-    const m = arena(BN_GRAD_SUMS_KERNEL, backendName, args.backend, ins, [[c], [c], x.shape.slice()], [c], c);
+    const m = arena(BN_GRAD_SUMS_KERNEL, backendName, args.backend, ins, [[c], [c], x.shape.slice()], [c, part, part], c);
     try {
       normalisingScale(m.view(4), m.view(3), eps, m.view(9));
       if (m.simd) {
-        byChannels(m, 'bn_grad_sums_mask', [m.ptr(0), m.ptr(1), m.ptr(2), m.ptr(9), m.ptr(5), m.ptr(7), m.ptr(6), m.ptr(8)], rows, c, maskBits(act));
+        const sumArgs = [m.ptr(0), m.ptr(1), m.ptr(2), m.ptr(9), m.ptr(5), m.ptr(7), m.ptr(6), m.ptr(8)];
+        byRowBlocks(m, 'bn_grad_sums_mask', sumArgs, [0, 1, 7], [5, 6], [m.ptr(10), m.ptr(11)], rows, c, maskBits(act));
       } else {
         const [lo, hi] = MASK_BOUNDS[act];
         loops.mask(m.view(0), m.view(1), m.view(2), { s: m.view(9), shift: m.view(5), lo: fr(lo), hi: fr(hi) }, m.view(8), rows, c);

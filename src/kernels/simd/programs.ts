@@ -1031,78 +1031,73 @@ const BN_BLOCK = 32;
 /**
  * The skeleton of a blocked per-channel sum: `outs` zeroed, then for every block and channel group `vectors` wide,
  * `setup(vectors)` (load per-channel constants at cgB), `term(vectors, accs, p)` for every row (p: byte offset of
- * [row, cgB] from the start of a [rows, c] array), and each out[k][cgB..] += accs[k].
+ * [row, cgB] from the start of a [rows, c] array), and each out[k][cgB..] += accs[k]. With `partials`, outs are
+ * [⌈rows / BN_BLOCK⌉, c] arrays of the blocks' sums instead: block b's accs stored at row b (nothing zeroed), for
+ * bn_fold to add in block order — the same float32 additions as out += accs, so a split of the rows at BN_BLOCK
+ * multiples over threads, each writing its blocks' rows, then one fold, cannot change a bit.
  */
 function blockedChannelSums(
   f: FnBuilder, rows: Local, c: Local, outs: Local[],
   setup: (cgB: Local, vectors: number) => void,
   term: (accs: Local[][], p: Local, vectors: number) => void,
-  range?: [Local, Local],
+  partials: boolean,
 ): void {
-  const [cB, rowB, r0, rEnd, r, p, cgB, end64, fromB, toB] = Array.from({ length: 10 }, () => f.i32());
+  const [cB, r0, rEnd, r, p, cgB, end64, ob] = Array.from({ length: 8 }, () => f.i32());
   const accs = outs.map(() => [f.v128(), f.v128(), f.v128(), f.v128()]);
-  f.get(c).i32Const(2).i32Shl().set(rowB!);
-  if (range === undefined) {
-    f.get(rowB!).set(cB!);
-    for (const o of outs) f.get(o).i32Const(0).get(cB!).memoryFill();
-  } else {
-    // channels [c0, c1) only: the loops' end is c1 (cB), their start c0 (fromB); only that slice of outs is written
-    f.get(range[0]).i32Const(2).i32Shl().set(fromB!);
-    f.get(range[1]).i32Const(2).i32Shl().set(toB!);
-    f.get(toB!).set(cB!);
-    for (const o of outs) f.get(o).get(fromB!).i32Add().i32Const(0).get(toB!).get(fromB!).i32Sub().memoryFill();
-  }
+  f.get(c).i32Const(2).i32Shl().set(cB!);
+  // ob: byte offset of the current block's row in the partials (0 for the sums themselves)
+  f.i32Const(0).set(ob!);
+  if (!partials) for (const o of outs) f.get(o).i32Const(0).get(cB!).memoryFill();
   f.forRange(r0!, () => f.i32Const(0), () => f.get(rows), () => {
     minI(f, () => f.get(rows), () => f.get(r0!).i32Const(BN_BLOCK).i32Add());
     f.set(rEnd!);
     channelGroups(f, cgB!, cB!, end64!, (vectors) => {
       setup(cgB!, vectors);
       for (const a of accs) for (let g = 0; g < vectors; g++) f.f32Const(0).f32x4Splat().set(a[g]!);
-      f.get(r0!).get(rowB!).i32Mul().get(cgB!).i32Add().set(p!);
+      f.get(r0!).get(cB!).i32Mul().get(cgB!).i32Add().set(p!);
       f.forRange(r!, () => f.get(r0!), () => f.get(rEnd!), () => {
         term(accs, p!, vectors);
-        f.get(p!).get(rowB!).i32Add().set(p!);
+        f.get(p!).get(cB!).i32Add().set(p!);
       });
       outs.forEach((o, k) => {
         for (let g = 0; g < vectors; g++) {
-          f.get(o).get(cgB!).i32Add();
-          f.get(o).get(cgB!).i32Add().v128Load(16 * g).get(accs[k]![g]!).f32x4Add();
+          f.get(o).get(ob!).i32Add().get(cgB!).i32Add();
+          if (partials) f.get(accs[k]![g]!);
+          else f.get(o).get(cgB!).i32Add().v128Load(16 * g).get(accs[k]![g]!).f32x4Add();
           f.v128Store(16 * g);
         }
       });
-    }, range === undefined ? undefined : fromB!);
+    });
+    if (partials) f.get(ob!).get(cB!).i32Add().set(ob!);
   }, BN_BLOCK);
 }
 
 /**
- * bn_sum(x, out, rows, c): out[ch] = Σ_r x[r, ch] (blocked). The *_range variants of the three sums take (c0, c1)
- * after c and compute only channels [c0, c1) (multiples of 4; rows still c wide), writing only that slice of their
- * outputs: each channel's sum in the same order, so a split of the channels over threads cannot change a bit.
+ * bn_sum(x, out, rows, c): out[ch] = Σ_r x[r, ch] (blocked). The *_blocks variants of the sums take the same
+ * arguments with [⌈rows / BN_BLOCK⌉, c] outputs of the blocks' sums (blockedChannelSums `partials`), folded by bn_fold.
  */
-function bnSumSpec(ranged: boolean): FnSpec {
+function bnSumSpec(blocks: boolean): FnSpec {
   return {
-    name: ranged ? 'bn_sum_range' : 'bn_sum',
-    nParams: ranged ? 6 : 4,
+    name: blocks ? 'bn_sum_blocks' : 'bn_sum',
+    nParams: 4,
     build(f) {
-      const [x, out, rows, c] = paramList(f, ranged ? 6 : 4) as [Local, Local, Local, Local];
+      const [x, out, rows, c] = paramList(f, 4) as [Local, Local, Local, Local];
       blockedChannelSums(f, rows, c, [out], () => {}, (accs, p, vectors) => {
         for (let g = 0; g < vectors; g++) {
           f.get(accs[0]![g]!).get(x).get(p).i32Add().v128Load(16 * g).f32x4Add().set(accs[0]![g]!);
         }
-      }, ranged ? [f.param(4), f.param(5)] : undefined);
+      }, blocks);
     },
   };
 }
-const bnSum = bnSumSpec(false);
-const bnSumRange = bnSumSpec(true);
 
 /** bn_sqdev(x, mean, out, rows, c): out[ch] = Σ_r (x[r, ch] − mean[ch])² (blocked) */
-function bnSqdevSpec(ranged: boolean): FnSpec {
+function bnSqdevSpec(blocks: boolean): FnSpec {
   return {
-    name: ranged ? 'bn_sqdev_range' : 'bn_sqdev',
-    nParams: ranged ? 7 : 5,
+    name: blocks ? 'bn_sqdev_blocks' : 'bn_sqdev',
+    nParams: 5,
     build(f) {
-      const [x, mean, out, rows, c] = paramList(f, ranged ? 7 : 5) as [Local, Local, Local, Local, Local];
+      const [x, mean, out, rows, c] = paramList(f, 5) as [Local, Local, Local, Local, Local];
       const m = [f.v128(), f.v128(), f.v128(), f.v128()];
       const d = f.v128();
       blockedChannelSums(f, rows, c, [out], (cgB, vectors) => {
@@ -1112,12 +1107,34 @@ function bnSqdevSpec(ranged: boolean): FnSpec {
           f.get(x).get(p).i32Add().v128Load(16 * g).get(m[g]!).f32x4Sub().set(d);
           f.get(accs[0]![g]!).get(d).get(d).f32x4Mul().f32x4Add().set(accs[0]![g]!);
         }
-      }, ranged ? [f.param(5), f.param(6)] : undefined);
+      }, blocks);
     },
   };
 }
-const bnSqdev = bnSqdevSpec(false);
-const bnSqdevRange = bnSqdevSpec(true);
+
+/**
+ * bn_fold(part, out, blocks, c): out[ch] = Σ_b part[b, ch] from +0, in block order (the sums of bn_*_blocks: the
+ * same additions as the unsplit programs' out += accs), c % 4 == 0.
+ */
+const bnFold: FnSpec = {
+  name: 'bn_fold',
+  nParams: 4,
+  build(f) {
+    const [part, out, blocks, c] = paramList(f, 4) as [Local, Local, Local, Local];
+    const [cB, q, b, p] = [f.i32(), f.i32(), f.i32(), f.i32()];
+    const acc = f.v128();
+    f.get(c).i32Const(2).i32Shl().set(cB);
+    f.forRange(q, () => f.i32Const(0), () => f.get(cB), () => {
+      f.f32Const(0).f32x4Splat().set(acc);
+      f.get(part).get(q).i32Add().set(p);
+      f.forRange(b, () => f.i32Const(0), () => f.get(blocks), () => {
+        f.get(acc).get(p).v128Load().f32x4Add().set(acc);
+        f.get(p).get(cB).i32Add().set(p);
+      });
+      f.get(out).get(q).i32Add().get(acc).v128Store();
+    }, 16);
+  },
+};
 
 /**
  * The mask of an activation's gradient on the BN output z = (x − mean)·scale + shift, recomputed from x with the
@@ -1157,10 +1174,10 @@ function actMask(f: FnBuilder, scale: Local, shift: Local, loBits: Local, hiBits
  * (ActMask) instead of dy and stores dz [rows, c] (bn_grad_apply's dy): the gradient through the activation the BN
  * computed (bn_apply_relu / bn_apply_clamp), the same bits as clip_grad / relu_grad's dz then bn_grad_sums.
  */
-function bnGradSumsSpec(ranged: boolean, masked: boolean): FnSpec {
-  const n = (masked ? 12 : 7) + (ranged ? 2 : 0);
+function bnGradSumsSpec(blocks: boolean, masked: boolean): FnSpec {
+  const n = masked ? 12 : 7;
   return {
-    name: `bn_grad_sums${masked ? '_mask' : ''}${ranged ? '_range' : ''}`,
+    name: `bn_grad_sums${masked ? '_mask' : ''}${blocks ? '_blocks' : ''}`,
     nParams: n,
     build(f) {
       const ps = paramList(f, n);
@@ -1185,14 +1202,10 @@ function bnGradSumsSpec(ranged: boolean, masked: boolean): FnSpec {
           f.get(accs[0]![g]!).get(dv).f32x4Add().set(accs[0]![g]!);
           f.get(accs[1]![g]!).get(dv).get(d).f32x4Mul().f32x4Add().set(accs[1]![g]!);
         }
-      }, ranged ? [ps[n - 2]!, ps[n - 1]!] : undefined);
+      }, blocks);
     },
   };
 }
-const bnGradSums = bnGradSumsSpec(false, false);
-const bnGradSumsRange = bnGradSumsSpec(true, false);
-const bnGradSumsMask = bnGradSumsSpec(false, true);
-const bnGradSumsMaskRange = bnGradSumsSpec(true, true);
 
 /**
  * Row-major element-wise pass over [rows, c] with per-channel vectors: `body(p, q)` for every 16-byte group, p the
@@ -1316,14 +1329,8 @@ export const PROGRAMS: FnSpec[] = [
   dwBackpropFilter,
   dwBackpropFilterRange,
   ...CONV_PROGRAMS,
-  bnSum,
-  bnSqdev,
-  bnGradSums,
-  bnSumRange,
-  bnSqdevRange,
-  bnGradSumsRange,
-  bnGradSumsMask,
-  bnGradSumsMaskRange,
+  ...[false, true].flatMap((blocks) => [bnSumSpec(blocks), bnSqdevSpec(blocks), bnGradSumsSpec(blocks, false), bnGradSumsSpec(blocks, true)]),
+  bnFold,
   bnApply,
   bnApplySpec('relu'),
   bnApplySpec('clamp'),
