@@ -270,30 +270,38 @@ function byRows(m: Arena, fn: RowProgram, args: number[], rowed: number[], rows:
 const partialsSize = (rows: number, c: number): number => (c % 4 === 0 ? Math.ceil(rows / BLOCK) * c : 0);
 
 /**
- * A per-channel sum program over [rows, c] (bn_sum, bn_sqdev, bn_grad_sums[_mask]: args then rows, c, tail) split
- * over the threads by rows, at multiples of BLOCK: each call (its `_blocks` variant, the [rows, c] arrays `rowed`
- * from its first row) stores its blocks' sums in its rows of a [⌈rows / BLOCK⌉, c] scratch per output (`outs`: the
- * indices of the outputs among args; `parts`: the scratch pointers), and bn_fold then adds every output's block sums
- * in block order from +0 — the unsplit program's additions exactly, so the split never changes a bit, and each
- * thread reads its own rows only (a split by channels read every cache line on both). With `threads: auto`, only
- * where it is measured to pay (adaptive.ts).
+ * A per-channel sum program over [rows, c] (bn_sum, bn_sqdev, bn_grad_sums[_mask]: args then rows, c, tail): it
+ * stores the sums of each 32-row block in a [⌈rows / BLOCK⌉, c] scratch per output (`outs`: the indices of the
+ * outputs among args, `parts` their scratch pointers), and bn_fold adds them in block order from +0 into the outputs.
+ * Over the threads, split by rows at multiples of BLOCK (each call with the [rows, c] arrays `rowed` from its first
+ * row, its blocks' rows of the scratch): each block is summed by one thread the same way and the fold is the same,
+ * so the split never changes a bit, and each thread reads its own rows. With `threads: auto`, only where it is
+ * measured to pay (adaptive.ts).
  */
 function byRowBlocks(m: Arena, fn: 'bn_sum' | 'bn_sqdev' | 'bn_grad_sums' | 'bn_grad_sums_mask', args: number[], rowed: number[], outs: number[], parts: number[], rows: number, c: number, tail: number[] = []): void {
   const runner = m.runner;
-  const one = (): void => m.simd![fn](...args, rows, c, ...tail);
   const nBlocks = Math.ceil(rows / BLOCK);
-  if (runner === null || runner.threads() < 2 || nBlocks < 2 || rows * c * 4 < MIN_PARALLEL_MACS) return one();
-  withThreads(`${fn} ${rows}x${c}`, (t) => {
-    const blocks = t < 2 ? [] : rowBlocks(rows, tileCount(t, nBlocks), BLOCK);
-    if (blocks.length < 2) return one();
-    const at = (r0: number) => (a: number, i: number): number => {
-      if (rowed.includes(i)) return a + 4 * r0 * c;
-      const k = outs.indexOf(i);
-      return k < 0 ? a : parts[k]! + 4 * (r0 / BLOCK) * c;
-    };
-    runner.parallel(blocks.map(([r0, r1]) => ({ fn: `${fn}_blocks`, args: [...args.map(at(r0)), r1 - r0, c, ...tail] })), t);
-    outs.forEach((o, k) => m.simd!.bn_fold(parts[k]!, args[o]!, nBlocks, c));
+  const call = (r0: number, r1: number): { fn: string; args: number[] } => ({
+    fn,
+    args: [
+      ...args.map((a, i) => {
+        if (rowed.includes(i)) return a + 4 * r0 * c;
+        const k = outs.indexOf(i);
+        return k < 0 ? a : parts[k]! + 4 * (r0 / BLOCK) * c;
+      }),
+      r1 - r0, c, ...tail,
+    ],
   });
+  const one = (): void => m.simd![fn](...call(0, rows).args);
+  if (runner === null || runner.threads() < 2 || nBlocks < 2 || rows * c * 4 < MIN_PARALLEL_MACS) one();
+  else {
+    withThreads(`${fn} ${rows}x${c}`, (t) => {
+      const blocks = t < 2 ? [] : rowBlocks(rows, tileCount(t, nBlocks), BLOCK);
+      if (blocks.length < 2) return one();
+      runner.parallel(blocks.map(([r0, r1]) => call(r0, r1)), t);
+    });
+  }
+  outs.forEach((o, k) => m.simd!.bn_fold(parts[k]!, args[o]!, nBlocks, c));
 }
 
 /**

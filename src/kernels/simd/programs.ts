@@ -1023,98 +1023,118 @@ const dwBackpropFilterRange = dwBackpropFilterSpec(true);
 
 // ------------------------------------------------------------------------------------------ batch normalisation
 // Training-mode BatchNorm over x [rows, c] (channels innermost, c % 4 == 0). Per-channel sums are blocked: each
-// block of BN_BLOCK rows is summed in order into registers, the block sums are added to the output in block order
-// (error ~ (BN_BLOCK + rows / BN_BLOCK)·ε instead of rows·ε; one fixed order per channel).
+// block of BN_BLOCK rows is summed in order, the block sums are added to the output in block order (error
+// ~ (BN_BLOCK + rows / BN_BLOCK)·ε instead of rows·ε; one fixed order per channel). The sum programs write the
+// blocks' sums, [⌈rows / BN_BLOCK⌉, c] per output, and bn_fold adds them up: a split of the rows at BN_BLOCK
+// multiples over threads (each call writing its blocks' rows) cannot change a bit.
 
 const BN_BLOCK = 32;
 
 /**
- * The skeleton of a blocked per-channel sum: `outs` zeroed, then for every block and channel group `vectors` wide,
- * `setup(vectors)` (load per-channel constants at cgB), `term(vectors, accs, p)` for every row (p: byte offset of
- * [row, cgB] from the start of a [rows, c] array), and each out[k][cgB..] += accs[k]. With `partials`, outs are
- * [⌈rows / BN_BLOCK⌉, c] arrays of the blocks' sums instead: block b's accs stored at row b (nothing zeroed), for
- * bn_fold to add in block order — the same float32 additions as out += accs, so a split of the rows at BN_BLOCK
- * multiples over threads, each writing its blocks' rows, then one fold, cannot change a bit.
+ * The skeleton of the sum programs, row-major: for every block b of BN_BLOCK rows, parts[k][b, ·] = 0, then for
+ * every row in order, every 16-byte group of it (four at a time, then the rest one by one), parts[k][b, q] +=
+ * `terms(pq, q, g)[k]` — pq: byte offset of [row, q] in a [rows, c] array, q: of channel group q in the [c]
+ * vectors, g: the vector within a group of four (load offset 16·g). Reads the rows once, in order.
  */
-function blockedChannelSums(
-  f: FnBuilder, rows: Local, c: Local, outs: Local[],
-  setup: (cgB: Local, vectors: number) => void,
-  term: (accs: Local[][], p: Local, vectors: number) => void,
-  partials: boolean,
-): void {
-  const [cB, r0, rEnd, r, p, cgB, end64, ob] = Array.from({ length: 8 }, () => f.i32());
-  const accs = outs.map(() => [f.v128(), f.v128(), f.v128(), f.v128()]);
-  f.get(c).i32Const(2).i32Shl().set(cB!);
-  // ob: byte offset of the current block's row in the partials (0 for the sums themselves)
-  f.i32Const(0).set(ob!);
-  if (!partials) for (const o of outs) f.get(o).i32Const(0).get(cB!).memoryFill();
-  f.forRange(r0!, () => f.i32Const(0), () => f.get(rows), () => {
-    minI(f, () => f.get(rows), () => f.get(r0!).i32Const(BN_BLOCK).i32Add());
-    f.set(rEnd!);
-    channelGroups(f, cgB!, cB!, end64!, (vectors) => {
-      setup(cgB!, vectors);
-      for (const a of accs) for (let g = 0; g < vectors; g++) f.f32Const(0).f32x4Splat().set(a[g]!);
-      f.get(r0!).get(cB!).i32Mul().get(cgB!).i32Add().set(p!);
-      f.forRange(r!, () => f.get(r0!), () => f.get(rEnd!), () => {
-        term(accs, p!, vectors);
-        f.get(p!).get(cB!).i32Add().set(p!);
+function blockPartials(f: FnBuilder, rows: Local, c: Local, parts: Local[], terms: (pq: Local, q: Local, g: number) => (() => void)[]): void {
+  const [cB, end64, r0, rEnd, r, p, q, ob, pq, oq] = Array.from({ length: 10 }, () => f.i32());
+  f.get(c).i32Const(2).i32Shl().set(cB);
+  f.get(cB).i32Const(-64).i32And().set(end64);
+  f.i32Const(0).set(ob);
+  f.i32Const(0).set(p);
+  const group = (vectors: number): void => {
+    f.get(p).get(q).i32Add().set(pq);
+    f.get(ob).get(q).i32Add().set(oq);
+    for (let g = 0; g < vectors; g++) {
+      terms(pq, q, g).forEach((push, k) => {
+        f.get(parts[k]!).get(oq).i32Add();
+        f.get(parts[k]!).get(oq).i32Add().v128Load(16 * g);
+        push();
+        f.f32x4Add().v128Store(16 * g);
       });
-      outs.forEach((o, k) => {
-        for (let g = 0; g < vectors; g++) {
-          f.get(o).get(ob!).i32Add().get(cgB!).i32Add();
-          if (partials) f.get(accs[k]![g]!);
-          else f.get(o).get(cgB!).i32Add().v128Load(16 * g).get(accs[k]![g]!).f32x4Add();
-          f.v128Store(16 * g);
-        }
-      });
+    }
+  };
+  f.forRange(r0, () => f.i32Const(0), () => f.get(rows), () => {
+    minI(f, () => f.get(rows), () => f.get(r0).i32Const(BN_BLOCK).i32Add());
+    f.set(rEnd);
+    for (const o of parts) f.get(o).get(ob).i32Add().i32Const(0).get(cB).memoryFill();
+    f.forRange(r, () => f.get(r0), () => f.get(rEnd), () => {
+      f.forRange(q, () => f.i32Const(0), () => f.get(end64), () => group(4), 64);
+      f.forRange(q, () => f.get(end64), () => f.get(cB), () => group(1), 16);
+      f.get(p).get(cB).i32Add().set(p);
     });
-    if (partials) f.get(ob!).get(cB!).i32Add().set(ob!);
+    f.get(ob).get(cB).i32Add().set(ob);
   }, BN_BLOCK);
 }
 
+/** bn_sum(x, part, rows, c): the blocks' Σ_r x[r, ch] */
+const bnSum: FnSpec = {
+  name: 'bn_sum',
+  nParams: 4,
+  build(f) {
+    const [x, part, rows, c] = paramList(f, 4) as [Local, Local, Local, Local];
+    blockPartials(f, rows, c, [part], (pq, _q, g) => [() => f.get(x).get(pq).i32Add().v128Load(16 * g)]);
+  },
+};
+
+/** bn_sqdev(x, mean, part, rows, c): the blocks' Σ_r (x[r, ch] − mean[ch])² */
+const bnSqdev: FnSpec = {
+  name: 'bn_sqdev',
+  nParams: 5,
+  build(f) {
+    const [x, mean, part, rows, c] = paramList(f, 5) as [Local, Local, Local, Local, Local];
+    const d = f.v128();
+    blockPartials(f, rows, c, [part], (pq, q, g) => {
+      f.get(x).get(pq).i32Add().v128Load(16 * g).get(mean).get(q).i32Add().v128Load(16 * g).f32x4Sub().set(d);
+      return [() => f.get(d).get(d).f32x4Mul()];
+    });
+  },
+};
+
 /**
- * bn_sum(x, out, rows, c): out[ch] = Σ_r x[r, ch] (blocked). The *_blocks variants of the sums take the same
- * arguments with [⌈rows / BN_BLOCK⌉, c] outputs of the blocks' sums (blockedChannelSums `partials`), folded by bn_fold.
+ * bn_grad_sums(x, dy, mean, psdy, psdyx, rows, c): the blocks' Σ_r dy[r, ch] and Σ_r dy[r, ch]·(x[r, ch] − mean[ch]).
+ * bn_grad_sums_mask(x, dy, mean, scale, shift, psdy, psdyx, dz, rows, c, lo, hi): the same sums of dz = dy & mask
+ * instead of dy, dz stored [rows, c] (bn_grad_apply's dy) — the gradient through the activation the BN computed
+ * (bn_apply_relu / bn_apply_clamp): the mask on z = (x − mean)·scale + shift, recomputed with the forward's
+ * operations (bn_apply), is lo ≤ z ≤ hi (float32 bit patterns; NaN z gives 0), as clip_grad computes it on z
+ * ([smallest positive, 6]: ReLU6's; [smallest positive, +∞]: relu_grad's z > 0) — the same bits as clip_grad /
+ * relu_grad's dz then bn_grad_sums.
  */
-function bnSumSpec(blocks: boolean): FnSpec {
+function bnGradSumsSpec(masked: boolean): FnSpec {
+  const n = masked ? 12 : 7;
   return {
-    name: blocks ? 'bn_sum_blocks' : 'bn_sum',
-    nParams: 4,
+    name: masked ? 'bn_grad_sums_mask' : 'bn_grad_sums',
+    nParams: n,
     build(f) {
-      const [x, out, rows, c] = paramList(f, 4) as [Local, Local, Local, Local];
-      blockedChannelSums(f, rows, c, [out], () => {}, (accs, p, vectors) => {
-        for (let g = 0; g < vectors; g++) {
-          f.get(accs[0]![g]!).get(x).get(p).i32Add().v128Load(16 * g).f32x4Add().set(accs[0]![g]!);
+      const ps = paramList(f, n);
+      const [x, dy, mean] = ps as [Local, Local, Local];
+      const [psdy, psdyx] = ps.slice(masked ? 5 : 3) as [Local, Local];
+      const [rows, c] = ps.slice(masked ? 8 : 5) as [Local, Local];
+      const [d, dv, z, vlo, vhi] = [f.v128(), f.v128(), f.v128(), f.v128(), f.v128()];
+      if (masked) {
+        f.get(ps[10]!).i32x4Splat().set(vlo);
+        f.get(ps[11]!).i32x4Splat().set(vhi);
+      }
+      blockPartials(f, rows, c, [psdy, psdyx], (pq, q, g) => {
+        f.get(x).get(pq).i32Add().v128Load(16 * g).get(mean).get(q).i32Add().v128Load(16 * g).f32x4Sub().set(d);
+        f.get(dy).get(pq).i32Add().v128Load(16 * g);
+        if (masked) {
+          const [scale, shift] = [ps[3]!, ps[4]!];
+          f.get(d).get(scale).get(q).i32Add().v128Load(16 * g).f32x4Mul().get(shift).get(q).i32Add().v128Load(16 * g).f32x4Add().set(z);
+          f.get(z).get(vlo).f32x4Ge().get(z).get(vhi).f32x4Le().v128And();
+          f.v128And();
         }
-      }, blocks);
-    },
-  };
-}
-
-/** bn_sqdev(x, mean, out, rows, c): out[ch] = Σ_r (x[r, ch] − mean[ch])² (blocked) */
-function bnSqdevSpec(blocks: boolean): FnSpec {
-  return {
-    name: blocks ? 'bn_sqdev_blocks' : 'bn_sqdev',
-    nParams: 5,
-    build(f) {
-      const [x, mean, out, rows, c] = paramList(f, 5) as [Local, Local, Local, Local, Local];
-      const m = [f.v128(), f.v128(), f.v128(), f.v128()];
-      const d = f.v128();
-      blockedChannelSums(f, rows, c, [out], (cgB, vectors) => {
-        for (let g = 0; g < vectors; g++) f.get(mean).get(cgB).i32Add().v128Load(16 * g).set(m[g]!);
-      }, (accs, p, vectors) => {
-        for (let g = 0; g < vectors; g++) {
-          f.get(x).get(p).i32Add().v128Load(16 * g).get(m[g]!).f32x4Sub().set(d);
-          f.get(accs[0]![g]!).get(d).get(d).f32x4Mul().f32x4Add().set(accs[0]![g]!);
-        }
-      }, blocks);
+        f.set(dv);
+        if (masked) f.get(ps[7]!).get(pq).i32Add().get(dv).v128Store(16 * g);
+        return [() => f.get(dv), () => f.get(dv).get(d).f32x4Mul()];
+      });
     },
   };
 }
 
 /**
- * bn_fold(part, out, blocks, c): out[ch] = Σ_b part[b, ch] from +0, in block order (the sums of bn_*_blocks: the
- * same additions as the unsplit programs' out += accs), c % 4 == 0.
+ * bn_fold(part, out, blocks, c): out[ch] = Σ_b part[b, ch] from +0, in block order — the sums' final additions
+ * (c % 4 == 0).
  */
 const bnFold: FnSpec = {
   name: 'bn_fold',
@@ -1135,77 +1155,6 @@ const bnFold: FnSpec = {
     }, 16);
   },
 };
-
-/**
- * The mask of an activation's gradient on the BN output z = (x − mean)·scale + shift, recomputed from x with the
- * forward's operations (bn_apply): lo ≤ z ≤ hi (lo, hi: float32 bit patterns; NaN z gives 0), as clip_grad computes
- * it on z ([smallest positive, 6]: ReLU6's; [smallest positive, +∞]: relu_grad's z > 0).
- */
-interface ActMask {
-  /** per channel group: load scale and shift at cgB (q) */
-  setup(cgB: Local, vectors: number): void;
-  /** dy (on the stack, group g; d = x − mean in `d`) → dy & mask(d·scale + shift) */
-  apply(d: Local, g: number): void;
-}
-function actMask(f: FnBuilder, scale: Local, shift: Local, loBits: Local, hiBits: Local): ActMask {
-  const s = [f.v128(), f.v128(), f.v128(), f.v128()];
-  const b = [f.v128(), f.v128(), f.v128(), f.v128()];
-  const [vlo, vhi, z] = [f.v128(), f.v128(), f.v128()];
-  f.get(loBits).i32x4Splat().set(vlo);
-  f.get(hiBits).i32x4Splat().set(vhi);
-  return {
-    setup(cgB, vectors) {
-      for (let g = 0; g < vectors; g++) {
-        f.get(scale).get(cgB).i32Add().v128Load(16 * g).set(s[g]!);
-        f.get(shift).get(cgB).i32Add().v128Load(16 * g).set(b[g]!);
-      }
-    },
-    apply(d, g) {
-      f.get(d).get(s[g]!).f32x4Mul().get(b[g]!).f32x4Add().set(z);
-      f.get(z).get(vlo).f32x4Ge().get(z).get(vhi).f32x4Le().v128And();
-      f.v128And();
-    },
-  };
-}
-
-/**
- * bn_grad_sums(x, dy, mean, sdy, sdyx, rows, c): sdy[ch] = Σ_r dy[r, ch], sdyx[ch] = Σ_r dy[r, ch]·(x[r, ch] − mean[ch]).
- * The masked variant bn_grad_sums_mask(x, dy, mean, scale, shift, sdy, sdyx, dz, rows, c, lo, hi) sums dz = dy & mask
- * (ActMask) instead of dy and stores dz [rows, c] (bn_grad_apply's dy): the gradient through the activation the BN
- * computed (bn_apply_relu / bn_apply_clamp), the same bits as clip_grad / relu_grad's dz then bn_grad_sums.
- */
-function bnGradSumsSpec(blocks: boolean, masked: boolean): FnSpec {
-  const n = masked ? 12 : 7;
-  return {
-    name: `bn_grad_sums${masked ? '_mask' : ''}${blocks ? '_blocks' : ''}`,
-    nParams: n,
-    build(f) {
-      const ps = paramList(f, n);
-      const [x, dy, mean] = ps as [Local, Local, Local];
-      const [sdy, sdyx] = ps.slice(masked ? 5 : 3) as [Local, Local];
-      const [rows, c] = ps.slice(masked ? 8 : 5) as [Local, Local];
-      const dz = masked ? ps[7]! : null;
-      const mask = masked ? actMask(f, ps[3]!, ps[4]!, ps[10]!, ps[11]!) : null;
-      const m = [f.v128(), f.v128(), f.v128(), f.v128()];
-      const dv = f.v128();
-      const d = f.v128();
-      blockedChannelSums(f, rows, c, [sdy, sdyx], (cgB, vectors) => {
-        for (let g = 0; g < vectors; g++) f.get(mean).get(cgB).i32Add().v128Load(16 * g).set(m[g]!);
-        mask?.setup(cgB, vectors);
-      }, (accs, p, vectors) => {
-        for (let g = 0; g < vectors; g++) {
-          f.get(x).get(p).i32Add().v128Load(16 * g).get(m[g]!).f32x4Sub().set(d);
-          f.get(dy).get(p).i32Add().v128Load(16 * g);
-          mask?.apply(d, g);
-          f.set(dv);
-          if (dz !== null) f.get(dz).get(p).i32Add().get(dv).v128Store(16 * g);
-          f.get(accs[0]![g]!).get(dv).f32x4Add().set(accs[0]![g]!);
-          f.get(accs[1]![g]!).get(dv).get(d).f32x4Mul().f32x4Add().set(accs[1]![g]!);
-        }
-      }, blocks);
-    },
-  };
-}
 
 /**
  * Row-major element-wise pass over [rows, c] with per-channel vectors: `body(p, q)` for every 16-byte group, p the
@@ -1329,7 +1278,10 @@ export const PROGRAMS: FnSpec[] = [
   dwBackpropFilter,
   dwBackpropFilterRange,
   ...CONV_PROGRAMS,
-  ...[false, true].flatMap((blocks) => [bnSumSpec(blocks), bnSqdevSpec(blocks), bnGradSumsSpec(blocks, false), bnGradSumsSpec(blocks, true)]),
+  bnSum,
+  bnSqdev,
+  bnGradSumsSpec(false),
+  bnGradSumsSpec(true),
   bnFold,
   bnApply,
   bnApplySpec('relu'),
