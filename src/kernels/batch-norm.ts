@@ -316,7 +316,7 @@ export function bnActivationAvailable(act: 'relu' | 'relu6'): boolean {
 }
 
 /**
- * y = act(BN(x)) in place on the output (index `out` of the arena, already BN(x) unless `fusedProgram`): the wasm
+ * y = act(BN(x)) in place on the output (index `out` of the arena, holding BN(x)): the wasm
  * backend's activation programs (unary-programs.ts relu / clip, as its Relu and Relu6 kernels), or the cpu
  * backend's kernels' loops.
  */
@@ -503,7 +503,7 @@ export const bnTrainGradConfig: tf.GradConfig = {
     }
     const act = activationOf(BN_TRAIN_KERNEL, attrs);
     const kernelAttrs = { varianceEpsilon: attrs?.['varianceEpsilon'] ?? 1e-3, activation: act };
-    // with an activation, dy is the gradient of act(BN(x)): both kernels mask it by the activation's gradient
+    // with an activation, dy is the gradient of act(BN(x)): the sums kernel masks it by the activation's gradient
     const withAct: tf.NamedTensorMap = act === 'linear' ? {} : { scale, offset };
     // the sums every gradient needs, once (outside the per-input tidy of the tape, so all three can use them);
     // with an activation also dz, the gradient through it
