@@ -32,6 +32,7 @@ import { channelBlocks, MIN_PARALLEL_MACS, rowBlocks, tileCount } from './simd/t
 import { withThreads } from './simd/adaptive.js';
 import { cpuHeap } from './cpu-simd.js';
 import { layerPatch, type LayerCall } from './layer-patch.js';
+import { movingAverages, movingAveragesAvailable } from './moving-average.js';
 
 export const BN_TRAIN_KERNEL = 'FastlrBatchNormTrain';
 export const BN_GRAD_SUMS_KERNEL = 'FastlrBatchNormGradSums';
@@ -357,8 +358,11 @@ export const bnTrainGradConfig: tf.GradConfig = {
         if (dvariance != null) inputs['dvariance'] = dvariance;
         return tf.engine().runKernel(BN_GRAD_INPUT_KERNEL, inputs, eps) as tf.Tensor;
       },
-      scale: () => tf.clone(dscale),
-      offset: () => tf.clone(doffset),
+      // the sums themselves, no clone (an Identity kernel each): each is one input's gradient only, tracked by the
+      // backward pass's scope, and x's gradient (which reads them) runs in the same node's turn, before any later
+      // node could accumulate onto them
+      scale: () => dscale,
+      offset: () => doffset,
     };
   },
 };
@@ -404,8 +408,8 @@ export const bnInferenceGradConfig: tf.GradConfig = {
         }),
       mean: () => stock()['mean']!(),
       variance: () => stock()['variance']!(),
-      scale: () => tf.clone(dscale),
-      offset: () => tf.clone(doffset),
+      scale: () => dscale,
+      offset: () => doffset,
     };
   },
 };
@@ -437,6 +441,13 @@ function fusedCall(layer: BnLayer, inputs: tf.Tensor | tf.Tensor[], kwargs: Reco
   if (tf.getKernel(BN_TRAIN_KERNEL, tf.getBackend()) == null) return null;
   return tf.tidy(() => {
     const [y, mean, variance] = bnTrain(input, layer.gamma!.read(), layer.beta!.read(), layer.epsilon);
+    if (movingAveragesAvailable()) {
+      // both updates as one kernel, bit for bit tfjs-layers' doMovingAverage; nothing saved on the tape (moving-average.ts)
+      const [m, v] = movingAverages(layer.movingMean.read(), mean, layer.movingVariance.read(), variance, layer.momentum);
+      layer.movingMean.write(m);
+      layer.movingVariance.write(v);
+      return y;
+    }
     // tfjs-layers' doMovingAverage, as it is
     const update = (variable: tf.LayerVariable, value: tf.Tensor): void => {
       tf.tidy(() => {
