@@ -45,6 +45,7 @@ import { MIN_POSITIVE } from './relu6.js';
 import { RELU_GRAD_KERNEL } from './relu-grad.js';
 import { CLIP_GRAD_KERNEL } from './clip-grad.js';
 import { passThrough, plannedBnActivation } from './conv-bn-fold.js';
+import { movingAverages, movingAveragesAvailable } from './moving-average.js';
 
 export const BN_TRAIN_KERNEL = 'FastlrBatchNormTrain';
 export const BN_GRAD_SUMS_KERNEL = 'FastlrBatchNormGradSums';
@@ -515,8 +516,11 @@ export const bnTrainGradConfig: tf.GradConfig = {
         if (dvariance != null) inputs['dvariance'] = dvariance;
         return tf.engine().runKernel(BN_GRAD_INPUT_KERNEL, inputs, { varianceEpsilon: kernelAttrs.varianceEpsilon }) as tf.Tensor;
       },
-      scale: () => tf.clone(dscale!),
-      offset: () => tf.clone(doffset!),
+      // the sums themselves, no clone (an Identity kernel each): each is one input's gradient only, tracked by the
+      // backward pass's scope, and x's gradient (which reads them) runs in the same node's turn, before any later
+      // node could accumulate onto them
+      scale: () => dscale!,
+      offset: () => doffset!,
     };
   },
 };
@@ -562,8 +566,8 @@ export const bnInferenceGradConfig: tf.GradConfig = {
         }),
       mean: () => stock()['mean']!(),
       variance: () => stock()['variance']!(),
-      scale: () => tf.clone(dscale),
-      offset: () => tf.clone(doffset),
+      scale: () => dscale,
+      offset: () => doffset,
     };
   },
 };
@@ -601,6 +605,13 @@ function fusedCall(layer: BnLayer, inputs: tf.Tensor | tf.Tensor[], kwargs: Reco
   const act = planned !== null && bnActivationAvailable(planned.activation) ? planned : null;
   const out = tf.tidy(() => {
     const [y, mean, variance] = bnTrain(input, layer.gamma!.read(), layer.beta!.read(), layer.epsilon, act?.activation ?? 'linear');
+    if (movingAveragesAvailable()) {
+      // both updates as one kernel, bit for bit tfjs-layers' doMovingAverage; nothing saved on the tape (moving-average.ts)
+      const [m, v] = movingAverages(layer.movingMean.read(), mean, layer.movingVariance.read(), variance, layer.momentum);
+      layer.movingMean.write(m);
+      layer.movingVariance.write(v);
+      return y;
+    }
     // tfjs-layers' doMovingAverage, as it is
     const update = (variable: tf.LayerVariable, value: tf.Tensor): void => {
       tf.tidy(() => {

@@ -20,7 +20,8 @@
  *         FastlrCrossEntropy + FastlrCrossEntropyGrad (the loss and its gradient, one kernel each; cross-entropy.ts);
  *         FastlrBiasAct (a Conv2D layer's bias + relu while training, one op, one SIMD pass on wasm; bias-act.ts);
  *         FastlrBatchNormTrain + its two gradient kernels, with BatchNormalization's training branch patched to use
- *         them (a BN read only by a ReLU / ReLU6 computes it, its gradient masked in the sums pass), and
+ *         them (a BN read only by a ReLU / ReLU6 computes it, its gradient masked in the sums pass; the moving
+ *         statistics' update one FastlrMovingAverages kernel: moving-average.ts), and
  *         FusedBatchNorm (inference mode) + its gradient on the same programs (batch-norm.ts); FastlrClipGrad + the ClipByValue gradient that uses it (clip-grad.ts);
  *         ReLU(max 6) layers as one Relu6 op, its gradient one FastlrClipGrad pass (relu6.ts);
  *         FastlrConvBnAct (a conv with an inference-mode BatchNorm folded in and relu/relu6 in its epilogue, one op
@@ -62,6 +63,7 @@ import { BIAS_ACT_KERNEL, biasActGradConfig, biasActKernel, installConvLayer, un
 import { CROSS_ENTROPY_GRAD_KERNEL, CROSS_ENTROPY_KERNEL, crossEntropyGradConfig, crossEntropyGradKernel, crossEntropyKernel } from './cross-entropy.js';
 import { DENSE_KERNEL, denseGradConfig, denseKernel, installDenseLayer, uninstallDenseLayer } from './dense.js';
 import { cpuDepthwiseConv2D, cpuFusedDepthwiseConv2D, depthwiseBackpropFilter, depthwiseBackpropInput, wasmDepthwiseConv2D, wasmFusedDepthwiseConv2D } from './depthwise.js';
+import { MOVING_AVERAGES_KERNEL, movingAveragesKernel } from './moving-average.js';
 import { CONV_BN_ACT_KERNEL, convBnActGradConfig, convBnActKernel } from './conv-bn-act.js';
 
 interface Override {
@@ -82,6 +84,7 @@ const BOTH_BACKENDS: Override[] = [
     { kernelName: BN_TRAIN_KERNEL, make: (b) => bnTrainKernel(b) },
     { kernelName: BN_GRAD_SUMS_KERNEL, make: (b) => bnGradSumsKernel(b) },
     { kernelName: BN_GRAD_INPUT_KERNEL, make: (b) => bnGradInputKernel(b) },
+    { kernelName: MOVING_AVERAGES_KERNEL, make: () => movingAveragesKernel() },
     { kernelName: 'FusedBatchNorm', make: (b, stock) => bnInferenceKernel(b, need(stock, 'FusedBatchNorm', b)) },
     { kernelName: DENSE_KERNEL, make: (b) => denseKernel(b) },
     { kernelName: CROSS_ENTROPY_KERNEL, make: () => crossEntropyKernel() },

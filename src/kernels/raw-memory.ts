@@ -44,6 +44,20 @@ export function rawOutput(backend: tf.KernelBackend, shape: number[]): RawOutput
   return { data, finish: () => cpu.makeTensorInfo(shape, 'float32', data) };
 }
 
+/**
+ * `count` zero-filled float32 outputs of `shape`, all allocated before any view is taken (on wasm an allocation may
+ * grow the heap and detach the views of earlier outputs, so several rawOutput calls in a row are unsafe).
+ */
+export function rawOutputs(backend: tf.KernelBackend, shape: number[], count: number): RawOutput[] {
+  if (!isWasm(backend)) return Array.from({ length: count }, () => rawOutput(backend, shape));
+  const infos = Array.from({ length: count }, () => backend.makeOutput(shape, 'float32'));
+  return infos.map((info) => {
+    const data = backend.typedArrayFromHeap(info) as Float32Array;
+    data.fill(0);
+    return { data, finish: () => info };
+  });
+}
+
 /** The float32 values of `info`, read-only by convention (a view: do not keep it past the kernel call). */
 export function rawInput(backend: tf.KernelBackend, info: tf.TensorInfo): Float32Array {
   if (info.dtype !== 'float32') throw new Error(`raw kernel input must be float32, got ${info.dtype}`);
