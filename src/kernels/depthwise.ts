@@ -5,7 +5,7 @@
  * the filter gradient alone was 3.75 s of a 12.9 s MobileNetV2 batch-1 step).
  *
  * Multiplier 1, dilation 1 and c % 4 == 0 (every MobileNet layer) run the SIMD programs dw_fwd / dw_bpi / dw_bpf
- * (simd/programs.ts): in place on the wasm heap, or on copies in the private wasm memory for cpu. Everything else
+ * (simd/depthwise-programs.ts; 3×3 filters take their register variants, same bits): in place on the wasm heap, or on copies in the private wasm memory for cpu. Everything else
  * (other multipliers, dilations, odd channel counts, no WebAssembly SIMD) runs the plain loops below on raw memory.
  * Both sum every output element in the same fixed order, in float32 (Math.fround), so the two paths agree bit for
  * bit on what both handle:
@@ -19,10 +19,11 @@ import * as tf from '@tensorflow/tfjs';
 import { type Kernel, type KernelArgs } from './kernel-context.js';
 import { depthwiseInfo } from './kernel-attrs.js';
 import { rawInput, rawOutput } from './raw-memory.js';
-import { backendRunner, heapPtr, type Runner, simdPrograms, type SimdPrograms } from './simd/runtime.js';
+import { backendRunner, heapOutput, heapPtr, type Runner, simdPrograms, type SimdPrograms } from './simd/runtime.js';
 import type { Call } from './simd/pool.js';
 import { channelBlocks, MIN_PARALLEL_MACS, rowBlocks, tileCount } from './simd/tiles.js';
 import { withThreads } from './simd/adaptive.js';
+import { DW_REG_K } from './simd/depthwise-programs.js';
 import { biasActivation, cpuHeap, fusable } from './cpu-simd.js';
 import { biasClampInPlace, clampEpilogue } from './epilogue.js';
 
@@ -163,34 +164,50 @@ function backpropFilterLoop(x: Float32Array, dy: Float32Array, out: Float32Array
 }
 
 type Loop = (a: Float32Array, b: Float32Array, out: Float32Array, g: Geo) => void;
-type Prog = 'dw_fwd' | 'dw_bpi' | 'dw_bpf';
+type Kind = 'fwd' | 'bpi' | 'bpf';
+type Prog = 'dw_fwd' | 'dw_bpi' | 'dw_bpf' | 'dw_fwd3' | 'dw_bpi3s1' | 'dw_bpi3s2';
 
 /**
- * The calls of `prog` split over `threads`: dw_fwd, dw_bpi by images (every output element belongs to one image and
- * is summed the same way whatever the split); dw_bpf, which sums over the images, by channel blocks. [] = do not split.
+ * The program for `kind` on `g`: the 3×3 register programs (depthwise-programs.ts; their backprop input for strides
+ * 1×1 and 2×2) for the forward and backprop input where they apply, else the generic ones. Both give the same bits.
  */
-function batchCalls(prog: Prog, pa: number, pb: number, po: number, g: Geo, threads: number): Call[] {
+function depthwiseProgram(kind: Kind, g: Geo): Prog {
+  const k3 = g.kh === DW_REG_K && g.kw === DW_REG_K;
+  // dw_bpf3 measures slower than dw_bpf on MobileNetV2's layers (bench/tools/depthwise-bench.mjs): not taken yet
+  if (!k3 || kind === 'bpf') return `dw_${kind}`;
+  if (kind === 'fwd') return 'dw_fwd3';
+  if (g.sh === g.sw && (g.sh === 1 || g.sh === 2)) return g.sh === 1 ? 'dw_bpi3s1' : 'dw_bpi3s2';
+  return 'dw_bpi';
+}
+
+/**
+ * The calls of `prog` split over `threads`: the forward and backprop input by images (every output element belongs
+ * to one image and is summed the same way whatever the split); the filter gradient, which sums over the images, by
+ * channel blocks (its _range program). [] = do not split.
+ */
+function batchCalls(kind: Kind, prog: Prog, pa: number, pb: number, po: number, g: Geo, threads: number): Call[] {
   if (threads < 2 || g.n * g.oh * g.ow * g.c * g.kh * g.kw < MIN_PARALLEL_MACS) return [];
-  if (prog === 'dw_bpf') {
+  if (kind === 'bpf') {
     // summed over the images: split by channel blocks instead (dw_bpf_range: channels [c0, c1), same order)
     if (g.c < 8) return [];
-    return channelBlocks(g.c, threads).map(([c0, c1]) => ({ fn: 'dw_bpf_range', args: [pa, pb, po, ...progArgs(g), c0, c1] }));
+    return channelBlocks(g.c, threads).map(([c0, c1]) => ({ fn: `${prog}_range`, args: [pa, pb, po, ...progArgs(g), c0, c1] }));
   }
   if (g.n < 2) return [];
   const inner = g.h * g.w * g.c;
   const outer = g.oh * g.ow * g.c;
-  const [aPer, oPer] = prog === 'dw_fwd' ? [inner, outer] : [outer, inner];
+  const [aPer, oPer] = kind === 'fwd' ? [inner, outer] : [outer, inner];
   const rest = progArgs(g).slice(1);
   return rowBlocks(g.n, tileCount(threads, g.n), 1).map(([b0, b1]) => ({ fn: prog, args: [pa + 4 * b0 * aPer, pb, po + 4 * b0 * oPer, b1 - b0, ...rest] }));
 }
 
-/** Runs prog on `runner`: split by images where that applies (and, with `threads: auto`, pays), else one call. */
-function runProg(runner: Runner | null, progs: SimdPrograms, prog: Prog, pa: number, pb: number, po: number, g: Geo): void {
+/** Runs `kind` on `runner`: split by images where that applies (and, with `threads: auto`, pays), else one call. */
+function runProg(runner: Runner | null, progs: SimdPrograms, kind: Kind, pa: number, pb: number, po: number, g: Geo): void {
+  const prog = depthwiseProgram(kind, g);
   const one = (): void => progs[prog](pa, pb, po, ...progArgs(g));
-  if (runner === null || batchCalls(prog, pa, pb, po, g, runner.threads()).length < 2) return one();
+  if (runner === null || batchCalls(kind, prog, pa, pb, po, g, runner.threads()).length < 2) return one();
   const key = `${prog} ${g.n}x${g.h}x${g.w}x${g.c} ${g.kh}x${g.kw} ${g.sh}${g.sw} ${g.top}${g.left}`;
   withThreads(key, (t) => {
-    const calls = batchCalls(prog, pa, pb, po, g, t);
+    const calls = batchCalls(kind, prog, pa, pb, po, g, t);
     if (calls.length < 2) one();
     else runner.parallel(calls, t);
   });
@@ -202,14 +219,15 @@ const align16 = (bytes: number): number => Math.ceil(bytes / 16) * 16;
  * out = op(a, b) of `outShape`: wasm: the program in place on the heap, or the loop on heap views; cpu: the program
  * on copies in the private memory, or the loop on the backend's arrays.
  */
-function run(backend: tf.KernelBackend, backendName: string, a: tf.TensorInfo, b: tf.TensorInfo, outShape: number[], g: Geo, prog: Prog, loop: Loop): tf.TensorInfo {
+function run(backend: tf.KernelBackend, backendName: string, a: tf.TensorInfo, b: tf.TensorInfo, outShape: number[], g: Geo, kind: Kind, loop: Loop): tf.TensorInfo {
   if (simdCase(g)) {
     if (backendName === 'wasm') {
       const progs = simdPrograms(backend);
       if (progs !== null) {
-        const out = rawOutput(backend, outShape).finish();
+        // uninitialised: every program writes all of its output (dw_bpf zeroes it first)
+        const out = heapOutput(backend, outShape);
         // in place; split by images when the heap is shared (wasm-shared-heap.ts)
-        runProg(backendRunner(backend), progs, prog, heapPtr(backend, a), heapPtr(backend, b), heapPtr(backend, out), g);
+        runProg(backendRunner(backend), progs, kind, heapPtr(backend, a), heapPtr(backend, b), heapPtr(backend, out), g);
         return out;
       }
     } else {
@@ -224,7 +242,7 @@ function run(backend: tf.KernelBackend, backendName: string, a: tf.TensorInfo, b
         const f = heap.f32();
         f.set(av, 0);
         f.set(bv, pb / 4);
-        runProg(heap, heap.progs, prog, 0, pb, po, g);
+        runProg(heap, heap.progs, kind, 0, pb, po, g);
         const out = rawOutput(backend, outShape);
         out.data.set(heap.f32().subarray(po / 4, po / 4 + nOut));
         return out.finish();
@@ -252,7 +270,7 @@ export function depthwiseBackpropInput(backendName: string, stock: Kernel | null
     }
     const inputShape = (attrs['inputShape'] as number[]).slice();
     const g = geo(depthwiseInfo(inputShape, filter.shape, attrs));
-    return run(args.backend, backendName, dy, filter, inputShape, g, 'dw_bpi', backpropInputLoop);
+    return run(args.backend, backendName, dy, filter, inputShape, g, 'bpi', backpropInputLoop);
   };
 }
 
@@ -268,7 +286,7 @@ export function depthwiseBackpropFilter(backendName: string, stock: Kernel | nul
     }
     const filterShape = (attrs['filterShape'] as number[]).slice();
     const g = geo(depthwiseInfo(x.shape, filterShape, attrs));
-    return run(args.backend, backendName, x, dy, filterShape, g, 'dw_bpf', backpropFilterLoop);
+    return run(args.backend, backendName, x, dy, filterShape, g, 'bpf', backpropFilterLoop);
   };
 }
 
@@ -281,7 +299,7 @@ function forward(args: KernelArgs, backendName: string): tf.TensorInfo | null {
   if (x == null || filter == null || !floats(x, filter) || dataFormat !== 'NHWC') return null;
   const info = depthwiseInfo(x.shape, filter.shape, attrs);
   const g = geo(info);
-  return run(args.backend, backendName, x, filter, [g.n, g.oh, g.ow, g.c * g.cm], g, 'dw_fwd', forwardLoop);
+  return run(args.backend, backendName, x, filter, [g.n, g.oh, g.ow, g.c * g.cm], g, 'fwd', forwardLoop);
 }
 
 /** A depthwise call's inputs and geometry where wasm's dw_fwd program takes it (NHWC float32, simdCase), else null. */
@@ -305,7 +323,7 @@ export function wasmDepthwiseConv2D(stock: Kernel): Kernel {
     const c = wasmDepthwiseCall(args);
     if (c === null) return stock(args);
     const { x, filter, g } = c;
-    return run(args.backend, 'wasm', x, filter, [g.n, g.oh, g.ow, g.c * g.cm], g, 'dw_fwd', forwardLoop);
+    return run(args.backend, 'wasm', x, filter, [g.n, g.oh, g.ow, g.c * g.cm], g, 'fwd', forwardLoop);
   };
 }
 
@@ -320,7 +338,7 @@ export function wasmFusedDepthwiseConv2D(stock: Kernel): Kernel {
     const epilogue = c === null ? null : clampEpilogue(args, c.g.c * c.g.cm);
     if (c === null || epilogue === null) return stock(args);
     const { x, filter, g } = c;
-    const out = run(args.backend, 'wasm', x, filter, [g.n, g.oh, g.ow, g.c * g.cm], g, 'dw_fwd', forwardLoop);
+    const out = run(args.backend, 'wasm', x, filter, [g.n, g.oh, g.ow, g.c * g.cm], g, 'fwd', forwardLoop);
     biasClampInPlace(args.backend, out, epilogue);
     return out;
   };

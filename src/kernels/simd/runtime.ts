@@ -37,10 +37,14 @@ export interface SimdPrograms {
   conv_bpf_direct2: Fn;
   /** Adam, by [first step][decay] (see programs.ts adam_step) */
   adam_step: [[Fn, Fn], [Fn, Fn]];
-  /** depthwise convolution, NHWC, multiplier 1, c % 4 == 0 (see programs.ts dw_*) */
+  /** depthwise convolution, NHWC, multiplier 1, c % 4 == 0 (depthwise-programs.ts: generic, and 3×3 in registers) */
   dw_fwd: Fn;
   dw_bpi: Fn;
   dw_bpf: Fn;
+  dw_fwd3: Fn;
+  dw_bpi3s1: Fn;
+  dw_bpi3s2: Fn;
+  dw_bpf3: Fn;
   /** a row range of the NHWC patch matrix (conv-programs.ts) */
   im2col_rows: Fn;
   /** training-mode batch norm over [rows, c], c % 4 == 0 (see programs.ts bn_*) */
@@ -139,6 +143,10 @@ function bind(e: Record<string, Fn | undefined>): SimdPrograms {
     dw_fwd: e['dw_fwd'] as Fn,
     dw_bpi: e['dw_bpi'] as Fn,
     dw_bpf: e['dw_bpf'] as Fn,
+    dw_fwd3: e['dw_fwd3'] as Fn,
+    dw_bpi3s1: e['dw_bpi3s1'] as Fn,
+    dw_bpi3s2: e['dw_bpi3s2'] as Fn,
+    dw_bpf3: e['dw_bpf3'] as Fn,
     im2col_rows: e['im2col_rows'] as Fn,
     bn_sum: e['bn_sum'] as Fn,
     bn_sqdev: e['bn_sqdev'] as Fn,
