@@ -9,7 +9,7 @@ read back every step (loss.item()), one fixed batch of random images, --threads 
   frozen              fine_tune's first stage as fastlr runs it with bn_freeze and train_bn false: `features`
                       requires_grad False (no gradient computed into the body) AND in eval mode (its BatchNorm
                       normalises with the running statistics and leaves them alone); the classifier trains
-images/s = batch * steps / time, by wall clock and by this process's CPU time, after one warm-up step.
+images/s = batch * steps / time, by wall clock and by this process's CPU time, after two warm-up steps (as fastlr's side).
 Prints one JSON object on stdout.
 """
 import argparse
@@ -66,6 +66,7 @@ def measure(stage: str, batch: int, steps: int, seed: int) -> dict:
         loss.item()
 
     step()
+    step()  # two warm-up steps, as fastlr's side
     w0, c0 = time.perf_counter(), time.process_time()
     for _ in range(steps):
         step()
