@@ -2,27 +2,9 @@
  * SIMD-module programs for the wasm backend's own convolutions (wasm-conv2d.ts): a row range of the patch matrix,
  * so each thread builds the patches of its own output rows and multiplies them (gemm_r4/gemm_r1) in place.
  */
-import { type FnBuilder, type FnSpec, type Local } from './emitter.js';
+import { type FnSpec, type Local } from './emitter.js';
+import { maxI, minI } from './loop-helpers.js';
 
-/** pushes max(a, b) (signed) of two i32 expressions */
-function maxS(f: FnBuilder, a: () => void, b: () => void): void {
-  a();
-  b();
-  a();
-  b();
-  f.i32GtS();
-  f.select();
-}
-
-/** pushes min(a, b) (signed) of two i32 expressions */
-function minS(f: FnBuilder, a: () => void, b: () => void): void {
-  a();
-  b();
-  a();
-  b();
-  f.i32LtS();
-  f.select();
-}
 
 /**
  * im2col_rows(x, out, b, yr, yc, rows, h, w, c, kh, kw, oh, ow, sh, sw, top, left): `rows` consecutive rows of the
@@ -56,9 +38,9 @@ export const im2colRows: FnSpec = {
     f.forRange(t, () => f.i32Const(0), () => f.get(rows), () => {
       // c0 = yc·sw − left; jFrom = max(0, −c0); jTo = min(kw, w − c0)
       f.get(yc).get(sw).i32Mul().get(left).i32Sub().set(c0);
-      maxS(f, () => f.i32Const(0), () => f.i32Const(0).get(c0).i32Sub());
+      maxI(f, () => f.i32Const(0), () => f.i32Const(0).get(c0).i32Sub());
       f.set(jFrom);
-      minS(f, () => f.get(kw), () => f.get(w).get(c0).i32Sub());
+      minI(f, () => f.get(kw), () => f.get(w).get(c0).i32Sub());
       f.set(jTo);
       f.forRange(i, () => f.i32Const(0), () => f.get(kh), () => {
         f.get(yr).get(sh).i32Mul().get(top).i32Sub().get(i).i32Add().set(r);
