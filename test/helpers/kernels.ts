@@ -12,7 +12,7 @@ export function values(n: number, seed: number): Float32Array {
 }
 
 /** max |a − b| over max |b|: the error of a result relative to the reference's scale (sums may reorder). */
-export function relErr(a: Float32Array, b: Float32Array): number {
+export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) throw new Error(`lengths differ: ${a.length} vs ${b.length}`);
   let e = 0;
   let scale = 0;
