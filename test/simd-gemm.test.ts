@@ -54,7 +54,7 @@ describe('gemm programs', () => {
       }
     });
 
-    for (const [m, k, n] of [[18, 5000, 96], [7, 33, 16], [3, 1, 8], [5, 0, 8]] as const) {
+    for (const [m, k, n] of [[18, 5000, 96], [40, 2000, 16], [7, 33, 16], [3, 1, 8], [5, 0, 8]] as const) {
       it(`${label}: gemm_tn ${m}×${k}ᵀ·${k}×${n} (A stored [k, m]) equals the definition and gemm_r4 on the transposed A, split over 1, 2 and 3 threads`, () => {
         const a = values(k * m, 31); // [k, m]
         const b = values(k * n, 32);

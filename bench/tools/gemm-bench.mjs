@@ -94,7 +94,7 @@ for (const [label, m, k, n] of TN_SHAPES) {
   fill(f32, 0, m * k, 1);
   fill(f32, pb / 4, k * n, 2);
   const m4 = m - (m % 4);
-  const tn = programs.map((e) => () => e.gemm_tn(pa, pb, pc, m, k, n, m));
+  const tn = programs.map((e) => () => e.gemm_tn(pa, pb, pc, m, k, n, m, n));
   // the transposing path: Aᵀ copied out (in JS here), then gemm_r4/gemm_r1
   const viaCopy = programs.map((e) => () => {
     const g = new Float32Array(memory.buffer);

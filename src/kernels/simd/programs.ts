@@ -691,27 +691,29 @@ export function gemmSpec(name: string, shape: GemmShape = GEMM_TUNED): FnSpec {
 const GEMM_TN_BLOCK_BYTES = 128 * 1024;
 
 /**
- * gemm_tn(a, b, c, rows, k, n, lda): C[rows, n] = Aᵀ·B with A stored [k, lda] row-major (Aᵀ[r, t] = a[t·lda + r],
- * rows ≤ lda: a column slice of A), B [k, n] row-major, n % 8 == 0, any rows — a filter gradient xᵀ·dy without
- * transposing x. Blocks of 4 rows × 8 columns: the 4 A values of a k step are adjacent (one pointer, constant
+ * gemm_tn(a, b, c, rows, k, n, lda, ldn): C[rows, n] = Aᵀ·B with A stored [k, lda] row-major (Aᵀ[r, t] =
+ * a[t·lda + r], rows ≤ lda: a column slice of A), B [k, n] and C [rows, n] row-major with row stride ldn ≥ n (n
+ * columns of wider B and C: a column slice), n % 8 == 0, any rows — a filter gradient xᵀ·dy without transposing x. Blocks of 4 rows × 8 columns: the 4 A values of a k step are adjacent (one pointer, constant
  * offsets). k is walked in blocks whose rows of B stay in L2 (dW's k is N·H·W, up to 10⁵): the accumulators are
  * stored to C after a block and loaded back for the next, so each element is still Σ_t in order, one madd per t,
  * the bits of gemm_r4 on the transposed A (which thread or block computes a row never changes them).
  */
 export const gemmTn: FnSpec = {
   name: 'gemm_tn',
-  nParams: 7,
+  nParams: 8,
   build(f) {
-    const [a, b, c, rows, k, n, lda] = Array.from({ length: 7 }, (_, i) => f.param(i)) as [Local, Local, Local, Local, Local, Local, Local];
-    const [t0, tEnd, kb, r0, j, ap, apEnd, bp, cp, nBytes, ldaBytes] = Array.from({ length: 11 }, () => f.i32());
+    const [a, b, c, rows, k, n, lda, ldn] = Array.from({ length: 8 }, (_, i) => f.param(i)) as [Local, Local, Local, Local, Local, Local, Local, Local];
+    const [t0, tEnd, kb, r0, j, ap, apEnd, bp, cp, nBytes, ldaBytes, colBytes] = Array.from({ length: 12 }, () => f.i32());
     const acc = Array.from({ length: 4 }, () => [f.v128(), f.v128()] as const);
     const w0 = f.v128();
     const w1 = f.v128();
     const xv = f.v128();
-    f.get(n).i32Const(2).i32Shl().set(nBytes);
+    // nBytes: the row stride of B and C; colBytes: the columns computed
+    f.get(ldn).i32Const(2).i32Shl().set(nBytes);
+    f.get(n).i32Const(2).i32Shl().set(colBytes);
     f.get(lda).i32Const(2).i32Shl().set(ldaBytes);
-    // kb = max(16, BLOCK / nBytes) rows of B per k block
-    f.i32Const(GEMM_TN_BLOCK_BYTES).get(nBytes).i32DivS().set(kb);
+    // kb = max(16, BLOCK / colBytes) rows of B per k block (the block's slice of B stays in L2)
+    f.i32Const(GEMM_TN_BLOCK_BYTES).get(colBytes).i32DivS().set(kb);
     maxI(f, () => f.i32Const(16), () => f.get(kb));
     f.set(kb);
     const block = (R: number): void => {
@@ -762,7 +764,7 @@ export const gemmTn: FnSpec = {
     f.ifThen(() => {
       f.i32Const(0).set(tEnd);
       f.forRange(r0, () => f.i32Const(0), () => f.get(rows), () => {
-        f.get(c).get(r0).get(nBytes).i32Mul().i32Add().i32Const(0).get(nBytes).memoryFill();
+        f.get(c).get(r0).get(nBytes).i32Mul().i32Add().i32Const(0).get(colBytes).memoryFill();
       });
     });
     f.forRange(t0, () => f.i32Const(0), () => f.get(k), () => {
@@ -772,7 +774,7 @@ export const gemmTn: FnSpec = {
       for (const R of [4, 1]) {
         f.op0(0x02).op0(0x03);
         f.get(r0).i32Const(R).i32Add().get(rows).i32GtS().brIf(1);
-        f.forRange(j, () => f.i32Const(0), () => f.get(nBytes), () => block(R), 32);
+        f.forRange(j, () => f.i32Const(0), () => f.get(colBytes), () => block(R), 32);
         f.get(r0).i32Const(R).i32Add().set(r0);
         f.br(0);
         f.end().end();

@@ -60,9 +60,22 @@ export function gemmCalls(pa: number, pb: number, pc: number, m: number, k: numb
 
 /**
  * The calls of C[m, n8] = Aᵀ·B with A stored [k, m] (gemm_tn; byte offsets pa, pb, pc; n8 % 8 == 0) split over
- * `threads`: one call per block of C's rows, i.e. of A's columns (pa + 4·r0, the row stride m unchanged).
+ * `threads`. Each call reads all of k for its part, so the split goes along the smaller operand's side: with
+ * m ≥ n8, blocks of C's rows, i.e. of A's columns (pa + 4·r0, the row stride m unchanged; every call reads all of
+ * B); else blocks of 8-column groups of C and B (pb + 4·j0, pc + 4·j0, the row stride n8 unchanged; every call
+ * reads all of A; one block per thread) — a filter gradient xᵀ·dy with few input channels (A = x) and a large dy (B) then reads dy once,
+ * not once per thread. Which thread computes an element never changes its sum (gemm_tn: Σ_t in order).
  */
 export function gemmTnCalls(pa: number, pb: number, pc: number, m: number, k: number, n8: number, threads: number): Call[] {
-  const parts = m * k * n8 < MIN_PARALLEL_MACS ? 1 : tileCount(threads, Math.ceil(m / 4));
-  return rowBlocks(m, parts).map(([r0, r1]) => ({ fn: 'gemm_tn', args: [pa + 4 * r0, pb, pc + 4 * r0 * n8, r1 - r0, k, n8, m] }));
+  const small = m * k * n8 < MIN_PARALLEL_MACS;
+  if (m >= n8 || small) {
+    const parts = small ? 1 : tileCount(threads, Math.ceil(m / 4));
+    return rowBlocks(m, parts).map(([r0, r1]) => ({ fn: 'gemm_tn', args: [pa + 4 * r0, pb, pc + 4 * r0 * n8, r1 - r0, k, n8, m, n8] }));
+  }
+  // one column block per thread (not tileCount's several): each block reads all of A again
+  const groups = n8 / 8;
+  return rowBlocks(groups, threads, 1).map(([g0, g1]) => ({
+    fn: 'gemm_tn',
+    args: [pa, pb + 32 * g0, pc + 32 * g0, m, k, 8 * (g1 - g0), m, n8],
+  }));
 }
