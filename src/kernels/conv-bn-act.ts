@@ -25,7 +25,7 @@ export type FoldedActivation = 'linear' | 'relu' | 'relu6';
 export interface ConvBnActAttrs {
   depthwise: boolean;
   strides: [number, number];
-  pad: 'same' | 'valid';
+  pad: 'same' | 'valid' | tf.backend_util.ExplicitPadding;
   dilations: [number, number];
   activation: FoldedActivation;
 }

@@ -35,7 +35,7 @@
  * linear activation (conv + bias fused) then the activation op.
  */
 import * as tf from '@tensorflow/tfjs';
-import { describeGraph, planBnActs, planFolds, type FoldActivation } from '../model/fold-plan.js';
+import { describeGraph, planBnActs, planFolds, planPads, type FoldActivation } from '../model/fold-plan.js';
 import { inInferenceMode } from '../model/batchnorm.js';
 import { layerPatch, type LayerCall, type LayerPatch } from './layer-patch.js';
 import { CONV_BN_ACT_KERNEL, convBnAct } from './conv-bn-act.js';
@@ -74,7 +74,10 @@ export interface BnActivation {
 interface ModelPlan {
   folds: Plan;
   bnActs: Map<Layer, BnActivation>;
+  /** ZeroPadding2D layer → the conv that takes its zeros as explicit padding (planPads) */
+  pads: Map<Layer, Layer>;
 }
+type Explicit = tf.backend_util.ExplicitPadding;
 
 const plans = new WeakMap<object, ModelPlan>();
 /** the plans of the models being run, innermost last */
@@ -83,6 +86,8 @@ const running: ModelPlan[] = [];
 const targets: ReadonlySet<tf.Variable>[] = [];
 /** tensors a fold produced: the BN and the activation that must pass them through */
 const passes = new WeakMap<tf.Tensor, { bn: Layer | null; act: Layer | null }>();
+/** a ZeroPadding2D's input passed through: the conv that must pad it, and how */
+const padded = new WeakMap<tf.Tensor, { conv: Layer; pad: Explicit }>();
 let enabled = true;
 /** fold where a fold parameter is differentiated too (gradients through the folded weights) */
 let foldTrained = true;
@@ -161,7 +166,13 @@ function modelPlanOf(model: tf.LayersModel): ModelPlan {
       const act = byName.get(p.act);
       if (bn !== undefined && act !== undefined) bnActs.set(bn, { act, activation: p.activation });
     }
-    plan = { folds, bnActs };
+    const pads = new Map<Layer, Layer>();
+    for (const p of planPads(graph)) {
+      const pad = byName.get(p.pad);
+      const conv = byName.get(p.conv);
+      if (pad !== undefined && conv !== undefined) pads.set(pad, conv);
+    }
+    plan = { folds, bnActs, pads };
     plans.set(model, plan);
   }
   return plan;
@@ -241,12 +252,24 @@ function constantWeights(layer: Layer, conv: ConvLayer, bn: BnLayer, depthwise: 
   return w;
 }
 
+/**
+ * A conv layer's call: the fold when planned and the BN runs in inference mode; else, when its input is a planned
+ * ZeroPadding2D's passed-through input, the layer's own convolution with that padding explicit; else null.
+ */
 function convCall(layer: Layer, inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor | null {
   if (!enabled) return null;
+  const x = single(inputs);
+  const pin = x === null ? undefined : padded.get(x);
+  const pad = pin !== undefined && pin.conv === layer ? pin.pad : null;
+  if (x === null) return null;
+  return foldCall(layer, x, kwargs, pad) ?? (pad === null ? null : paddedConv(layer, x as tf.Tensor4D, pad));
+}
+
+/** conv (with explicit padding `explicit`, else its own) → BN → activation as one fused convolution, or null. */
+function foldCall(layer: Layer, x: tf.Tensor, kwargs: Record<string, unknown>, explicit: Explicit | null): tf.Tensor | null {
   const fold = running[running.length - 1]?.folds.get(layer);
   if (fold === undefined) return null;
-  const x = single(inputs);
-  if (x === null || x.rank !== 4 || x.dtype !== 'float32') return null;
+  if (x.rank !== 4 || x.dtype !== 'float32') return null;
   if (!(inInferenceMode(fold.bn) || !kwargs['training'])) return null;
   const conv = layer as unknown as ConvLayer;
   const bn = fold.bn as unknown as BnLayer;
@@ -261,7 +284,7 @@ function convCall(layer: Layer, inputs: tf.Tensor | tf.Tensor[], kwargs: Record<
     if (!constant && !foldTrained) return null;
   }
   const strides = pair(conv.strides);
-  const pad = conv.padding as 'same' | 'valid';
+  const pad: 'same' | 'valid' | Explicit = explicit ?? (conv.padding as 'same' | 'valid');
   const activation = fold.activation;
   const y = tf.tidy(() => {
     const { filter, bias } = constant ? constantWeights(layer, conv, bn, fold.depthwise) : foldedWeights(conv, bn, fold.depthwise);
@@ -272,11 +295,42 @@ function convCall(layer: Layer, inputs: tf.Tensor | tf.Tensor[], kwargs: Record<
     // stock ops: tf.fused fuses a non-linear activation only outside a tape
     const fusedAct = taped ? 'linear' : activation;
     const args = { x: x4, filter, strides, pad, dataFormat: 'NHWC' as const, dilations, bias, activation: fusedAct };
-    const z = fold.depthwise ? tf.fused.depthwiseConv2d(args) : tf.fused.conv2d(args);
+    // tf.fused.depthwiseConv2d's type leaves out explicit padding, which its kernels and gradient take like conv2d's
+    const z = fold.depthwise ? tf.fused.depthwiseConv2d({ ...args, pad: pad as 'valid' }) : tf.fused.conv2d(args);
     if (fusedAct === activation) return z;
     return activation === 'relu' ? tf.relu(z) : tf.relu6(z);
   });
   passes.set(y, { bn: fold.bn, act: fold.act });
+  return y;
+}
+
+/**
+ * A planned conv layer's own computation (linear, channels last, dilation 1: planPads) on its input with explicit
+ * padding: what the layer computes on the padded input, without the padded copy.
+ */
+function paddedConv(layer: Layer, x: tf.Tensor4D, pad: Explicit): tf.Tensor {
+  const conv = layer as unknown as ConvLayer;
+  const strides = pair(conv.strides);
+  return tf.tidy(() => {
+    const bias = conv.bias == null ? undefined : (conv.bias.read() as tf.Tensor1D);
+    if (conv.depthwiseKernel !== undefined) {
+      const z = tf.depthwiseConv2d(x, conv.depthwiseKernel.read() as tf.Tensor4D, strides, pad, 'NHWC');
+      return bias === undefined ? z : tf.add(z, bias);
+    }
+    return tf.fused.conv2d({ x, filter: conv.kernel!.read() as tf.Tensor4D, strides, pad, dataFormat: 'NHWC', bias, activation: 'linear' });
+  });
+}
+
+/** A planned ZeroPadding2D: its input passed through for the conv after it (which pads it), or null. */
+function padCall(layer: Layer, inputs: tf.Tensor | tf.Tensor[]): tf.Tensor | null {
+  if (!enabled) return null;
+  const conv = running[running.length - 1]?.pads.get(layer);
+  const x = single(inputs);
+  if (conv === undefined || x === null || x.rank !== 4) return null;
+  const [[t, b], [l, r]] = (layer as unknown as { padding: [[number, number], [number, number]] }).padding;
+  if ([t, b, l, r].some((p) => !Number.isInteger(p) || p < 0)) return null;
+  const y = x.clone();
+  padded.set(y, { conv, pad: [[0, 0], [t, b], [l, r], [0, 0]] });
   return y;
 }
 
@@ -307,6 +361,7 @@ const layerPatches: LayerPatch[] = [
   layerPatch<Layer>(protoOf(() => tf.layers.batchNormalization({})), bnCall, { first: true }),
   layerPatch<Layer>(protoOf(() => tf.layers.reLU({})), (l, i) => actCall(l, i), { first: true }),
   layerPatch<Layer>(protoOf(() => tf.layers.activation({ activation: 'relu' })), (l, i) => actCall(l, i), { first: true }),
+  layerPatch<Layer>(protoOf(() => tf.layers.zeroPadding2d({})), (l, i) => padCall(l, i), { first: true }),
 ];
 
 // ------------------------------------------------------------------- the models' plans around what they run

@@ -17,11 +17,16 @@
  * its input through. Only activations whose gradient is a mask of the BN's output: ReLU layers (relu, ReLU(max 6))
  * and Activation('relu'); not Activation('relu6') (tfjs-layers computes minimum(6, relu(x)): its gradient at 6 and
  * the sign of its masked zeros differ from ReLU(6)'s, kind 'relu6-minimum').
+ * A padding fold {pad, conv} (planPads): a ZeroPadding2D (channels last, called at one node, one input) whose output's
+ * only reader is a Conv2D or DepthwiseConv2D the runtime can fold (as above), called at one node on that one input
+ * with 'valid' padding and dilation 1, the pad's output not a model output: the convolution then takes the zeros as
+ * explicit padding (taps outside the input skipped; the same sums up to the sign of a zero) and the pad layer passes
+ * its input through — no padded copy of the activation, and no Slice of its gradient.
  * Nested models are single nodes of their parent's graph (kind 'other'): each model is planned on its own graph.
  */
 import type * as tf from '@tensorflow/tfjs';
 
-export type FoldKind = 'conv2d' | 'depthwise' | 'batchnorm' | 'relu' | 'relu6' | 'relu6-minimum' | 'other';
+export type FoldKind = 'conv2d' | 'depthwise' | 'batchnorm' | 'relu' | 'relu6' | 'relu6-minimum' | 'zeropad' | 'other';
 export type FoldActivation = 'linear' | 'relu' | 'relu6';
 
 /** One call of a layer in the graph: the tensors (ids) it reads and writes. */
@@ -30,6 +35,8 @@ export interface GraphNode {
   kind: FoldKind;
   inputs: number[];
   outputs: number[];
+  /** a conv2d / depthwise node: its padding is 'valid' and its dilation 1 (it can take a pad before it as its own) */
+  validPadding?: boolean;
 }
 
 export interface FoldGraph {
@@ -105,6 +112,25 @@ export function planBnActs(graph: FoldGraph): BnAct[] {
   return pairs;
 }
 
+/** A ZeroPadding2D taken into the convolution reading it (planPads). */
+export interface PadFold {
+  pad: string;
+  conv: string;
+}
+
+/** The padding folds of one model's graph, in the order of its nodes. */
+export function planPads(graph: FoldGraph): PadFold[] {
+  const { onlyConsumer, once } = graphRules(graph);
+  const folds: PadFold[] = [];
+  for (const pad of graph.nodes) {
+    if (pad.kind !== 'zeropad' || !once(pad) || pad.inputs.length !== 1) continue;
+    const conv = onlyConsumer(pad.outputs[0]!);
+    if (conv === null || (conv.kind !== 'conv2d' && conv.kind !== 'depthwise') || !once(conv) || conv.inputs.length !== 1) continue;
+    if (conv.validPadding === true) folds.push({ pad: pad.layer, conv: conv.layer });
+  }
+  return folds;
+}
+
 // ------------------------------------------------------------------------------------ reading a LayersModel
 interface LayerInternals {
   inboundNodes: { inputTensors: { id: number }[]; outputTensors: { id: number }[] }[];
@@ -114,6 +140,8 @@ interface LayerInternals {
   rank?: number;
   axis?: number | number[];
   depthMultiplier?: number;
+  padding?: string | number[][];
+  dilationRate?: number | number[];
 }
 
 /** What the runtime can fold this layer as (kind 'other': not at all). */
@@ -130,6 +158,8 @@ export function foldKind(layer: tf.layers.Layer): FoldKind {
       // the last axis of a rank-4 NHWC activation
       return axis === -1 || axis === 3 ? 'batchnorm' : 'other';
     }
+    case 'ZeroPadding2D':
+      return l.dataFormat === 'channelsLast' ? 'zeropad' : 'other';
     case 'ReLU':
       return l.maxValue == null ? 'relu' : l.maxValue === 6 ? 'relu6' : 'other';
     case 'Activation': {
@@ -141,15 +171,25 @@ export function foldKind(layer: tf.layers.Layer): FoldKind {
   }
 }
 
+/** A conv layer with 'valid' padding and dilation 1. */
+function validUndilated(layer: tf.layers.Layer): boolean {
+  const l = layer as unknown as LayerInternals;
+  const d = l.dilationRate ?? 1;
+  return l.padding === 'valid' && (Array.isArray(d) ? d.every((v) => v === 1) : d === 1);
+}
+
 /** The graph of `model` (its own nodes; a nested model is one node) in the shape planFolds reads. */
 export function describeGraph(model: tf.LayersModel): FoldGraph {
   const own = (model as unknown as { containerNodes?: Set<string> }).containerNodes;
   const nodes: GraphNode[] = [];
   for (const layer of model.layers) {
     const kind = foldKind(layer);
+    const conv = kind === 'conv2d' || kind === 'depthwise';
     (layer as unknown as LayerInternals).inboundNodes.forEach((node, i) => {
       if (own !== undefined && !own.has(`${layer.name}_ib-${i}`)) return;
-      nodes.push({ layer: layer.name, kind, inputs: node.inputTensors.map((t) => t.id), outputs: node.outputTensors.map((t) => t.id) });
+      const n: GraphNode = { layer: layer.name, kind, inputs: node.inputTensors.map((t) => t.id), outputs: node.outputTensors.map((t) => t.id) };
+      if (conv) n.validPadding = validUndilated(layer);
+      nodes.push(n);
     });
   }
   return { nodes, outputs: model.outputs.map((t) => (t as unknown as { id: number }).id) };
