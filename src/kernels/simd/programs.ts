@@ -897,8 +897,12 @@ function bnGradSumsSpec(masked: boolean): FnSpec {
 
 /**
  * bn_fold(part, out, blocks, c): out[ch] = Σ_b part[b, ch] from +0, in block order — the sums' final additions
- * (c % 4 == 0).
+ * (c % 4 == 0). From BN_FOLD_ROWWISE blocks on, row-major: `out` (in L1) takes block b's row of the scratch after
+ * block b − 1's, so a large scratch is read once, in order (a channel group at a time strides through all of it once
+ * per 4 channels); fewer blocks, a channel group at a time in a register. Each channel's additions are the same, in
+ * the same order, either way.
  */
+const BN_FOLD_ROWWISE = 64;
 const bnFold: FnSpec = {
   name: 'bn_fold',
   nParams: 4,
@@ -907,15 +911,31 @@ const bnFold: FnSpec = {
     const [cB, q, b, p] = [f.i32(), f.i32(), f.i32(), f.i32()];
     const acc = f.v128();
     f.get(c).i32Const(2).i32Shl().set(cB);
-    f.forRange(q, () => f.i32Const(0), () => f.get(cB), () => {
-      f.f32Const(0).f32x4Splat().set(acc);
-      f.get(part).get(q).i32Add().set(p);
+    f.get(blocks).i32Const(BN_FOLD_ROWWISE).i32GeS();
+    f.ifElse(() => {
+      f.forRange(q, () => f.i32Const(0), () => f.get(cB), () => {
+        f.get(out).get(q).i32Add().f32Const(0).f32x4Splat().v128Store();
+      }, 16);
+      f.get(part).set(p);
       f.forRange(b, () => f.i32Const(0), () => f.get(blocks), () => {
-        f.get(acc).get(p).v128Load().f32x4Add().set(acc);
-        f.get(p).get(cB).i32Add().set(p);
+        f.forRange(q, () => f.i32Const(0), () => f.get(cB), () => {
+          f.get(out).get(q).i32Add();
+          f.get(out).get(q).i32Add().v128Load().get(p).v128Load().f32x4Add();
+          f.v128Store();
+          f.get(p).i32Const(16).i32Add().set(p);
+        }, 16);
       });
-      f.get(out).get(q).i32Add().get(acc).v128Store();
-    }, 16);
+    }, () => {
+      f.forRange(q, () => f.i32Const(0), () => f.get(cB), () => {
+        f.f32Const(0).f32x4Splat().set(acc);
+        f.get(part).get(q).i32Add().set(p);
+        f.forRange(b, () => f.i32Const(0), () => f.get(blocks), () => {
+          f.get(acc).get(p).v128Load().f32x4Add().set(acc);
+          f.get(p).get(cB).i32Add().set(p);
+        });
+        f.get(out).get(q).i32Add().get(acc).v128Store();
+      }, 16);
+    });
   },
 };
 
