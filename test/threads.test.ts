@@ -37,7 +37,15 @@ const CASES: Case[] = [
   { name: 'matMul 784×64ᵀ · 64×256 (dW)', run: () => tf.matMul(t([64, 784], 5), t([64, 256], 6), true, false) },
   { name: 'matMul batch 3 × 41×128 · 128×64', run: () => tf.matMul(t([3, 41, 128], 7), t([3, 128, 64], 8)) },
   { name: 'dense 64×800 · 800×10 (+bias, relu)', run: () => tf.fused.matMul({ a: t([64, 800], 9), b: t([800, 10], 10), bias: t([10], 11), activation: 'relu' }) },
-  { name: 'conv2d 16×28×28×1 3×3×16', run: () => tf.conv2d(t([16, 28, 28, 1], 12) as tf.Tensor4D, t([3, 3, 1, 16], 13) as tf.Tensor4D, 1, 'valid') },
+  { name: 'conv2d 16×28×28×1 3×3×16 (conv_direct, split by output rows)', splits: 'wasm', run: () => tf.conv2d(t([16, 28, 28, 1], 12) as tf.Tensor4D, t([3, 3, 1, 16], 13) as tf.Tensor4D, 1, 'valid') },
+  {
+    name: 'conv2d 8×31×29×3 3×3×32 stride 2 same and 4×13×13×16 3×3×32 valid (conv_direct: edge positions one at a time, pairs inside)',
+    splits: 'wasm',
+    run: () => tf.concat([
+      tf.conv2d(t([8, 31, 29, 3], 55) as tf.Tensor4D, t([3, 3, 3, 32], 56) as tf.Tensor4D, 2, 'same').flatten(),
+      tf.conv2d(t([4, 13, 13, 16], 57) as tf.Tensor4D, t([3, 3, 16, 32], 58) as tf.Tensor4D, 1, 'valid').flatten(),
+    ]),
+  },
   { name: 'conv2d 8×13×13×16 3×3×32 same stride 2', run: () => tf.conv2d(t([8, 13, 13, 16], 14) as tf.Tensor4D, t([3, 3, 16, 32], 15) as tf.Tensor4D, 2, 'same') },
   { name: 'conv2d 1×1 pointwise 4×14×14×24 → 48', run: () => tf.conv2d(t([4, 14, 14, 24], 18) as tf.Tensor4D, t([1, 1, 24, 48], 19) as tf.Tensor4D, 1, 'valid') },
   { name: 'conv2d 5×5 same 3×17×19×8 → 24 (padding on every side)', run: () => tf.conv2d(t([3, 17, 19, 8], 20) as tf.Tensor4D, t([5, 5, 8, 24], 21) as tf.Tensor4D, 1, 'same') },

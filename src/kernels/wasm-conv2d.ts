@@ -6,7 +6,9 @@
  * copied in, the output copied out: tfjs-backend-wasm's own heap is not shared with worker threads). At one thread,
  * or below MIN_PARALLEL_MACS, XNNPACK's kernel runs (faster than ours on one thread: no patch matrix) — unless our
  * programs use FMA (simd/fma.ts): then ours runs at every thread count, in place on the heap at one thread, except
- * for fewer than NARROW_CHANNELS input channels, where XNNPACK runs at every thread count.
+ * for fewer than NARROW_CHANNELS input channels, where XNNPACK runs at every thread count. Convolutions with few
+ * input channels (≤ DIRECT_CHANNELS) and co % 16 == 0 take conv_direct instead (simd/direct-conv-programs.ts: no
+ * patch matrix; the sums of im2col + gemm, bit for bit) at every thread count, split by output rows.
  *
  * Every output element is Σ over (i, j, ci) in order of one f32 multiply-add by one thread. Without FMA that is a
  * multiply and an add, what XNNPACK's f32 kernels compute too: ours and XNNPACK's were bit-identical on every shape tried
@@ -25,10 +27,19 @@ import { backendRunner, heapGemm, heapOutput, heapPtr, heapRunner, type PrivateH
 import { fmaInUse } from './simd/fma.js';
 import { MIN_PARALLEL_MACS, rowBlocks, tileCount } from './simd/tiles.js';
 import { withThreads } from './simd/adaptive.js';
+import type { Call } from './simd/pool.js';
 
 /**
- * With FMA: input channels below which XNNPACK's Conv2D runs at every thread count (measured at one thread, MNIST
- * CNN shapes: ours 1.3-3x slower for ci 1-8 with co 16, 1.3-1.5x faster for 16 -> 32).
+ * Input channels up to which a non-1×1 conv with co % 16 == 0 takes conv_direct (no patch matrix) at every thread
+ * count. Measured at one thread, batch 64 (bench/tools/cnn-kernels.mjs), against what ran before: MNIST conv1
+ * 28×28×1 → 16: XNNPACK 0.97 → 0.46 ms; conv2 13×13×16 → 32: im2col + gemm 1.85 → 1.49 ms; MobileNetV2's stem
+ * 224×224×3 → 32 stride 2 same (batch 8): XNNPACK 7.1 → 4.3 ms.
+ */
+const DIRECT_CHANNELS = 16;
+
+/**
+ * With FMA: input channels below which XNNPACK's Conv2D runs at every thread count when conv_direct does not apply
+ * (co not a multiple of 16; measured at one thread, MNIST CNN shapes: im2col + gemm 1.3-3x slower for ci 1-8).
  */
 const NARROW_CHANNELS = 16;
 
@@ -134,6 +145,32 @@ function convInPlace(backend: tf.KernelBackend, runner: Runner, x: tf.TensorInfo
   }
 }
 
+/**
+ * Few input channels, co % 16 == 0: conv_direct (simd/direct-conv-programs.ts), no patch matrix, in place on the
+ * heap, its output rows split over the backend's shared-heap threads where that pays (one thread without them).
+ * The same bits as im2col + gemm at every thread count. null: no programs on this heap.
+ */
+function convDirect(backend: tf.KernelBackend, runner: Runner | null, x: tf.TensorInfo, filter: tf.TensorInfo, info: tf.backend_util.Conv2DInfo): tf.TensorInfo | null {
+  const one = runner ?? heapRunner(backend);
+  if (one === null) return null;
+  const rows = info.batchSize * info.outHeight;
+  const out = heapOutput(backend, [info.batchSize, info.outHeight, info.outWidth, info.outChannels]);
+  const [px, pw, po] = [heapPtr(backend, x), heapPtr(backend, filter), heapPtr(backend, out)];
+  const geo = [
+    info.inHeight, info.inWidth, info.inChannels, info.outChannels, info.filterHeight, info.filterWidth, info.outHeight,
+    info.outWidth, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left,
+  ];
+  const call = (a: number, b: number): Call => ({ fn: 'conv_direct', args: [px, pw, po, a, b - a, ...geo] });
+  const macs = rows * info.outWidth * info.filterHeight * info.filterWidth * info.inChannels * info.outChannels;
+  if (one.threads() < 2 || rows < 2 || macs < MIN_PARALLEL_MACS) {
+    one.parallel([call(0, rows)], 1);
+    return out;
+  }
+  const key = `conv_direct ${x.shape.join('x')} ${filter.shape.join('x')} ${info.strideHeight}${info.strideWidth} ${info.padInfo.top}${info.padInfo.left}`;
+  withThreads(key, (t) => one.parallel(rowBlocks(rows, tileCount(t, rows), 1).map(([a, b]) => call(a, b)), t));
+  return out;
+}
+
 /** wasm Conv2D: ours for float32 NHWC dilation-1 convolutions with Co % 8 == 0, else `stock`. */
 export function wasmConv2D(stock: Kernel): Kernel {
   return (args: KernelArgs): tf.TensorInfo => {
@@ -155,6 +192,10 @@ export function wasmConv2D(stock: Kernel): Kernel {
     // with FMA our sums round once per multiply-add and XNNPACK's twice, so one of the two runs at every thread count:
     // XNNPACK below NARROW_CHANNELS input channels (its direct conv beats our patch matrix of short runs there, even
     // split over two threads), ours (at one thread in place) from there on
+    if (info.inChannels <= DIRECT_CHANNELS && info.outChannels % 16 === 0 && !isPointwise(info)) {
+      const direct = convDirect(backend, runner, x, filter, info);
+      if (direct !== null) return direct;
+    }
     const fused = fmaInUse();
     if (fused && info.inChannels < NARROW_CHANNELS) return stock(args);
     const ours = (threads: number): tf.TensorInfo => {

@@ -7,6 +7,7 @@ import { CONV_PROGRAMS } from './conv-programs.js';
 import { COL2IM_PROGRAMS } from './col2im-programs.js';
 import { EPILOGUE_PROGRAMS } from './epilogue-programs.js';
 import { MAXPOOL_PROGRAMS } from './maxpool-programs.js';
+import { DIRECT_CONV_PROGRAMS } from './direct-conv-programs.js';
 import { UNARY_PROGRAMS } from './unary-programs.js';
 import { COPY_PROGRAMS } from './copy-programs.js';
 import { DEPTHWISE_PROGRAMS } from './depthwise-programs.js';
@@ -1049,6 +1050,7 @@ export const PROGRAMS: FnSpec[] = [
   ...COL2IM_PROGRAMS,
   ...EPILOGUE_PROGRAMS,
   ...MAXPOOL_PROGRAMS,
+  ...DIRECT_CONV_PROGRAMS,
   ...UNARY_PROGRAMS,
   ...COPY_PROGRAMS,
 ];
