@@ -169,7 +169,7 @@ const CASES: Case[] = [
     },
   },
   {
-    name: 'conv2d input gradient 64×13×13×16 → 32 (dy·Wᵀ rows and col2im by images)',
+    name: 'conv2d input gradient 64×13×13×16 → 32 (stride 1: conv_direct on the flipped filter, split by rows)',
     splits: 'wasm',
     run: () => {
       const w = t([3, 3, 16, 32], 39) as tf.Tensor4D;

@@ -27,7 +27,7 @@ import { backendRunner, heapGemm, heapOutput, heapPtr, heapRunner, type PrivateH
 import { fmaInUse } from './simd/fma.js';
 import { MIN_PARALLEL_MACS, rowBlocks, tileCount } from './simd/tiles.js';
 import { withThreads } from './simd/adaptive.js';
-import type { Call } from './simd/pool.js';
+import { directOf, runConvDirect } from './conv-direct.js';
 
 /**
  * Input channels up to which a non-1×1 conv with co % 16 == 0 takes conv_direct (no patch matrix) at every thread
@@ -145,32 +145,6 @@ function convInPlace(backend: tf.KernelBackend, runner: Runner, x: tf.TensorInfo
   }
 }
 
-/**
- * Few input channels, co % 16 == 0: conv_direct (simd/direct-conv-programs.ts), no patch matrix, in place on the
- * heap, its output rows split over the backend's shared-heap threads where that pays (one thread without them).
- * The same bits as im2col + gemm at every thread count. null: no programs on this heap.
- */
-function convDirect(backend: tf.KernelBackend, runner: Runner | null, x: tf.TensorInfo, filter: tf.TensorInfo, info: tf.backend_util.Conv2DInfo): tf.TensorInfo | null {
-  const one = runner ?? heapRunner(backend);
-  if (one === null) return null;
-  const rows = info.batchSize * info.outHeight;
-  const out = heapOutput(backend, [info.batchSize, info.outHeight, info.outWidth, info.outChannels]);
-  const [px, pw, po] = [heapPtr(backend, x), heapPtr(backend, filter), heapPtr(backend, out)];
-  const geo = [
-    info.inHeight, info.inWidth, info.inChannels, info.outChannels, info.filterHeight, info.filterWidth, info.outHeight,
-    info.outWidth, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left,
-  ];
-  const call = (a: number, b: number): Call => ({ fn: 'conv_direct', args: [px, pw, po, a, b - a, ...geo] });
-  const macs = rows * info.outWidth * info.filterHeight * info.filterWidth * info.inChannels * info.outChannels;
-  if (one.threads() < 2 || rows < 2 || macs < MIN_PARALLEL_MACS) {
-    one.parallel([call(0, rows)], 1);
-    return out;
-  }
-  const key = `conv_direct ${x.shape.join('x')} ${filter.shape.join('x')} ${info.strideHeight}${info.strideWidth} ${info.padInfo.top}${info.padInfo.left}`;
-  withThreads(key, (t) => one.parallel(rowBlocks(rows, tileCount(t, rows), 1).map(([a, b]) => call(a, b)), t));
-  return out;
-}
-
 /** wasm Conv2D: ours for float32 NHWC dilation-1 convolutions with Co % 8 == 0, else `stock`. */
 export function wasmConv2D(stock: Kernel): Kernel {
   return (args: KernelArgs): tf.TensorInfo => {
@@ -193,8 +167,10 @@ export function wasmConv2D(stock: Kernel): Kernel {
     // XNNPACK below NARROW_CHANNELS input channels (its direct conv beats our patch matrix of short runs there, even
     // split over two threads), ours (at one thread in place) from there on
     if (info.inChannels <= DIRECT_CHANNELS && info.outChannels % 16 === 0 && !isPointwise(info)) {
-      const direct = convDirect(backend, runner, x, filter, info);
-      if (direct !== null) return direct;
+      const out = heapOutput(backend, [info.batchSize, info.outHeight, info.outWidth, info.outChannels]);
+      const key = `Conv2D ${x.shape.join('x')} ${filter.shape.join('x')} ${info.strideHeight}${info.strideWidth} ${info.padInfo.top}${info.padInfo.left}`;
+      if (runConvDirect(backend, heapPtr(backend, x), heapPtr(backend, filter), heapPtr(backend, out), directOf(info), key)) return out;
+      release(backend, out);
     }
     const fused = fmaInUse();
     if (fused && info.inChannels < NARROW_CHANNELS) return stock(args);
