@@ -140,12 +140,14 @@ const CASES: Case[] = [
     },
   },
   {
-    name: 'max pool 2×2 and its gradient 64×26×26×16 (split by images)',
+    name: 'max pool 2×2 and its gradient 64×26×26×16 and 32×11×11×32 (odd: an uncovered row and column; split by images)',
     splits: 'wasm',
     run: () => {
-      const x = t([64, 26, 26, 16], 35) as tf.Tensor4D;
-      const dx = tf.grad((a: tf.Tensor) => tf.maxPool(a as tf.Tensor4D, 2, 2, 'valid').square().sum())(x);
-      return tf.concat([tf.maxPool(x, 2, 2, 'valid').flatten(), dx.flatten()]);
+      const pool = (x: tf.Tensor4D): tf.Tensor[] => {
+        const dx = tf.grad((a: tf.Tensor) => tf.maxPool(a as tf.Tensor4D, 2, 2, 'valid').square().sum())(x);
+        return [tf.maxPool(x, 2, 2, 'valid').flatten(), dx.flatten()];
+      };
+      return tf.concat([...pool(t([64, 26, 26, 16], 35) as tf.Tensor4D), ...pool(t([32, 11, 11, 32], 59) as tf.Tensor4D)]);
     },
   },
   {
