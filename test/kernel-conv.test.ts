@@ -31,6 +31,7 @@ const CASES: Case[] = [
   { x: [1, 7, 6, 1], filter: [5, 5, 1, 16], stride: 2, pad: 'same' }, // 5×5 wider than the output
   { x: [2, 9, 9, 3], filter: [5, 5, 3, 16], stride: 1, pad: 'same' }, // 75 rows, odd ci
   { x: [2, 13, 13, 16], filter: [3, 3, 16, 32], stride: 1, pad: 'valid' }, // the MNIST CNN's second layer
+  { x: [2, 9, 8, 32], filter: [3, 5, 32, 16], stride: 1, pad: 'same' }, // wasm dx by conv_direct: padding, non-square
   { x: [2, 10, 9, 8], filter: [5, 5, 8, 12], stride: 1, pad: 'same' }, // wasm gemm + col2im_nhwc: padding, 5×5
   { x: [1, 6, 7, 12], filter: [3, 2, 12, 20], stride: 1, pad: 'same' }, // non-square filter, K = 72
   { x: [2, 9, 9, 4], filter: [3, 3, 4, 16], stride: 2, pad: 'same' }, // even ci, stride 2, padding

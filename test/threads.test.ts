@@ -37,7 +37,15 @@ const CASES: Case[] = [
   { name: 'matMul 784×64ᵀ · 64×256 (dW)', run: () => tf.matMul(t([64, 784], 5), t([64, 256], 6), true, false) },
   { name: 'matMul batch 3 × 41×128 · 128×64', run: () => tf.matMul(t([3, 41, 128], 7), t([3, 128, 64], 8)) },
   { name: 'dense 64×800 · 800×10 (+bias, relu)', run: () => tf.fused.matMul({ a: t([64, 800], 9), b: t([800, 10], 10), bias: t([10], 11), activation: 'relu' }) },
-  { name: 'conv2d 16×28×28×1 3×3×16', run: () => tf.conv2d(t([16, 28, 28, 1], 12) as tf.Tensor4D, t([3, 3, 1, 16], 13) as tf.Tensor4D, 1, 'valid') },
+  { name: 'conv2d 16×28×28×1 3×3×16 (conv_direct, split by output rows)', splits: 'wasm', run: () => tf.conv2d(t([16, 28, 28, 1], 12) as tf.Tensor4D, t([3, 3, 1, 16], 13) as tf.Tensor4D, 1, 'valid') },
+  {
+    name: 'conv2d 8×31×29×3 3×3×32 stride 2 same and 4×13×13×16 3×3×32 valid (conv_direct: edge positions one at a time, pairs inside)',
+    splits: 'wasm',
+    run: () => tf.concat([
+      tf.conv2d(t([8, 31, 29, 3], 55) as tf.Tensor4D, t([3, 3, 3, 32], 56) as tf.Tensor4D, 2, 'same').flatten(),
+      tf.conv2d(t([4, 13, 13, 16], 57) as tf.Tensor4D, t([3, 3, 16, 32], 58) as tf.Tensor4D, 1, 'valid').flatten(),
+    ]),
+  },
   { name: 'conv2d 8×13×13×16 3×3×32 same stride 2', run: () => tf.conv2d(t([8, 13, 13, 16], 14) as tf.Tensor4D, t([3, 3, 16, 32], 15) as tf.Tensor4D, 2, 'same') },
   { name: 'conv2d 1×1 pointwise 4×14×14×24 → 48', run: () => tf.conv2d(t([4, 14, 14, 24], 18) as tf.Tensor4D, t([1, 1, 24, 48], 19) as tf.Tensor4D, 1, 'valid') },
   { name: 'conv2d 5×5 same 3×17×19×8 → 24 (padding on every side)', run: () => tf.conv2d(t([3, 17, 19, 8], 20) as tf.Tensor4D, t([5, 5, 8, 24], 21) as tf.Tensor4D, 1, 'same') },
@@ -132,12 +140,14 @@ const CASES: Case[] = [
     },
   },
   {
-    name: 'max pool 2×2 and its gradient 64×26×26×16 (split by images)',
+    name: 'max pool 2×2 and its gradient 64×26×26×16 and 32×11×11×32 (odd: an uncovered row and column; split by images)',
     splits: 'wasm',
     run: () => {
-      const x = t([64, 26, 26, 16], 35) as tf.Tensor4D;
-      const dx = tf.grad((a: tf.Tensor) => tf.maxPool(a as tf.Tensor4D, 2, 2, 'valid').square().sum())(x);
-      return tf.concat([tf.maxPool(x, 2, 2, 'valid').flatten(), dx.flatten()]);
+      const pool = (x: tf.Tensor4D): tf.Tensor[] => {
+        const dx = tf.grad((a: tf.Tensor) => tf.maxPool(a as tf.Tensor4D, 2, 2, 'valid').square().sum())(x);
+        return [tf.maxPool(x, 2, 2, 'valid').flatten(), dx.flatten()];
+      };
+      return tf.concat([...pool(t([64, 26, 26, 16], 35) as tf.Tensor4D), ...pool(t([32, 11, 11, 32], 59) as tf.Tensor4D)]);
     },
   },
   {
@@ -161,7 +171,7 @@ const CASES: Case[] = [
     },
   },
   {
-    name: 'conv2d input gradient 64×13×13×16 → 32 (dy·Wᵀ rows and col2im by images)',
+    name: 'conv2d input gradient 64×13×13×16 → 32 (stride 1: conv_direct on the flipped filter, split by rows)',
     splits: 'wasm',
     run: () => {
       const w = t([3, 3, 16, 32], 39) as tf.Tensor4D;

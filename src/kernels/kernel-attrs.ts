@@ -51,6 +51,13 @@ export function poolInfo(xShape: readonly number[], attrs: tf.NamedAttrMap): tf.
   );
 }
 
+/** A 2×2 stride-2 pool whose windows all lie inside x (no padding used: valid, or same on even sizes), dilation 1. */
+export function isPool2(info: tf.backend_util.Conv2DInfo): boolean {
+  return info.filterHeight === 2 && info.filterWidth === 2 && info.strideHeight === 2 && info.strideWidth === 2 &&
+    info.dilationHeight === 1 && info.dilationWidth === 1 && info.padInfo.top === 0 && info.padInfo.left === 0 &&
+    2 * info.outHeight <= info.inHeight && 2 * info.outWidth <= info.inWidth;
+}
+
 function axesOf(axis: unknown, rank: number): number[] | null {
   if (axis == null) return Array.from({ length: rank }, (_, i) => i);
   const list = Array.isArray(axis) ? axis : [axis];

@@ -7,13 +7,13 @@
  * Semantics here are the stock cpu kernel's (and TF's / PyTorch's): the gradient goes to the FIRST maximum of
  * each window (row-major), -Infinity start, NaN never wins; overlapping windows accumulate.
  * On wasm, non-overlapping windows (stride >= pool, the usual 2x2/2) with channels % 4 == 0 run as a SIMD
- * program over the heap; everything else takes the JS loop.
+ * program over the heap (2×2 stride 2 inside x: max_pool_grad2, unrolled); everything else takes the JS loop.
  */
 import * as tf from '@tensorflow/tfjs';
 import { type Kernel, type KernelArgs } from './kernel-context.js';
-import { poolInfo } from './kernel-attrs.js';
+import { isPool2, poolInfo } from './kernel-attrs.js';
 import { rawInput, rawOutput } from './raw-memory.js';
-import { backendRunner, heapOutput, heapPtr, simdPrograms } from './simd/runtime.js';
+import { backendRunner, heapOutput, heapPtr, type SimdPrograms, simdPrograms } from './simd/runtime.js';
 import { runSplit } from './simd/split.js';
 
 
@@ -97,6 +97,7 @@ export function maxPoolGradWasm(): Kernel {
     const top = info.padInfo.top;
     const left = info.padInfo.left;
     const out = heapOutput(backend, xInfo.shape.slice());
+    if (isPool2(info)) return pool2Grad(backend, progs, xInfo, dyInfo, out, info);
     const covered =
       top === 0 && left === 0 && sh === fh && sw === fw &&
       info.outHeight * sh >= info.inHeight && info.outWidth * sw >= info.inWidth;
@@ -119,6 +120,28 @@ export function maxPoolGradWasm(): Kernel {
     );
     return out;
   };
+}
+
+/**
+ * 2×2 stride-2 windows all inside x: max_pool_grad2, unrolled, which also zeroes what no window covers; split by
+ * images (each dx element written by one call).
+ */
+function pool2Grad(backend: tf.KernelBackend, progs: SimdPrograms, xInfo: tf.TensorInfo, dyInfo: tf.TensorInfo, out: tf.TensorInfo, info: tf.backend_util.Conv2DInfo): tf.TensorInfo {
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: oh, outWidth: ow } = info;
+  const [px, pd, po] = [heapPtr(backend, xInfo), heapPtr(backend, dyInfo), heapPtr(backend, out)];
+  const inner = h * w * c;
+  const outer = oh * ow * c;
+  runSplit(
+    backendRunner(backend),
+    {
+      key: `max_pool_grad2 ${xInfo.shape.join('x')}`,
+      units: n,
+      bytes: 4 * (2 * n * inner + n * outer),
+      block: (a, b) => ({ fn: 'max_pool_grad2', args: [px + 4 * a * inner, pd + 4 * a * outer, po + 4 * a * inner, b - a, h, w, c, oh, ow] }),
+    },
+    () => progs.max_pool_grad2(px, pd, po, n, h, w, c, oh, ow),
+  );
+  return out;
 }
 
 function rawOutputView(backend: tf.KernelBackend, info: tf.TensorInfo): Float32Array {

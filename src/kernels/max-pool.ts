@@ -3,11 +3,12 @@
  * channels % 4 == 0, split by images over the shared heap's threads (wasm-shared-heap.ts), in place, no copies.
  * tfjs-backend-wasm's MaxPool is XNNPACK on one thread. The program takes, per window and channel, the first value
  * strictly greater than everything before it (from -Infinity): on finite inputs that is the window's max exactly as
- * XNNPACK computes it, and it is the element max_pool_grad sends the gradient to. Everything else goes to `stock`.
+ * XNNPACK computes it, and it is the element max_pool_grad sends the gradient to. 2×2 stride-2 windows all inside x
+ * (isPool2) take max_pool2, the same selection unrolled. Everything else goes to `stock`.
  */
 import * as tf from '@tensorflow/tfjs';
 import { type Kernel, type KernelArgs } from './kernel-context.js';
-import { poolInfo } from './kernel-attrs.js';
+import { isPool2, poolInfo } from './kernel-attrs.js';
 import { backendRunner, heapOutput, heapPtr, simdPrograms } from './simd/runtime.js';
 import { runSplit } from './simd/split.js';
 
@@ -28,6 +29,20 @@ export function maxPoolWasm(stock: Kernel): Kernel {
     const rest = [h, w, c, oh, ow, fh, fw, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left];
     const inner = h * w * c;
     const outer = oh * ow * c;
+    if (isPool2(info)) {
+      // 2×2 stride 2, every window inside x: the unrolled program
+      runSplit(
+        backendRunner(backend),
+        {
+          key: `max_pool2 ${x.shape.join('x')}`,
+          units: n,
+          bytes: 4 * n * (inner + outer),
+          block: (a, b) => ({ fn: 'max_pool2', args: [px + 4 * a * inner, po + 4 * a * outer, b - a, h, w, c, oh, ow] }),
+        },
+        () => progs.max_pool2(px, po, n, h, w, c, oh, ow),
+      );
+      return out;
+    }
     runSplit(
       backendRunner(backend),
       {

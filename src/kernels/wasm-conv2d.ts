@@ -6,7 +6,9 @@
  * copied in, the output copied out: tfjs-backend-wasm's own heap is not shared with worker threads). At one thread,
  * or below MIN_PARALLEL_MACS, XNNPACK's kernel runs (faster than ours on one thread: no patch matrix) — unless our
  * programs use FMA (simd/fma.ts): then ours runs at every thread count, in place on the heap at one thread, except
- * for fewer than NARROW_CHANNELS input channels, where XNNPACK runs at every thread count.
+ * for fewer than NARROW_CHANNELS input channels, where XNNPACK runs at every thread count. Convolutions with few
+ * input channels (≤ DIRECT_CHANNELS) and co % 16 == 0 take conv_direct instead (simd/direct-conv-programs.ts: no
+ * patch matrix; the sums of im2col + gemm, bit for bit) at every thread count, split by output rows.
  *
  * Every output element is Σ over (i, j, ci) in order of one f32 multiply-add by one thread. Without FMA that is a
  * multiply and an add, what XNNPACK's f32 kernels compute too: ours and XNNPACK's were bit-identical on every shape tried
@@ -25,10 +27,19 @@ import { backendRunner, heapGemm, heapOutput, heapPtr, heapRunner, type PrivateH
 import { fmaInUse } from './simd/fma.js';
 import { MIN_PARALLEL_MACS, rowBlocks, tileCount } from './simd/tiles.js';
 import { withThreads } from './simd/adaptive.js';
+import { directOf, runConvDirect } from './conv-direct.js';
 
 /**
- * With FMA: input channels below which XNNPACK's Conv2D runs at every thread count (measured at one thread, MNIST
- * CNN shapes: ours 1.3-3x slower for ci 1-8 with co 16, 1.3-1.5x faster for 16 -> 32).
+ * Input channels up to which a non-1×1 conv with co % 16 == 0 takes conv_direct (no patch matrix) at every thread
+ * count. Measured at one thread, batch 64 (bench/tools/cnn-kernels.mjs), against what ran before: MNIST conv1
+ * 28×28×1 → 16: XNNPACK 0.97 → 0.46 ms; conv2 13×13×16 → 32: im2col + gemm 1.85 → 1.49 ms; MobileNetV2's stem
+ * 224×224×3 → 32 stride 2 same (batch 8): XNNPACK 7.1 → 4.3 ms.
+ */
+const DIRECT_CHANNELS = 16;
+
+/**
+ * With FMA: input channels below which XNNPACK's Conv2D runs at every thread count when conv_direct does not apply
+ * (co not a multiple of 16; measured at one thread, MNIST CNN shapes: im2col + gemm 1.3-3x slower for ci 1-8).
  */
 const NARROW_CHANNELS = 16;
 
@@ -155,6 +166,12 @@ export function wasmConv2D(stock: Kernel): Kernel {
     // with FMA our sums round once per multiply-add and XNNPACK's twice, so one of the two runs at every thread count:
     // XNNPACK below NARROW_CHANNELS input channels (its direct conv beats our patch matrix of short runs there, even
     // split over two threads), ours (at one thread in place) from there on
+    if (info.inChannels <= DIRECT_CHANNELS && info.outChannels % 16 === 0 && !isPointwise(info)) {
+      const out = heapOutput(backend, [info.batchSize, info.outHeight, info.outWidth, info.outChannels]);
+      const key = `Conv2D ${x.shape.join('x')} ${filter.shape.join('x')} ${info.strideHeight}${info.strideWidth} ${info.padInfo.top}${info.padInfo.left}`;
+      if (runConvDirect(backend, heapPtr(backend, x), heapPtr(backend, filter), heapPtr(backend, out), directOf(info), key)) return out;
+      release(backend, out);
+    }
     const fused = fmaInUse();
     if (fused && info.inChannels < NARROW_CHANNELS) return stock(args);
     const ours = (threads: number): tf.TensorInfo => {

@@ -283,6 +283,13 @@ export class FnBuilder {
   v128And(): this {
     return this.simd(0x4e);
   }
+  /** v128.andnot(a, b) = a & ~b */
+  v128AndNot(): this {
+    return this.simd(0x4f);
+  }
+  v128Or(): this {
+    return this.simd(0x50);
+  }
   /** bitselect(a, b, mask): bits of a where mask is 1, of b elsewhere */
   v128Bitselect(): this {
     return this.simd(0x52);

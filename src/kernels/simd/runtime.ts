@@ -69,6 +69,11 @@ export interface SimdPrograms {
   bias_clamp: Fn;
   /** MaxPool forward, NHWC, c % 4 == 0 (maxpool-programs.ts) */
   max_pool: Fn;
+  /** MaxPool 2×2 stride 2 unpadded and its gradient, unrolled (maxpool-programs.ts) */
+  max_pool2: Fn;
+  max_pool_grad2: Fn;
+  /** Conv2D without a patch matrix, few input channels (direct-conv-programs.ts) */
+  conv_direct: Fn;
   /** Relu and ClipByValue forward (unary-programs.ts) */
   relu: Fn;
   clip: Fn;
@@ -162,6 +167,9 @@ function bind(e: Record<string, Fn | undefined>): SimdPrograms {
     bias_relu: e['bias_relu'] as Fn,
     bias_clamp: e['bias_clamp'] as Fn,
     max_pool: e['max_pool'] as Fn,
+    max_pool2: e['max_pool2'] as Fn,
+    max_pool_grad2: e['max_pool_grad2'] as Fn,
+    conv_direct: e['conv_direct'] as Fn,
     relu: e['relu'] as Fn,
     clip: e['clip'] as Fn,
   };
