@@ -254,10 +254,14 @@ function convCall(layer: Layer, inputs: tf.Tensor | tf.Tensor[], kwargs: Record<
   const dilations = pair(conv.dilationRate);
   const taped = recording();
   let constant = true;
+  let biasGrad = false;
   if (taped) {
     if (dilations[0] !== 1 || dilations[1] !== 1) return null;
     const params = [fold.depthwise ? conv.depthwiseKernel : conv.kernel, conv.bias, bn.gamma, bn.beta];
-    constant = !params.some(differentiated);
+    const trained = params.map(differentiated);
+    constant = !trained.some((d) => d);
+    // the folded bias depends on the conv's bias, γ and β
+    biasGrad = trained.slice(1).some((d) => d);
     if (!constant && !foldTrained) return null;
   }
   const strides = pair(conv.strides);
@@ -267,7 +271,7 @@ function convCall(layer: Layer, inputs: tf.Tensor | tf.Tensor[], kwargs: Record<
     const { filter, bias } = constant ? constantWeights(layer, conv, bn, fold.depthwise) : foldedWeights(conv, bn, fold.depthwise);
     const x4 = x as tf.Tensor4D;
     if (taped && tf.getKernel(CONV_BN_ACT_KERNEL, tf.getBackend()) != null) {
-      return convBnAct(x4, filter, bias, { depthwise: fold.depthwise, strides, pad, dilations, activation });
+      return convBnAct(x4, filter, bias, { depthwise: fold.depthwise, strides, pad, dilations, activation, biasGrad });
     }
     // stock ops: tf.fused fuses a non-linear activation only outside a tape
     const fusedAct = taped ? 'linear' : activation;

@@ -894,6 +894,30 @@ function bnGradSumsSpec(masked: boolean): FnSpec {
 }
 
 /**
+ * clip_grad_sum(y, dy, dz, part, rows, c, lo, hi): dz[r, ch] = lo ≤ y[r, ch] ≤ hi ? dy[r, ch] : 0 (clip_grad's mask,
+ * float32 bit patterns, NaN y gives 0) stored [rows, c], and the blocks' Σ_r dz[r, ch] — an activation's gradient
+ * on its output and the bias gradient before it in one pass (act-bias-grad.ts).
+ */
+const clipGradSum: FnSpec = {
+  name: 'clip_grad_sum',
+  nParams: 8,
+  build(f) {
+    const [y, dy, dz, part, rows, c, lo, hi] = paramList(f, 8) as [Local, Local, Local, Local, Local, Local, Local, Local];
+    const [yv, dv, vlo, vhi] = [f.v128(), f.v128(), f.v128(), f.v128()];
+    f.get(lo).i32x4Splat().set(vlo);
+    f.get(hi).i32x4Splat().set(vhi);
+    blockPartials(f, rows, c, [part], (pq, _q, g) => {
+      f.get(dy).get(pq).i32Add().v128Load(16 * g);
+      f.get(y).get(pq).i32Add().v128Load(16 * g).set(yv);
+      f.get(yv).get(vlo).f32x4Ge().get(yv).get(vhi).f32x4Le().v128And();
+      f.v128And().set(dv);
+      f.get(dz).get(pq).i32Add().get(dv).v128Store(16 * g);
+      return [() => f.get(dv)];
+    });
+  },
+};
+
+/**
  * bn_fold(part, out, blocks, c): out[ch] = Σ_b part[b, ch] from +0, in block order — the sums' final additions
  * (c % 4 == 0).
  */
@@ -1040,6 +1064,7 @@ export const PROGRAMS: FnSpec[] = [
   bnSqdev,
   bnGradSumsSpec(false),
   bnGradSumsSpec(true),
+  clipGradSum,
   bnFold,
   bnApply,
   bnApplySpec('relu'),
