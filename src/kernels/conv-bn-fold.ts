@@ -39,6 +39,7 @@ import { describeGraph, planBnActs, planFolds, type FoldActivation } from '../mo
 import { inInferenceMode } from '../model/batchnorm.js';
 import { layerPatch, type LayerCall, type LayerPatch } from './layer-patch.js';
 import { CONV_BN_ACT_KERNEL, convBnAct } from './conv-bn-act.js';
+import { foldWeights } from './fold-weights.js';
 
 type Layer = tf.layers.Layer;
 
@@ -194,9 +195,15 @@ export function passThrough(y: tf.Tensor, act: Layer): void {
 const single = (inputs: tf.Tensor | tf.Tensor[]): tf.Tensor | null => (Array.isArray(inputs) ? (inputs.length === 1 ? inputs[0]! : null) : inputs);
 const pair = (v: number | number[]): [number, number] => (Array.isArray(v) ? [v[0] ?? 1, v[1] ?? v[0] ?? 1] : [v, v]);
 
-/** The folded filter and bias (float32 tensors, inside the caller's tidy). */
+/**
+ * The folded filter and bias (float32 tensors, inside the caller's tidy): one FastlrFoldWeights op where our kernels
+ * are registered (fold-weights.ts), else tf's ops.
+ */
 function foldedWeights(conv: ConvLayer, bn: BnLayer, depthwise: boolean): { filter: tf.Tensor4D; bias: tf.Tensor1D } {
   const w = (depthwise ? conv.depthwiseKernel! : conv.kernel!).read() as tf.Tensor4D;
+  const read = (v: tf.LayerVariable | null | undefined): tf.Tensor | null => (v == null ? null : v.read());
+  const ours = foldWeights({ w, mean: bn.movingMean.read(), variance: bn.movingVariance.read(), gamma: read(bn.gamma), beta: read(bn.beta), bias: read(conv.bias) }, bn.epsilon);
+  if (ours !== null) return { filter: ours[0] as tf.Tensor4D, bias: ours[1] };
   const inv = tf.div(1, tf.sqrt(tf.add(bn.movingVariance.read(), bn.epsilon)));
   const s = bn.gamma == null ? inv : tf.mul(bn.gamma.read(), inv);
   const filter = (depthwise ? tf.mul(w, tf.reshape(s, [w.shape[2], w.shape[3]])) : tf.mul(w, s)) as tf.Tensor4D;
