@@ -133,7 +133,7 @@ export function arena(kernel: string, backendName: string, backend: tf.KernelBac
  * threads (`rowed`: the indices of the [rows, c] arrays among args); each element is computed the same way by one
  * thread, so the split never changes a bit. With `threads: auto`, only where it is measured to pay (adaptive.ts).
  */
-export type RowProgram = 'bn_apply' | 'bn_apply_relu' | 'bn_apply_clamp' | 'bn_grad_apply';
+export type RowProgram = 'bn_apply' | 'bn_apply_relu' | 'bn_apply_clamp' | 'bn_grad_apply' | 'col_scale';
 export function byRows(m: Arena, fn: RowProgram, args: number[], rowed: number[], rows: number, c: number, tail: number[] = []): void {
   const runner = m.runner;
   const one = (): void => m.simd![fn](...args, rows, c, ...tail);
@@ -154,7 +154,7 @@ export function byRows(m: Arena, fn: RowProgram, args: number[], rowed: number[]
 export const partialsSize = (rows: number, c: number): number => (c % 4 === 0 ? Math.ceil(rows / BLOCK) * c : 0);
 
 /** the SIMD programs summing per channel by 32-row blocks (programs.ts) */
-export type SumProgram = 'bn_sum' | 'bn_sqdev' | 'bn_grad_sums' | 'bn_grad_sums_mask' | 'clip_grad_sum';
+export type SumProgram = 'bn_sum' | 'bn_sqdev' | 'bn_grad_sums' | 'bn_grad_sums_mask' | 'clip_grad_sum' | 'fold_grad';
 
 /**
  * A per-channel sum program over [rows, c] (bn_sum, bn_sqdev, bn_grad_sums[_mask]: args then rows, c, tail): it

@@ -15,15 +15,15 @@
  *   dw = dfilter·s,  S = Σ_rows dfilter·w (blocked float32 sum, channel-arena.ts),  ds = S + dbias·(b − μ)
  *   dγ = ds·inv,  dβ = dbias,  db = dbias·s,  dμ = −dbias·s,  dvariance = −½·ds·s·inv² (= −½·ds·γ·(variance + ε)^(−3/2))
  *   outputs [dw, dγ, dβ, db, dμ, dvariance] (the per-channel ones in float64, rounded once).
- * The full-size passes run on the SIMD programs (bn_apply with a zero mean and shift for the products — the same
- * value as w·s but for the sign of a zero product, bn_grad_sums with a zero mean for S) split by rows over the
- * threads, the same bits at any thread count; plain float32 loops in the same order otherwise (C % 4 ≠ 0, no SIMD).
+ * The full-size passes run on the SIMD programs (col_scale for filter'; fold_grad: dw and S in one pass) split by
+ * rows (S: at 32-row block multiples) over the threads, the same bits at any thread count; plain float32 loops
+ * computing the same values in the same order otherwise (C % 4 ≠ 0, no SIMD).
  * Registered on wasm and cpu; elsewhere conv-bn-fold.ts folds with the stock ops.
  */
 import * as tf from '@tensorflow/tfjs';
 import { type KernelArgs, type MultiKernel } from './kernel-context.js';
 import { rawInput } from './raw-memory.js';
-import { arena, blockedSum, byRowBlocks, byRows, inputsOf, partialsSize } from './channel-arena.js';
+import { type Arena, arena, blockedSum, byRowBlocks, byRows, inputsOf, partialsSize } from './channel-arena.js';
 
 export const FOLD_WEIGHTS_KERNEL = 'FastlrFoldWeights';
 export const FOLD_WEIGHTS_GRAD_KERNEL = 'FastlrFoldWeightsGrad';
@@ -57,15 +57,14 @@ function geometry(kernel: string, args: KernelArgs, w: tf.TensorInfo, perChannel
   return { rows: n / c, c };
 }
 
-/** out = x·s per channel over [rows, c] (arena indices): bn_apply with a zero mean and shift, or the loop */
-function scaleRows(m: ReturnType<typeof arena>, x: number, out: number, s32: number, zeros: number, rows: number, c: number): void {
-  m.view(zeros).fill(0);
+/** out = x·s per channel over [rows, c] (arena indices): col_scale split by rows, or the loop */
+function scaleRows(m: Arena, x: number, out: number, s32: number, rows: number, c: number): void {
   if (m.simd) {
-    byRows(m, 'bn_apply', [m.ptr(x), m.ptr(zeros), m.ptr(s32), m.ptr(zeros), m.ptr(out)], [0, 4], rows, c);
+    byRows(m, 'col_scale', [m.ptr(x), m.ptr(s32), m.ptr(out)], [0, 2], rows, c);
     return;
   }
   const [xv, o, s] = [m.view(x), m.view(out), m.view(s32)];
-  for (let r = 0, i = 0; r < rows; r++) for (let ch = 0; ch < c; ch++, i++) o[i] = fr(xv[i]! * s[ch]!) + 0; // + 0: bn_apply's zero shift
+  for (let r = 0, i = 0; r < rows; r++) for (let ch = 0; ch < c; ch++, i++) o[i] = fr(xv[i]! * s[ch]!);
 }
 
 export function foldWeightsKernel(backendName: string): MultiKernel {
@@ -74,8 +73,8 @@ export function foldWeightsKernel(backendName: string): MultiKernel {
     const p = presentOf(args.attrs);
     const [w] = inputsOf(K, args, ['w']) as [tf.TensorInfo];
     const { rows, c } = geometry(K, args, w, 'mean');
-    // 0 w | 1 filter', 2 bias', 3 s, 4 inv, 5 centred | 6 zeros
-    const m = arena(K, backendName, args.backend, [w], [w.shape.slice(), [c], [c], [c], [c]], [c], c);
+    // 0 w | 1 filter', 2 bias', 3 s, 4 inv, 5 centred
+    const m = arena(K, backendName, args.backend, [w], [w.shape.slice(), [c], [c], [c], [c]], [], c);
     try {
       const [variance, mean] = [channelInput(K, args, 'variance', true, c)!, channelInput(K, args, 'mean', true, c)!];
       const [gamma, beta, b] = [channelInput(K, args, 'gamma', p.gamma, c), channelInput(K, args, 'beta', p.beta, c), channelInput(K, args, 'bias', p.bias, c)];
@@ -89,7 +88,7 @@ export function foldWeightsKernel(backendName: string): MultiKernel {
         centred[ch] = d;
         bias[ch] = (beta === null ? 0 : beta[ch]!) + d * sc;
       }
-      scaleRows(m, 0, 1, 3, 6, rows, c);
+      scaleRows(m, 0, 1, 3, rows, c);
       return m.finish();
     } finally {
       m.dispose();
@@ -104,18 +103,18 @@ export function foldWeightsGradKernel(backendName: string): MultiKernel {
     if (String(w.shape) !== String(dfilter.shape)) throw new Error(`${K}: w and dfilter must have one shape`);
     const { rows, c } = geometry(K, args, w, 's');
     const part = partialsSize(rows, c);
-    // 0 w, 1 dfilter, 2 s | 3 dw, 4 dγ, 5 dβ, 6 db, 7 dμ, 8 dvariance | 9 zeros, 10 Σ dfilter, 11 S, 12, 13 partials
+    // 0 w, 1 dfilter, 2 s | 3 dw, 4 dγ, 5 dβ, 6 db, 7 dμ, 8 dvariance | 9 S, 10 its block partials
     const [sIn] = inputsOf(K, args, ['s']) as [tf.TensorInfo];
-    const m = arena(K, backendName, args.backend, [w, dfilter, sIn], [w.shape.slice(), [c], [c], [c], [c], [c]], [c, c, c, part, part], c);
+    const m = arena(K, backendName, args.backend, [w, dfilter, sIn], [w.shape.slice(), [c], [c], [c], [c], [c]], [c, part], c);
     try {
-      scaleRows(m, 1, 3, 2, 9, rows, c);
-      if (m.simd) byRowBlocks(m, 'bn_grad_sums', [m.ptr(0), m.ptr(1), m.ptr(9), m.ptr(10), m.ptr(11)], [0, 1], [3, 4], [m.ptr(12), m.ptr(13)], rows, c);
+      if (m.simd) byRowBlocks(m, 'fold_grad', [m.ptr(0), m.ptr(1), m.ptr(2), m.ptr(3), m.ptr(9)], [0, 1, 3], [4], [m.ptr(10)], rows, c);
       else {
+        scaleRows(m, 1, 3, 2, rows, c);
         const [wv, dv] = [m.view(0), m.view(1)];
-        blockedSum(rows, c, m.view(11), (i) => fr(dv[i]! * wv[i]!));
+        blockedSum(rows, c, m.view(9), (i) => fr(dv[i]! * wv[i]!));
       }
       const [s, inv, centred, dbias] = ['s', 'inv', 'centred', 'dbias'].map((k) => channelInput(K, args, k, true, c)!) as [Float32Array, Float32Array, Float32Array, Float32Array];
-      const S = m.view(11);
+      const S = m.view(9);
       const [dg, dbeta, db, dmean, dvar] = [m.view(4), m.view(5), m.view(6), m.view(7), m.view(8)];
       for (let ch = 0; ch < c; ch++) {
         const ds = S[ch]! + dbias[ch]! * centred[ch]!;

@@ -918,6 +918,24 @@ const clipGradSum: FnSpec = {
 };
 
 /**
+ * fold_grad(w, dy, s, dw, part, rows, c): dw[r, ch] = dy[r, ch]·s[ch] stored [rows, c], and the blocks' Σ_r dy[r, ch]·w[r, ch]
+ * — a folded BN's weight gradient in one pass over the filter and its gradient (fold-weights.ts).
+ */
+const foldGrad: FnSpec = {
+  name: 'fold_grad',
+  nParams: 7,
+  build(f) {
+    const [w, dy, sc, dw, part, rows, c] = paramList(f, 7) as [Local, Local, Local, Local, Local, Local, Local];
+    const dv = f.v128();
+    blockPartials(f, rows, c, [part], (pq, q, g) => {
+      f.get(dy).get(pq).i32Add().v128Load(16 * g).set(dv);
+      f.get(dw).get(pq).i32Add().get(dv).get(sc).get(q).i32Add().v128Load(16 * g).f32x4Mul().v128Store(16 * g);
+      return [() => f.get(dv).get(w).get(pq).i32Add().v128Load(16 * g).f32x4Mul()];
+    });
+  },
+};
+
+/**
  * bn_fold(part, out, blocks, c): out[ch] = Σ_b part[b, ch] from +0, in block order — the sums' final additions
  * (c % 4 == 0).
  */
@@ -989,6 +1007,20 @@ function bnApplySpec(act: 'linear' | 'relu' | 'clamp'): FnSpec {
   };
 }
 const bnApply = bnApplySpec('linear');
+
+/** col_scale(x, s, out, rows, c): out[r, ch] = x[r, ch]·s[ch] (a folded BN's filter, fold-weights.ts) */
+const colScale: FnSpec = {
+  name: 'col_scale',
+  nParams: 5,
+  build(f) {
+    const [x, sc, out, rows, c] = paramList(f, 5) as [Local, Local, Local, Local, Local];
+    channelMap(f, rows, c, (p, q) => {
+      f.get(out).get(p).i32Add();
+      f.get(x).get(p).i32Add().v128Load().get(sc).get(q).i32Add().v128Load().f32x4Mul();
+      f.v128Store();
+    });
+  },
+};
 
 /** bn_grad_apply(x, dy, mean, a, k, b, out, rows, c): out[r, ch] = dy[r, ch]·a[ch] + ((x[r, ch] − mean[ch])·k[ch] + b[ch]) */
 const bnGradApply: FnSpec = {
@@ -1065,6 +1097,8 @@ export const PROGRAMS: FnSpec[] = [
   bnGradSumsSpec(false),
   bnGradSumsSpec(true),
   clipGradSum,
+  foldGrad,
+  colScale,
   bnFold,
   bnApply,
   bnApplySpec('relu'),
