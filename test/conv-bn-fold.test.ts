@@ -320,6 +320,11 @@ for (const { backend, stock } of MODES) {
       // stock: tf.fused with a linear activation (conv + bias), then the activation op
       expect(names.filter((k) => k === 'FusedBatchNorm').length).toBe(1);
       expect(names.filter((k) => k === 'FastlrConvBnAct').length).toBe(stock ? 0 : 5);
+      // only stem's folded bias gets a gradient: its mask and bias sum in one pass, the constant folds' masks alone
+      expect(names.filter((k) => k === 'FastlrActBiasGrad').length).toBe(stock ? 0 : 1);
+      // stem's folded weights on the tape: one op each way; the constant folds' weights are kept (no op)
+      expect(names.filter((k) => k === 'FastlrFoldWeights').length).toBe(stock ? 0 : 1);
+      expect(names.filter((k) => k === 'FastlrFoldWeightsGrad').length).toBe(stock ? 0 : 1);
       // setFoldTrained(false): no fold where a fold parameter is differentiated (stem), the constant ones still fold
       const was = setFoldTrained(false);
       const names2 = await kernelsOf(() => {
@@ -375,6 +380,13 @@ for (const { backend, stock } of MODES) {
         });
         expect(names.filter((k) => k === 'FusedBatchNorm').length).toBe(1); // late_bn
         expect(names.filter((k) => k === 'FastlrConvBnAct').length).toBe(stock ? 0 : 5);
+        // every fold's bias differentiated: each mask with its bias sum in one pass (FastlrActBiasGrad), no Sum kernel
+        // over an activation
+        expect(names.filter((k) => k === 'FastlrActBiasGrad').length).toBe(stock ? 0 : 5);
+        // each fold's weights one op each way, none of tf's weight-sized chain (Sqrt: only late_bn's unfused gradient)
+        expect(names.filter((k) => k === 'FastlrFoldWeights').length).toBe(stock ? 0 : 5);
+        expect(names.filter((k) => k === 'FastlrFoldWeightsGrad').length).toBe(stock ? 0 : 5);
+        if (!stock) expect(names.filter((k) => k === 'Sqrt').length).toBeLessThanOrEqual(1);
         // without declared targets (tf's own rule: trainable variables are differentiated) the same gradients
         const plain = tf.tidy(() => {
           const { grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(labels, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar);

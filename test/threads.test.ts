@@ -15,6 +15,8 @@ import { adaptiveChoices, adaptiveSteps, resetAdaptive, stepBegin, stepEnd, with
 import { privateHeap } from '../src/kernels/simd/runtime.js';
 import { rowBlocks } from '../src/kernels/simd/tiles.js';
 import { BN_TRAIN_KERNEL } from '../src/kernels/batch-norm.js';
+import { ACT_BIAS_GRAD_KERNEL } from '../src/kernels/act-bias-grad.js';
+import { foldWeights } from '../src/kernels/fold-weights.js';
 import { biasAct } from '../src/kernels/bias-act.js';
 import { adamStep } from '../src/kernels/adam-step.js';
 import { runCli } from './helpers/cli.js';
@@ -126,6 +128,32 @@ const CASES: Case[] = [
         (tf.engine().runKernel(BN_TRAIN_KERNEL, { x: a, scale, offset }, { varianceEpsilon: 1e-3, activation }) as tf.Tensor[])[0]!;
       const out = ['relu6', 'relu'].flatMap((act) => [bn(x, act).flatten(), tf.grad((a: tf.Tensor) => bn(a, act).mul(x).sum())(x).flatten()]);
       return tf.concat(out);
+    },
+  },
+  {
+    name: 'a folded conv-BN-act gradient 16×14×14×32: the relu6 mask and the bias sum in one pass, and the linear bias sum (blocked sums split by rows at 32-row blocks)',
+    splits: true,
+    run: () => {
+      const y = t([16, 14, 14, 32], 55).mul(5).add(3);
+      const dy = t([16, 14, 14, 32], 56);
+      const [dz, db] = tf.engine().runKernel(ACT_BIAS_GRAD_KERNEL, { y, dy }, { activation: 'relu6' }) as tf.Tensor[];
+      const [dbLinear] = tf.engine().runKernel(ACT_BIAS_GRAD_KERNEL, { dy }, { activation: 'linear' }) as tf.Tensor[];
+      return tf.concat([dz!.flatten(), db!, dbLinear!]);
+    },
+  },
+  {
+    name: 'folded conv weights (FastlrFoldWeights) 1×1×320×256 and their gradient (products split by rows, the Σ dfilter·w by 32-row blocks)',
+    splits: true,
+    run: () => {
+      const [w, mean, variance, gamma, beta] = [t([1, 1, 320, 256], 57), t([256], 58), t([256], 59).abs().add(0.1), t([256], 60), t([256], 61)];
+      const [rf, rb] = [t([1, 1, 320, 256], 62), t([256], 63)];
+      const fold = (a: tf.Tensor, g: tf.Tensor): [tf.Tensor, tf.Tensor] => foldWeights({ w: a, mean, variance, gamma: g, beta, bias: null }, 1e-3)!;
+      const [f, b] = fold(w, gamma);
+      const [dw, dg] = tf.grads((a: tf.Tensor, g: tf.Tensor) => {
+        const [ff, bb] = fold(a, g);
+        return tf.add(tf.sum(tf.mul(ff, rf)), tf.sum(tf.mul(bb, rb)));
+      })([w, gamma]);
+      return tf.concat([f.flatten(), b, dw!.flatten(), dg!]);
     },
   },
   {

@@ -9,6 +9,8 @@
  *   dz = dy where the activation passes (relu: y > 0; relu6: 0 < y < 6; linear: everywhere), else 0
  *   x ← Conv2DBackpropInput / DepthwiseConv2dNativeBackpropInput(dz, filter)
  *   filter ← Conv2DBackpropFilter / DepthwiseConv2dNativeBackpropFilter(x, dz),  bias ← Σ_{n,h,w} dz
+ * (attr biasGrad — the fold's bias is differentiated: conv-bn-fold.ts — dz and the bias's Σ dz come from one pass,
+ * FastlrActBiasGrad: act-bias-grad.ts, a blocked sum split over the threads; else the mask kernel then tf.sum.)
  * (relu6's mask is read from the output: an input exactly 6 counts as saturated, where the unfused ReLU(6) passes
  * it — a measure-zero difference at float rounding level.) Registered on wasm and cpu (kernels/index.ts); stock
  * backends never see it (the fold then uses tf.fused ops, conv-bn-fold.ts).
@@ -17,6 +19,7 @@ import * as tf from '@tensorflow/tfjs';
 import { type KernelArgs, kernelFunc } from './kernel-context.js';
 import { RELU_GRAD_KERNEL } from './relu-grad.js';
 import { CLIP_GRAD_KERNEL } from './clip-grad.js';
+import { actBiasGrad, BELOW_6, MIN_POSITIVE } from './act-bias-grad.js';
 
 export const CONV_BN_ACT_KERNEL = 'FastlrConvBnAct';
 
@@ -28,15 +31,13 @@ export interface ConvBnActAttrs {
   pad: 'same' | 'valid' | tf.backend_util.ExplicitPadding;
   dilations: [number, number];
   activation: FoldedActivation;
+  /** the folded bias gets a gradient: dz and Σ dz in one pass (FastlrActBiasGrad) */
+  biasGrad?: boolean;
 }
-
-/** The smallest positive float32 and the largest float32 below 6: y in [MIN_POSITIVE, BELOW_6] ⇔ 0 < y < 6. */
-const MIN_POSITIVE = 1.401298464324817e-45;
-const BELOW_6 = Math.fround(6 - 2 ** -21);
 
 function attrsOf(attrs: tf.NamedAttrMap | undefined): ConvBnActAttrs {
   const a = (attrs ?? {}) as unknown as ConvBnActAttrs;
-  return { depthwise: a.depthwise === true, strides: a.strides, pad: a.pad, dilations: a.dilations, activation: a.activation };
+  return { depthwise: a.depthwise === true, strides: a.strides, pad: a.pad, dilations: a.dilations, activation: a.activation, biasGrad: a.biasGrad === true };
 }
 
 export function convBnActKernel(backendName: string): (args: KernelArgs) => tf.TensorInfo {
@@ -74,7 +75,8 @@ export const convBnActGradConfig: tf.GradConfig = {
     const [x, filter, y] = saved;
     if (dy == null || x === undefined || filter === undefined || y === undefined) throw new Error(`${CONV_BN_ACT_KERNEL} gradient: missing tensors`);
     const a = attrsOf(attrs);
-    const dz = activationGrad(dy, y, a.activation);
+    const fused = a.biasGrad === true ? actBiasGrad(dy, y, a.activation) : null;
+    const dz = fused === null ? activationGrad(dy, y, a.activation) : fused[0];
     const common = { strides: a.strides, pad: a.pad, dimRoundingMode: undefined as unknown as string };
     const e = tf.engine();
     return {
@@ -86,7 +88,7 @@ export const convBnActGradConfig: tf.GradConfig = {
         a.depthwise
           ? (e.runKernel('DepthwiseConv2dNativeBackpropFilter', { x, dy: dz }, { ...common, dilations: a.dilations, filterShape: filter.shape }) as tf.Tensor)
           : (e.runKernel('Conv2DBackpropFilter', { x, dy: dz }, { ...common, dataFormat: 'NHWC', filterShape: filter.shape }) as tf.Tensor),
-      bias: () => tf.sum(dz, [0, 1, 2]),
+      bias: () => (fused === null ? tf.sum(dz, [0, 1, 2]) : fused[1]),
     };
   },
 };

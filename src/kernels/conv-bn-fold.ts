@@ -39,6 +39,7 @@ import { describeGraph, planBnActs, planFolds, planPads, type FoldActivation } f
 import { inInferenceMode } from '../model/batchnorm.js';
 import { layerPatch, type LayerCall, type LayerPatch } from './layer-patch.js';
 import { CONV_BN_ACT_KERNEL, convBnAct } from './conv-bn-act.js';
+import { foldWeights } from './fold-weights.js';
 
 type Layer = tf.layers.Layer;
 
@@ -205,9 +206,15 @@ export function passThrough(y: tf.Tensor, act: Layer): void {
 const single = (inputs: tf.Tensor | tf.Tensor[]): tf.Tensor | null => (Array.isArray(inputs) ? (inputs.length === 1 ? inputs[0]! : null) : inputs);
 const pair = (v: number | number[]): [number, number] => (Array.isArray(v) ? [v[0] ?? 1, v[1] ?? v[0] ?? 1] : [v, v]);
 
-/** The folded filter and bias (float32 tensors, inside the caller's tidy). */
+/**
+ * The folded filter and bias (float32 tensors, inside the caller's tidy): one FastlrFoldWeights op where our kernels
+ * are registered (fold-weights.ts), else tf's ops.
+ */
 function foldedWeights(conv: ConvLayer, bn: BnLayer, depthwise: boolean): { filter: tf.Tensor4D; bias: tf.Tensor1D } {
   const w = (depthwise ? conv.depthwiseKernel! : conv.kernel!).read() as tf.Tensor4D;
+  const read = (v: tf.LayerVariable | null | undefined): tf.Tensor | null => (v == null ? null : v.read());
+  const ours = foldWeights({ w, mean: bn.movingMean.read(), variance: bn.movingVariance.read(), gamma: read(bn.gamma), beta: read(bn.beta), bias: read(conv.bias) }, bn.epsilon);
+  if (ours !== null) return { filter: ours[0] as tf.Tensor4D, bias: ours[1] };
   const inv = tf.div(1, tf.sqrt(tf.add(bn.movingVariance.read(), bn.epsilon)));
   const s = bn.gamma == null ? inv : tf.mul(bn.gamma.read(), inv);
   const filter = (depthwise ? tf.mul(w, tf.reshape(s, [w.shape[2], w.shape[3]])) : tf.mul(w, s)) as tf.Tensor4D;
@@ -277,10 +284,14 @@ function foldCall(layer: Layer, x: tf.Tensor, kwargs: Record<string, unknown>, e
   const dilations = pair(conv.dilationRate);
   const taped = recording();
   let constant = true;
+  let biasGrad = false;
   if (taped) {
     if (dilations[0] !== 1 || dilations[1] !== 1) return null;
     const params = [fold.depthwise ? conv.depthwiseKernel : conv.kernel, conv.bias, bn.gamma, bn.beta];
-    constant = !params.some(differentiated);
+    const trained = params.map(differentiated);
+    constant = !trained.some((d) => d);
+    // the folded bias depends on the conv's bias, γ and β
+    biasGrad = trained.slice(1).some((d) => d);
     if (!constant && !foldTrained) return null;
   }
   const strides = pair(conv.strides);
@@ -290,7 +301,7 @@ function foldCall(layer: Layer, x: tf.Tensor, kwargs: Record<string, unknown>, e
     const { filter, bias } = constant ? constantWeights(layer, conv, bn, fold.depthwise) : foldedWeights(conv, bn, fold.depthwise);
     const x4 = x as tf.Tensor4D;
     if (taped && tf.getKernel(CONV_BN_ACT_KERNEL, tf.getBackend()) != null) {
-      return convBnAct(x4, filter, bias, { depthwise: fold.depthwise, strides, pad, dilations, activation });
+      return convBnAct(x4, filter, bias, { depthwise: fold.depthwise, strides, pad, dilations, activation, biasGrad });
     }
     // stock ops: tf.fused fuses a non-linear activation only outside a tape
     const fusedAct = taped ? 'linear' : activation;

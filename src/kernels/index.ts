@@ -25,7 +25,9 @@
  *         FusedBatchNorm (inference mode) + its gradient on the same programs (batch-norm.ts); FastlrClipGrad + the ClipByValue gradient that uses it (clip-grad.ts);
  *         ReLU(max 6) layers as one Relu6 op, its gradient one FastlrClipGrad pass (relu6.ts);
  *         FastlrConvBnAct (a conv with an inference-mode BatchNorm folded in and relu/relu6 in its epilogue, one op
- *         under a gradient tape, its gradient lazy per input; conv-bn-act.ts, planned by conv-bn-fold.ts).
+ *         under a gradient tape, its gradient lazy per input; conv-bn-act.ts, planned by conv-bn-fold.ts), its
+ *         activation mask and bias gradient one FastlrActBiasGrad pass (act-bias-grad.ts), the folded weights one
+ *         FastlrFoldWeights op each way (fold-weights.ts).
  *   cpu:  BatchMatMul, _FusedMatMul, Conv2D, FusedConv2D, Conv2DBackpropFilter and Conv2DBackpropInput on our
  *         SIMD gemm in a private wasm memory (cpu-simd.ts; im2col / col2im for the convolutions; NCHW falls back
  *         to the conv formulations); Sum (leading axes), bias Add, Relu, MaxPool and FastlrReluGrad as single JS
@@ -65,6 +67,8 @@ import { DENSE_KERNEL, denseGradConfig, denseKernel, installDenseLayer, uninstal
 import { cpuDepthwiseConv2D, cpuFusedDepthwiseConv2D, depthwiseBackpropFilter, depthwiseBackpropInput, wasmDepthwiseConv2D, wasmFusedDepthwiseConv2D } from './depthwise.js';
 import { MOVING_AVERAGES_KERNEL, movingAveragesKernel } from './moving-average.js';
 import { CONV_BN_ACT_KERNEL, convBnActGradConfig, convBnActKernel } from './conv-bn-act.js';
+import { ACT_BIAS_GRAD_KERNEL, actBiasGradKernel } from './act-bias-grad.js';
+import { FOLD_WEIGHTS_GRAD_KERNEL, FOLD_WEIGHTS_KERNEL, foldWeightsGradConfig, foldWeightsGradKernel, foldWeightsKernel } from './fold-weights.js';
 
 interface Override {
   kernelName: string;
@@ -91,6 +95,9 @@ const BOTH_BACKENDS: Override[] = [
     { kernelName: CROSS_ENTROPY_GRAD_KERNEL, make: () => crossEntropyGradKernel() },
     { kernelName: BIAS_ACT_KERNEL, make: (b) => biasActKernel(b) },
     { kernelName: CONV_BN_ACT_KERNEL, make: (b) => convBnActKernel(b) },
+    { kernelName: ACT_BIAS_GRAD_KERNEL, make: (b) => actBiasGradKernel(b) },
+    { kernelName: FOLD_WEIGHTS_KERNEL, make: (b) => foldWeightsKernel(b) },
+    { kernelName: FOLD_WEIGHTS_GRAD_KERNEL, make: (b) => foldWeightsGradKernel(b) },
 ];
 
 const OVERRIDES: Record<string, Override[]> = {
@@ -167,7 +174,7 @@ const OVERRIDES: Record<string, Override[]> = {
 };
 
 /** Gradients we register (per kernel, for every backend: each uses our kernel only where it is registered). */
-const GRADIENTS: tf.GradConfig[] = [reluGradConfig, clipGradConfig, relu6GradConfig, bnTrainGradConfig, bnInferenceGradConfig, denseGradConfig, crossEntropyGradConfig, biasActGradConfig, convBnActGradConfig];
+const GRADIENTS: tf.GradConfig[] = [reluGradConfig, clipGradConfig, relu6GradConfig, bnTrainGradConfig, bnInferenceGradConfig, denseGradConfig, crossEntropyGradConfig, biasActGradConfig, convBnActGradConfig, foldWeightsGradConfig];
 
 /** the stock gradients while ours are installed (null: none existed; undefined map: ours are not installed) */
 let stockGradients: Map<string, tf.GradConfig | null> | undefined;

@@ -900,6 +900,48 @@ function bnGradSumsSpec(masked: boolean): FnSpec {
 }
 
 /**
+ * clip_grad_sum(y, dy, dz, part, rows, c, lo, hi): dz[r, ch] = lo ≤ y[r, ch] ≤ hi ? dy[r, ch] : 0 (clip_grad's mask,
+ * float32 bit patterns, NaN y gives 0) stored [rows, c], and the blocks' Σ_r dz[r, ch] — an activation's gradient
+ * on its output and the bias gradient before it in one pass (act-bias-grad.ts).
+ */
+const clipGradSum: FnSpec = {
+  name: 'clip_grad_sum',
+  nParams: 8,
+  build(f) {
+    const [y, dy, dz, part, rows, c, lo, hi] = paramList(f, 8) as [Local, Local, Local, Local, Local, Local, Local, Local];
+    const [yv, dv, vlo, vhi] = [f.v128(), f.v128(), f.v128(), f.v128()];
+    f.get(lo).i32x4Splat().set(vlo);
+    f.get(hi).i32x4Splat().set(vhi);
+    blockPartials(f, rows, c, [part], (pq, _q, g) => {
+      f.get(dy).get(pq).i32Add().v128Load(16 * g);
+      f.get(y).get(pq).i32Add().v128Load(16 * g).set(yv);
+      f.get(yv).get(vlo).f32x4Ge().get(yv).get(vhi).f32x4Le().v128And();
+      f.v128And().set(dv);
+      f.get(dz).get(pq).i32Add().get(dv).v128Store(16 * g);
+      return [() => f.get(dv)];
+    });
+  },
+};
+
+/**
+ * fold_grad(w, dy, s, dw, part, rows, c): dw[r, ch] = dy[r, ch]·s[ch] stored [rows, c], and the blocks' Σ_r dy[r, ch]·w[r, ch]
+ * — a folded BN's weight gradient in one pass over the filter and its gradient (fold-weights.ts).
+ */
+const foldGrad: FnSpec = {
+  name: 'fold_grad',
+  nParams: 7,
+  build(f) {
+    const [w, dy, sc, dw, part, rows, c] = paramList(f, 7) as [Local, Local, Local, Local, Local, Local, Local];
+    const dv = f.v128();
+    blockPartials(f, rows, c, [part], (pq, q, g) => {
+      f.get(dy).get(pq).i32Add().v128Load(16 * g).set(dv);
+      f.get(dw).get(pq).i32Add().get(dv).get(sc).get(q).i32Add().v128Load(16 * g).f32x4Mul().v128Store(16 * g);
+      return [() => f.get(dv).get(w).get(pq).i32Add().v128Load(16 * g).f32x4Mul()];
+    });
+  },
+};
+
+/**
  * bn_fold(part, out, blocks, c): out[ch] = Σ_b part[b, ch] from +0, in block order — the sums' final additions
  * (c % 4 == 0). From BN_FOLD_ROWWISE blocks on, row-major: `out` (in L1) takes block b's row of the scratch after
  * block b − 1's, so a large scratch is read once, in order (a channel group at a time strides through all of it once
@@ -992,6 +1034,20 @@ function bnApplySpec(act: 'linear' | 'relu' | 'clamp'): FnSpec {
 }
 const bnApply = bnApplySpec('linear');
 
+/** col_scale(x, s, out, rows, c): out[r, ch] = x[r, ch]·s[ch] (a folded BN's filter, fold-weights.ts) */
+const colScale: FnSpec = {
+  name: 'col_scale',
+  nParams: 5,
+  build(f) {
+    const [x, sc, out, rows, c] = paramList(f, 5) as [Local, Local, Local, Local, Local];
+    channelMap(f, rows, c, (p, q) => {
+      f.get(out).get(p).i32Add();
+      f.get(x).get(p).i32Add().v128Load().get(sc).get(q).i32Add().v128Load().f32x4Mul();
+      f.v128Store();
+    });
+  },
+};
+
 /** bn_grad_apply(x, dy, mean, a, k, b, out, rows, c): out[r, ch] = dy[r, ch]·a[ch] + ((x[r, ch] − mean[ch])·k[ch] + b[ch]) */
 const bnGradApply: FnSpec = {
   name: 'bn_grad_apply',
@@ -1066,6 +1122,9 @@ export const PROGRAMS: FnSpec[] = [
   bnSqdev,
   bnGradSumsSpec(false),
   bnGradSumsSpec(true),
+  clipGradSum,
+  foldGrad,
+  colScale,
   bnFold,
   bnApply,
   bnApplySpec('relu'),

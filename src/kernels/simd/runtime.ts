@@ -57,6 +57,11 @@ export interface SimdPrograms {
   bn_apply_relu: Fn;
   bn_apply_clamp: Fn;
   bn_grad_sums_mask: Fn;
+  /** an activation's gradient mask on its output and the per-channel sum of the result (programs.ts clip_grad_sum) */
+  clip_grad_sum: Fn;
+  /** a folded BN's filter and its gradient (programs.ts col_scale, fold_grad) */
+  col_scale: Fn;
+  fold_grad: Fn;
   /** a sum's block partials added in block order (the row-split sums, programs.ts bn_fold) */
   bn_fold: Fn;
   /** ClipByValue's gradient (see programs.ts clip_grad) */
@@ -161,6 +166,9 @@ function bind(e: Record<string, Fn | undefined>): SimdPrograms {
     bn_apply_relu: e['bn_apply_relu'] as Fn,
     bn_apply_clamp: e['bn_apply_clamp'] as Fn,
     bn_grad_sums_mask: e['bn_grad_sums_mask'] as Fn,
+    clip_grad_sum: e['clip_grad_sum'] as Fn,
+    col_scale: e['col_scale'] as Fn,
+    fold_grad: e['fold_grad'] as Fn,
     bn_fold: e['bn_fold'] as Fn,
     clip_grad: e['clip_grad'] as Fn,
     col2im_nhwc: e['col2im_nhwc'] as Fn,
