@@ -8,7 +8,8 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adamStepAvailable } from '../src/kernels/adam-step.js';
+import { adamStep, adamStepAvailable } from '../src/kernels/adam-step.js';
+import { ADAM_STEPS_KERNEL, adamSteps, adamStepsAvailable } from '../src/kernels/adam-steps.js';
 import { registerKernelOverrides, restoreStockKernels } from '../src/kernels/index.js';
 import { FastOptimizer, type ParamInfo } from '../src/optim/index.js';
 
@@ -114,12 +115,25 @@ describe.each(['cpu', 'wasm'])('FastlrAdamStep on %s', (backend) => {
     const seed = 100 + 7 * i;
     restoreStockKernels(backend);
     expect(adamStepAvailable()).toBe(false);
+    expect(adamStepsAvailable()).toBe(false);
     const stock = runOptimizer(shape, seed);
     registerKernelOverrides(backend);
     expect(adamStepAvailable()).toBe(true);
+    expect(adamStepsAvailable()).toBe(true);
     const before = tf.memory().numTensors;
+    // one FastlrAdamSteps call per step (both parameters), then one FastlrAdamStep per parameter
     const fused = runOptimizer(shape, seed);
+    const steps = tf.getKernel(ADAM_STEPS_KERNEL, backend)!;
+    tf.unregisterKernel(ADAM_STEPS_KERNEL, backend);
+    let single: Float32Array[][];
+    try {
+      expect(adamStepsAvailable()).toBe(false);
+      single = runOptimizer(shape, seed);
+    } finally {
+      tf.registerKernel(steps);
+    }
     expect(tf.memory().numTensors).toBe(before);
+    for (let q = 0; q < 2; q++) for (let j = 0; j < 3; j++) expect(Array.from(single[q]![j]!)).toEqual(Array.from(fused[q]![j]!));
     const n = shape.reduce((a, b) => a * b, 1);
     const want = [
       refAdam(values(n, seed, 2), HYPERS.map((_, k) => values(n, seed + 10 * k + 2, 0.5)), HYPERS, true),
@@ -134,5 +148,38 @@ describe.each(['cpu', 'wasm'])('FastlrAdamStep on %s', (backend) => {
         else expect(maxRelErr(stock[q]![j]!, fused[q]![j]!)).toBeLessThanOrEqual(1e-6);
       }
     }
+  });
+  it('FastlrAdamSteps over parameters of odd sizes, first and later steps, decay on and off: FastlrAdamStep per parameter, bit for bit', () => {
+    const shapes = [[1], [3], [7, 5], [17, 3], [4], [784, 33], [129]];
+    const before = tf.memory().numTensors;
+    tf.tidy(() => {
+      const steps = shapes.map((shape, i) => {
+        const n = shape.reduce((a, b) => a * b, 1);
+        const mk = (seed: number, scale: number): tf.Tensor => tf.tensor(values(n, 300 + 10 * i + seed, scale), shape, 'float32');
+        const first = i % 3 === 1;
+        const lr = 1e-3 * (i + 1);
+        const mom = 0.9 - 0.01 * i;
+        const t = first ? 1 : i + 2;
+        return {
+          p: mk(0, 2),
+          g: mk(1, 0.5),
+          m: first ? null : mk(2, 0.1),
+          v: first ? null : tf.abs(mk(3, 0.01)),
+          coefs: { decay: 1 - lr * ADAM.wd, mom, beta2: ADAM.beta2, debias2: 1 - ADAM.beta2 ** t, stepSize: -lr / (1 - mom ** t), eps: ADAM.eps },
+          decayOn: i % 2 === 0,
+        };
+      });
+      const all = adamSteps(steps);
+      expect(all.length).toBe(steps.length);
+      steps.forEach((s, i) => {
+        const one = adamStep(s.p, s.g, s.m, s.v, s.coefs, s.decayOn);
+        for (let j = 0; j < 3; j++) {
+          expect(all[i]![j]!.shape).toEqual(s.p.shape);
+          expect(Array.from(all[i]![j]!.dataSync())).toEqual(Array.from(one[j]!.dataSync()));
+        }
+      });
+      expect(adamSteps([])).toEqual([]);
+    });
+    expect(tf.memory().numTensors).toBe(before);
   });
 });

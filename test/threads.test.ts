@@ -19,6 +19,7 @@ import { ACT_BIAS_GRAD_KERNEL } from '../src/kernels/act-bias-grad.js';
 import { foldWeights } from '../src/kernels/fold-weights.js';
 import { biasAct } from '../src/kernels/bias-act.js';
 import { adamStep } from '../src/kernels/adam-step.js';
+import { adamSteps } from '../src/kernels/adam-steps.js';
 import { runCli } from './helpers/cli.js';
 import { values } from './helpers/kernels.js';
 
@@ -215,6 +216,25 @@ const CASES: Case[] = [
       const [p1, m1, v1] = adamStep(t([784, 256], 41), t([784, 256], 42), null, null, c, true);
       const [p2, m2, v2] = adamStep(p1, t([784, 256], 43), m1, v1, c, false);
       return tf.concat([p1, m1, v1, p2, m2, v2].map((x) => x.flatten()));
+    },
+  },
+  {
+    name: 'Adam over six parameters in one call (784×256, 300×129 split, small ones whole; first and later steps)',
+    splits: 'wasm',
+    run: () => {
+      const shapes = [[784, 256], [256], [300, 129], [33], [7, 5], [129]];
+      const steps = shapes.map((shape, i) => {
+        const first = i % 2 === 1;
+        return {
+          p: t(shape, 50 + 4 * i),
+          g: t(shape, 51 + 4 * i),
+          m: first ? null : t(shape, 52 + 4 * i),
+          v: first ? null : tf.abs(t(shape, 53 + 4 * i)),
+          coefs: { decay: 0.999, mom: 0.9, beta2: 0.99, debias2: 0.0199 * (i + 1), stepSize: -0.01, eps: 1e-5 },
+          decayOn: i % 3 === 0,
+        };
+      });
+      return tf.concat(adamSteps(steps).flatMap((o) => o.map((x) => x.flatten())));
     },
   },
 ];

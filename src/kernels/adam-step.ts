@@ -31,9 +31,10 @@ export interface AdamCoefs {
 }
 
 /** Kernel attributes: the coefficients plus the two variant flags. */
-type AdamAttrs = AdamCoefs & { first: boolean; decayOn: boolean };
+export type AdamAttrs = AdamCoefs & { first: boolean; decayOn: boolean };
 
-function coefArray(a: AdamAttrs): Float32Array {
+/** The float32 coefficients of `a` in ADAM_COEFS order (what the SIMD program reads at `coef`). */
+export function coefArray(a: AdamAttrs): Float32Array {
   const v: Record<(typeof ADAM_COEFS)[number], number> = {
     decay: a.decay,
     mom: a.mom,
@@ -66,7 +67,8 @@ function readAttrs(attrs: tf.NamedAttrMap | undefined): AdamAttrs {
   };
 }
 
-interface Inputs {
+/** One parameter's tensors (m, v null on its first step) and its size. */
+export interface Inputs {
   p: tf.TensorInfo;
   g: tf.TensorInfo;
   m: tf.TensorInfo | null;
@@ -76,19 +78,31 @@ interface Inputs {
 
 function readInputs(args: KernelArgs, first: boolean): Inputs {
   const { p, g, m, v } = args.inputs;
-  if (p == null || g == null) throw new Error(`${ADAM_STEP_KERNEL}: missing p or g`);
+  return paramInputs(ADAM_STEP_KERNEL, first, p, g, m, v);
+}
+
+/** Checks one parameter's inputs (float32, all of p's size; m and v present unless `first`). */
+export function paramInputs(
+  kernel: string,
+  first: boolean,
+  p: tf.TensorInfo | undefined,
+  g: tf.TensorInfo | undefined,
+  m: tf.TensorInfo | undefined,
+  v: tf.TensorInfo | undefined,
+): Inputs {
+  if (p == null || g == null) throw new Error(`${kernel}: missing p or g`);
   const n = p.shape.reduce((a, b) => a * b, 1);
   const all = first ? [p, g] : [p, g, m, v];
   for (const t of all) {
-    if (t == null) throw new Error(`${ADAM_STEP_KERNEL}: missing m or v`);
-    if (t.dtype !== 'float32') throw new Error(`${ADAM_STEP_KERNEL}: inputs must be float32, got ${t.dtype}`);
-    if (t.shape.reduce((a, b) => a * b, 1) !== n) throw new Error(`${ADAM_STEP_KERNEL}: inputs differ in size`);
+    if (t == null) throw new Error(`${kernel}: missing m or v`);
+    if (t.dtype !== 'float32') throw new Error(`${kernel}: inputs must be float32, got ${t.dtype}`);
+    if (t.shape.reduce((a, b) => a * b, 1) !== n) throw new Error(`${kernel}: inputs differ in size`);
   }
   return { p, g, m: first ? null : (m ?? null), v: first ? null : (v ?? null), n };
 }
 
 /** The plain-JS form of the SIMD program: every operation rounded to float32. */
-function adamLoop(
+export function adamLoop(
   a: AdamAttrs,
   k: Float32Array,
   p: Float32Array,
@@ -117,13 +131,13 @@ function adamLoop(
   }
 }
 
-interface WasmBackendLike {
+export interface WasmBackendLike {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   typedArrayFromHeap(info: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
   disposeData(dataId: object): boolean;
 }
 
-interface CpuBackendLike {
+export interface CpuBackendLike {
   readSync(dataId: object): unknown;
   makeTensorInfo(shape: number[], dtype: tf.DataType, values?: Float32Array): tf.TensorInfo;
 }
@@ -163,38 +177,44 @@ export function adamStepWasm(): MultiKernel {
   };
 }
 
-/** The cpu kernel: the SIMD program on copies in a private wasm memory (cpu-simd.ts), else the plain loop. */
+/**
+ * One parameter's step on the cpu backend: the SIMD program on copies in a private wasm memory (cpu-simd.ts), else
+ * the plain loop. Returns the new p, m, v.
+ */
+export function adamCpuOne(backend: CpuBackendLike, a: AdamAttrs, x: Inputs): tf.TensorInfo[] {
+  const read = (t: tf.TensorInfo | null): Float32Array | null => (t === null ? null : (backend.readSync(t.dataId) as Float32Array));
+  const outP = new Float32Array(x.n);
+  const outM = new Float32Array(x.n);
+  const outV = new Float32Array(x.n);
+  const heap = cpuHeap();
+  if (heap === null) {
+    adamLoop(a, coefArray(a), read(x.p)!, read(x.g)!, read(x.m), read(x.v), outP, outM, outV, x.n);
+  } else {
+    // the SIMD program on copies in the private heap: [p, g, m, v, outP, outM, outV] of n floats, then the coefficients
+    const n = x.n;
+    const at = (slot: number): number => 4 * slot * n;
+    heap.reserve(at(7) + 4 * ADAM_COEFS.length);
+    const f = heap.f32();
+    [x.p, x.g, x.m, x.v].forEach((t, slot) => {
+      const d = read(t);
+      if (d !== null) f.set(d.subarray(0, n), slot * n);
+    });
+    f.set(coefArray(a), 7 * n);
+    const fn = heap.progs.adam_step[a.first ? 1 : 0][a.decayOn ? 1 : 0];
+    fn(at(0), at(1), at(2), at(3), at(4), at(5), at(6), n, at(7));
+    outP.set(f.subarray(4 * n, 5 * n));
+    outM.set(f.subarray(5 * n, 6 * n));
+    outV.set(f.subarray(6 * n, 7 * n));
+  }
+  const shape = x.p.shape.slice();
+  return [outP, outM, outV].map((d) => backend.makeTensorInfo(shape, 'float32', d));
+}
+
+/** The cpu kernel (adamCpuOne). */
 export function adamStepCpu(): MultiKernel {
   return (args: KernelArgs): tf.TensorInfo[] => {
     const a = readAttrs(args.attrs);
-    const x = readInputs(args, a.first);
-    const backend = args.backend as unknown as CpuBackendLike;
-    const read = (t: tf.TensorInfo | null): Float32Array | null => (t === null ? null : (backend.readSync(t.dataId) as Float32Array));
-    const outP = new Float32Array(x.n);
-    const outM = new Float32Array(x.n);
-    const outV = new Float32Array(x.n);
-    const heap = cpuHeap();
-    if (heap === null) {
-      adamLoop(a, coefArray(a), read(x.p)!, read(x.g)!, read(x.m), read(x.v), outP, outM, outV, x.n);
-    } else {
-      // the SIMD program on copies in the private heap: [p, g, m, v, outP, outM, outV] of n floats, then the coefficients
-      const n = x.n;
-      const at = (slot: number): number => 4 * slot * n;
-      heap.reserve(at(7) + 4 * ADAM_COEFS.length);
-      const f = heap.f32();
-      [x.p, x.g, x.m, x.v].forEach((t, slot) => {
-        const d = read(t);
-        if (d !== null) f.set(d.subarray(0, n), slot * n);
-      });
-      f.set(coefArray(a), 7 * n);
-      const fn = heap.progs.adam_step[a.first ? 1 : 0][a.decayOn ? 1 : 0];
-      fn(at(0), at(1), at(2), at(3), at(4), at(5), at(6), n, at(7));
-      outP.set(f.subarray(4 * n, 5 * n));
-      outM.set(f.subarray(5 * n, 6 * n));
-      outV.set(f.subarray(6 * n, 7 * n));
-    }
-    const shape = x.p.shape.slice();
-    return [outP, outM, outV].map((d) => backend.makeTensorInfo(shape, 'float32', d));
+    return adamCpuOne(args.backend as unknown as CpuBackendLike, a, readInputs(args, a.first));
   };
 }
 

@@ -6,7 +6,8 @@
  *         im2col + one matmul); Conv2DBackpropInput (XNNPACK conv instead of a scalar loop); MaxPoolGrad (SIMD;
  *         the stock one also drops gradients of all-negative windows); Identity/Cast (share, don't copy);
  *         Add (bias fast path); Sum (leading axes fast path); FastlrReluGrad + the Relu gradient that uses it;
- *         FastlrAdamStep (FastOptimizer's whole Adam update of one parameter, one SIMD pass);
+ *         FastlrAdamStep (FastOptimizer's whole Adam update of one parameter, one SIMD pass) and FastlrAdamSteps (that
+ *         for every parameter of a step in one call, one split over the threads; adam-steps.ts);
  *         DepthwiseConv2dNativeBackpropInput / ...Filter (missing in tfjs-backend-wasm; depthwise.ts) and
  *         DepthwiseConv2dNative (the dw_fwd program, split by images; depthwise.ts), FusedDepthwiseConv2D with
  *         bias + linear/relu/relu6 (dw_fwd, then one bias_clamp pass in place; epilogue.ts);
@@ -32,7 +33,7 @@
  *         SIMD gemm in a private wasm memory (cpu-simd.ts; im2col / col2im for the convolutions; NCHW falls back
  *         to the conv formulations); Sum (leading axes), bias Add, Relu, MaxPool and FastlrReluGrad as single JS
  *         loops (cpu-elementwise.ts); MaxPoolGrad (one flat loop instead of TensorBuffer.get per element);
- *         FastlrAdamStep (the SIMD adam_step program in the private memory); DepthwiseConv2dNative,
+ *         FastlrAdamStep and FastlrAdamSteps (the SIMD adam_step program in the private memory); DepthwiseConv2dNative,
  *         FusedDepthwiseConv2D and both depthwise gradients (SIMD programs in the private memory; depthwise.ts).
  */
 import * as tf from '@tensorflow/tfjs';
@@ -50,6 +51,7 @@ import { type Kernel, type MultiKernel, kernelFunc } from './kernel-context.js';
 import { cpuBiasAdd, cpuLeadingAxesSum, cpuMaxPool, cpuRelu, reluGradCpu } from './cpu-elementwise.js';
 import { cpuBatchMatMul, cpuConv2D, cpuConv2DBackpropFilter, cpuConv2DBackpropInput, cpuFusedConv2D, cpuFusedMatMul } from './cpu-simd.js';
 import { ADAM_STEP_KERNEL, adamStepCpu, adamStepWasm } from './adam-step.js';
+import { ADAM_STEPS_KERNEL, adamStepsCpu, adamStepsWasm } from './adam-steps.js';
 import {
   BN_GRAD_INPUT_KERNEL, BN_GRAD_SUMS_KERNEL, BN_TRAIN_KERNEL, bnGradInputKernel, bnGradSumsKernel, bnInferenceGradConfig, bnInferenceKernel, bnTrainGradConfig, bnTrainKernel,
   installBatchNormTraining, uninstallBatchNormTraining,
@@ -141,6 +143,7 @@ const OVERRIDES: Record<string, Override[]> = {
     { kernelName: 'Sum', make: (b, stock) => leadingAxesSum(need(stock, 'Sum', b)) },
     { kernelName: RELU_GRAD_KERNEL, make: () => reluGradWasm() },
     { kernelName: ADAM_STEP_KERNEL, make: () => adamStepWasm() },
+    { kernelName: ADAM_STEPS_KERNEL, make: () => adamStepsWasm() },
     { kernelName: CLIP_GRAD_KERNEL, make: () => clipGradWasm() },
     ...BOTH_BACKENDS,
   ],
@@ -166,6 +169,7 @@ const OVERRIDES: Record<string, Override[]> = {
     { kernelName: 'MaxPool', make: (b, stock) => cpuMaxPool(need(stock, 'MaxPool', b)) },
     { kernelName: RELU_GRAD_KERNEL, make: () => reluGradCpu() },
     { kernelName: ADAM_STEP_KERNEL, make: () => adamStepCpu() },
+    { kernelName: ADAM_STEPS_KERNEL, make: () => adamStepsCpu() },
     { kernelName: 'DepthwiseConv2dNative', make: (b, stock) => cpuDepthwiseConv2D(need(stock, 'DepthwiseConv2dNative', b)) },
     { kernelName: 'FusedDepthwiseConv2D', make: (b, stock) => cpuFusedDepthwiseConv2D(need(stock, 'FusedDepthwiseConv2D', b)) },
     { kernelName: CLIP_GRAD_KERNEL, make: () => clipGradCpu() },

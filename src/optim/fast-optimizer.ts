@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { ExitCode, FastlrError } from '../errors.js';
-import { adamStep, adamStepAvailable } from '../kernels/adam-step.js';
+import { adamStep, adamStepAvailable, type AdamCoefs } from '../kernels/adam-step.js';
+import { adamSteps, adamStepsAvailable } from '../kernels/adam-steps.js';
 import { adamDebias2, adamStepSize, decayFactor } from './coefficients.js';
 import type {
   FreezeResult,
@@ -38,8 +39,9 @@ interface Slot {
  *
  * Parameters with no gradient in step()'s map, frozen ones, and ones outside `trainable` are skipped entirely.
  *
- * Where the backend has our FastlrAdamStep kernel (wasm, cpu: src/kernels/adam-step.ts), Adam runs as one kernel per
- * parameter doing exactly these float32 operations in this order; elsewhere (tfjs-node, webgl) as tfjs ops.
+ * Where the backend has our FastlrAdamSteps kernel (wasm, cpu: src/kernels/adam-steps.ts), Adam runs as one kernel for
+ * all parameters of the step doing exactly these float32 operations in this order (FastlrAdamStep, adam-step.ts: one
+ * kernel per parameter, where only that one is registered); elsewhere (tfjs-node, webgl) as tfjs ops.
  */
 export class FastOptimizer {
   readonly type: OptimizerConfig['type'];
@@ -147,6 +149,12 @@ export class FastOptimizer {
       }
       pending.push({ slot, g });
     }
+    if (this.type === 'adam' && pending.length > 0 && adamStepsAvailable()) {
+      // one kernel for every parameter (src/kernels/adam-steps.ts), bit-identical to the op path below
+      tf.tidy(() => this.adamFusedAll(pending, h.lr, h.mom));
+      this.stepCount_++;
+      return;
+    }
     if (this.type === 'adam' && pending.length > 0 && adamStepAvailable()) {
       // one kernel per parameter (src/kernels/adam-step.ts), bit-identical to the op path below
       tf.tidy(() => {
@@ -206,10 +214,9 @@ export class FastOptimizer {
     storeAdamState(slot, m, v, t);
   }
 
-  /** adamUpdate as one FastlrAdamStep kernel: the same float32 operations in the same order. */
-  private adamFused(slot: Slot, g: tf.Tensor, lr: number, mom: number): void {
+  /** The coefficients of `slot`'s next Adam step (its t = slot.step + 1) and whether it decays. */
+  private adamCoefs(slot: Slot, lr: number, mom: number): { coefs: AdamCoefs; decayOn: boolean } {
     const { beta2, eps, wd } = this.cfg;
-    const p = slot.info.variable;
     const t = slot.step + 1;
     const decayOn = slot.info.decay && wd !== 0;
     const coefs = {
@@ -220,9 +227,28 @@ export class FastOptimizer {
       stepSize: adamStepSize(lr, mom, t),
       eps,
     };
+    return { coefs, decayOn };
+  }
+
+  /** adamUpdate as one FastlrAdamStep kernel: the same float32 operations in the same order. */
+  private adamFused(slot: Slot, g: tf.Tensor, lr: number, mom: number): void {
+    const p = slot.info.variable;
+    const { coefs, decayOn } = this.adamCoefs(slot, lr, mom);
     const [p2, m, v] = adamStep(p, g, slot.m, slot.v, coefs, decayOn);
     p.assign(p2);
-    storeAdamState(slot, m, v, t);
+    storeAdamState(slot, m, v, slot.step + 1);
+  }
+
+  /** adamFused for every pending parameter as one FastlrAdamSteps kernel (each parameter's result the same bits). */
+  private adamFusedAll(pending: readonly { slot: Slot; g: tf.Tensor }[], lr: readonly number[], mom: number): void {
+    const out = adamSteps(
+      pending.map(({ slot, g }) => ({ p: slot.info.variable, g, m: slot.m, v: slot.v, ...this.adamCoefs(slot, lr[slot.group] as number, mom) })),
+    );
+    pending.forEach(({ slot }, i) => {
+      const [p2, m, v] = out[i]!;
+      slot.info.variable.assign(p2);
+      storeAdamState(slot, m, v, slot.step + 1);
+    });
   }
 
   private sgdUpdate(slot: Slot, g: tf.Tensor, lr: number, mom: number, s: (x: number) => tf.Scalar): void {

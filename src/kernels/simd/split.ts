@@ -5,7 +5,7 @@
  * same program and the same order as the one-thread call, so the split never changes a bit. With `threads: auto`
  * a call site splits only where that is measured to pay off (adaptive.ts).
  */
-import type { Call } from './pool.js';
+import { MAX_CALLS, type Call } from './pool.js';
 import type { Runner } from './runtime.js';
 import { rowBlocks, tileCount } from './tiles.js';
 import { withThreads } from './adaptive.js';
@@ -40,5 +40,34 @@ export function runSplit(runner: Runner | null, job: SplitJob, one: () => void):
     const blocks = rowBlocks(job.units, tiles, align);
     if (blocks.length < 2) return one();
     runner.parallel(blocks.map(([u0, u1]) => job.block(u0, u1)), t);
+  });
+}
+
+/** One of several independent calls joined into one split (runSplitAll): the units, bytes and blocks of one. */
+export type SplitPart = Omit<SplitJob, 'key'>;
+
+/**
+ * Several independent jobs (one kernel's work on several tensors, e.g. Adam over every parameter of a step) as one
+ * split: a single thread choice for site `key` and one pool run for all of them instead of one per job. A job below
+ * MIN_SPLIT_BYTES is one block, a larger one is cut as runSplit would cut it; each unit is still computed by exactly
+ * one call with the same program, so the split never changes a bit. `one()` runs every job on the calling thread.
+ */
+export function runSplitAll(runner: Runner | null, key: string, parts: readonly SplitPart[], one: () => void): void {
+  const bytes = parts.reduce((s, p) => s + p.bytes, 0);
+  if (runner === null || runner.threads() < 2 || bytes < MIN_SPLIT_BYTES) return one();
+  withThreads(key, (t) => {
+    if (t < 2) return one();
+    const calls: Call[] = [];
+    for (const p of parts) {
+      const align = p.align ?? 1;
+      if (p.units < 2 * align || p.bytes < MIN_SPLIT_BYTES) {
+        if (p.units > 0) calls.push(p.block(0, p.units));
+        continue;
+      }
+      const tiles = Math.max(t, Math.min(tileCount(t), Math.floor(p.bytes / MIN_TILE_BYTES)));
+      for (const [u0, u1] of rowBlocks(p.units, tiles, align)) calls.push(p.block(u0, u1));
+    }
+    if (calls.length < 2) return one();
+    for (let i = 0; i < calls.length; i += MAX_CALLS) runner.parallel(calls.slice(i, i + MAX_CALLS), t);
   });
 }
