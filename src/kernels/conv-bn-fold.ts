@@ -332,9 +332,15 @@ function paddedConv(layer: Layer, x: tf.Tensor4D, pad: Explicit): tf.Tensor {
   });
 }
 
-/** A planned ZeroPadding2D: its input passed through for the conv after it (which pads it), or null. */
+/** The backends whose convolution kernels (ours and their stock ones, tested) take explicit padding. */
+const EXPLICIT_PAD_BACKENDS = new Set(['wasm', 'cpu']);
+
+/**
+ * A planned ZeroPadding2D: its input passed through for the conv after it (which pads it), or null. Only on wasm
+ * and cpu: the native backends' depthwise kernels are not known here to take explicit padding, so they keep the pad.
+ */
 function padCall(layer: Layer, inputs: tf.Tensor | tf.Tensor[]): tf.Tensor | null {
-  if (!enabled) return null;
+  if (!enabled || !EXPLICIT_PAD_BACKENDS.has(tf.getBackend())) return null;
   const conv = running[running.length - 1]?.pads.get(layer);
   const x = single(inputs);
   if (conv === undefined || x === null || x.rank !== 4) return null;
