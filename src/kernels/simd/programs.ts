@@ -8,6 +8,7 @@ import { COL2IM_PROGRAMS } from './col2im-programs.js';
 import { EPILOGUE_PROGRAMS } from './epilogue-programs.js';
 import { MAXPOOL_PROGRAMS } from './maxpool-programs.js';
 import { DIRECT_CONV_PROGRAMS } from './direct-conv-programs.js';
+import { SUM_PROGRAMS } from './sum-programs.js';
 import { UNARY_PROGRAMS } from './unary-programs.js';
 import { COPY_PROGRAMS } from './copy-programs.js';
 import { DEPTHWISE_PROGRAMS } from './depthwise-programs.js';
@@ -1054,6 +1055,7 @@ export const PROGRAMS: FnSpec[] = [
   ...EPILOGUE_PROGRAMS,
   ...MAXPOOL_PROGRAMS,
   ...DIRECT_CONV_PROGRAMS,
+  ...SUM_PROGRAMS,
   ...UNARY_PROGRAMS,
   ...COPY_PROGRAMS,
 ];
