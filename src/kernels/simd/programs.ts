@@ -433,8 +433,9 @@ function adamStep(first: boolean, decay: boolean): FnSpec {
 export const ADAM_PROGRAMS = [false, true].flatMap((first) => [false, true].map((decay) => adamStep(first, decay)));
 
 /**
- * conv_bpf_direct[2](x, dy, out, n, h, w, c, co, kh, kw, oh, ow, sh, sw, top, left): Conv2DBackpropFilter (NHWC) for
- * few filter rows (kh·kw·c small: first layers), co % 16 == 0, no packing and no patch matrix:
+ * conv_bpf_direct[2](x, dy, out, n, h, w, c, co, kh, kw, oh, ow, sh, sw, top, left, cg0, cg1): Conv2DBackpropFilter
+ * (NHWC) for few filter rows (kh·kw·c small: first layers), co % 16 == 0, no packing and no patch matrix, the output
+ * channels [cg0, cg1) only (multiples of 16; 0, co for all):
  *   out[i, j, ci, o] = Σ_{b, y, xc} x[b, y·sh − top + i, xc·sw − left + j, ci] · dy[b, y, xc, o]
  * summed in (b, y, xc) order, out of range input positions skipped. For each image b (its dy and x stay in L1) and
  * each filter row (i, j, ci) and group of 16 output channels, four f32x4 accumulators run along y and xc (loaded from
@@ -447,11 +448,11 @@ export const ADAM_PROGRAMS = [false, true].flatMap((first) => [false, true].map(
 function convBpfDirect(rowsPerPass: 1 | 2): FnSpec {
   return {
     name: rowsPerPass === 1 ? 'conv_bpf_direct' : 'conv_bpf_direct2',
-    nParams: 16,
+    nParams: 18,
     build(f) {
-      const p = Array.from({ length: 16 }, (_, i) => f.param(i));
-      const [x, dy, out, n, h, w, c, co, kh, kw, oh, ow, sh, sw, top, left] = p as [
-        Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local,
+      const p = Array.from({ length: 18 }, (_, i) => f.param(i));
+      const [x, dy, out, n, h, w, c, co, kh, kw, oh, ow, sh, sw, top, left, cg0, cg1] = p as [
+        Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local,
       ];
       const [b, y, i, j, ci, cg, xr, xFrom, xTo, xFrom2, xTo2, xc, xp, dp, op, dyRow, xStep, dyStep, cB, tapStep, pair] =
         Array.from({ length: 21 }, () => f.i32());
@@ -488,7 +489,7 @@ function convBpfDirect(rowsPerPass: 1 | 2): FnSpec {
        */
       const pass = (nRows: 1 | 2, loadX: (r: number) => void, rowStep: Local): void => {
         const used = rows.slice(0, nRows);
-        f.forRange(cg, () => f.i32Const(0), () => f.get(co), () => {
+        f.forRange(cg, () => f.get(cg0), () => f.get(cg1), () => {
           // op = out + (((i·kw + j)·c + ci)·co + cg)·4
           f.get(out).get(i).get(kw).i32Mul().get(j).i32Add().get(c).i32Mul().get(ci).i32Add().get(co).i32Mul();
           f.get(cg).i32Add().i32Const(2).i32Shl().i32Add().set(op);
