@@ -29,6 +29,8 @@ const cases = [
   ['MaxPool 26x26x16', () => run('MaxPool', { x: y1 }, pool)],
   ['MaxPool 11x11x32', () => run('MaxPool', { x: y2 }, pool)],
   ['MaxPoolGrad 26x26x16', () => run('MaxPoolGrad', { dy: p1, input: y1, output: p1 }, pool)],
+  ['Sum 64x26x26x16', () => run('Sum', { x: y1 }, { axis: [0, 1, 2], keepDims: false })],
+  ['Sum 64x11x11x32', () => run('Sum', { x: y2 }, { axis: [0, 1, 2], keepDims: false })],
   ['MaxPoolGrad 11x11x32', () => run('MaxPoolGrad', { dy: p2, input: y2, output: p2 }, pool)],
 ];
 const waited = () => readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ').map(Number);

@@ -121,7 +121,7 @@ export function convBackpropFilterIm2col(backendName: string, viaConv: Kernel): 
         progs[program](
           heapPtr(backend, x), heapPtr(backend, dy), heapPtr(backend, out),
           info.batchSize, info.inHeight, info.inWidth, ci, co, kh, kw, info.outHeight, info.outWidth,
-          info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left,
+          info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left, 0, co,
         );
         return out;
       };

@@ -8,6 +8,7 @@ import { COL2IM_PROGRAMS } from './col2im-programs.js';
 import { EPILOGUE_PROGRAMS } from './epilogue-programs.js';
 import { MAXPOOL_PROGRAMS } from './maxpool-programs.js';
 import { DIRECT_CONV_PROGRAMS } from './direct-conv-programs.js';
+import { SUM_PROGRAMS } from './sum-programs.js';
 import { UNARY_PROGRAMS } from './unary-programs.js';
 import { COPY_PROGRAMS } from './copy-programs.js';
 import { DEPTHWISE_PROGRAMS } from './depthwise-programs.js';
@@ -432,115 +433,147 @@ function adamStep(first: boolean, decay: boolean): FnSpec {
 export const ADAM_PROGRAMS = [false, true].flatMap((first) => [false, true].map((decay) => adamStep(first, decay)));
 
 /**
- * conv_bpf_direct[2](x, dy, out, n, h, w, c, co, kh, kw, oh, ow, sh, sw, top, left): Conv2DBackpropFilter (NHWC) for
- * few filter rows (kh·kw·c small: first layers), co % 16 == 0, no packing and no patch matrix:
+ * conv_bpf_direct[2](x, dy, out, n, h, w, c, co, kh, kw, oh, ow, sh, sw, top, left, cg0, cg1): Conv2DBackpropFilter
+ * (NHWC) for few filter rows (kh·kw·c small: first layers), co % 16 == 0, no packing and no patch matrix, the output
+ * channels [cg0, cg1) only (multiples of 16; 0, co for all):
  *   out[i, j, ci, o] = Σ_{b, y, xc} x[b, y·sh − top + i, xc·sw − left + j, ci] · dy[b, y, xc, o]
  * summed in (b, y, xc) order, out of range input positions skipped. For each image b (its dy and x stay in L1) and
  * each filter row (i, j, ci) and group of 16 output channels, four f32x4 accumulators run along y and xc (loaded from
  * and stored to `out` once per image, not once per dy row: on the MNIST CNN's 11×11 dy rows that was 1 load and
- * store per 5.5 madds).
- * conv_bpf_direct2 takes two input channels per pass (c must be even), sharing each dy load between them.
- * `out` must be zeroed by the caller.
+ * store per 5.5 madds). Each pass takes two filter rows, sharing each dy load between them: conv_bpf_direct2 two
+ * input channels (c must be even); conv_bpf_direct two adjacent filter columns (j, j + 1) of one channel where both
+ * see the same output columns (always without padding), else one row. Which rows share a pass never changes an
+ * element's sum. `out` must be zeroed by the caller.
  */
 function convBpfDirect(rowsPerPass: 1 | 2): FnSpec {
   return {
     name: rowsPerPass === 1 ? 'conv_bpf_direct' : 'conv_bpf_direct2',
-    nParams: 16,
+    nParams: 18,
     build(f) {
-      const p = Array.from({ length: 16 }, (_, i) => f.param(i));
-      const [x, dy, out, n, h, w, c, co, kh, kw, oh, ow, sh, sw, top, left] = p as [
-        Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local,
+      const p = Array.from({ length: 18 }, (_, i) => f.param(i));
+      const [x, dy, out, n, h, w, c, co, kh, kw, oh, ow, sh, sw, top, left, cg0, cg1] = p as [
+        Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local,
       ];
-      const b = f.i32();
-      const y = f.i32();
-      const i = f.i32();
-      const j = f.i32();
-      const ci = f.i32();
-      const cg = f.i32();
-      const xr = f.i32();
-      const xFrom = f.i32();
-      const xTo = f.i32();
-      const xc = f.i32();
-      const xp = f.i32();
-      const dp = f.i32();
-      const op = f.i32();
-      const dyRow = f.i32();
-      const xStep = f.i32();
-      const dyStep = f.i32();
-      const rows = Array.from({ length: rowsPerPass }, () => ({ acc: [f.v128(), f.v128(), f.v128(), f.v128()], xv: f.v128() }));
+      const [b, y, i, j, ci, cg, xr, xFrom, xTo, xFrom2, xTo2, xc, xp, dp, op, dyRow, xStep, dyStep, cB, tapStep, pair] =
+        Array.from({ length: 21 }, () => f.i32());
+      const rows = Array.from({ length: 2 }, () => ({ acc: [f.v128(), f.v128(), f.v128(), f.v128()], xv: f.v128() }));
       const dv = [f.v128(), f.v128(), f.v128(), f.v128()];
       f.get(sw).get(c).i32Mul().i32Const(2).i32Shl().set(xStep);
       f.get(co).i32Const(2).i32Shl().set(dyStep);
+      f.get(c).i32Const(2).i32Shl().set(cB);
+      f.get(c).get(dyStep).i32Mul().set(tapStep);
+      /** from: first xc with xc·sw − left + jj >= 0; to: one past the last with xc·sw − left + jj < w */
+      const range = (jj: () => void, from: Local, to: Local): void => {
+        f.i32Const(0).set(from);
+        f.op0(0x02).op0(0x03);
+        f.get(from).get(ow).i32GeS().brIf(1);
+        f.get(from).get(sw).i32Mul().get(left).i32Sub();
+        jj();
+        f.i32Add().i32Const(0).i32GeS().brIf(1);
+        f.get(from).i32Const(1).i32Add().set(from);
+        f.br(0);
+        f.end().end();
+        f.get(ow).set(to);
+        f.op0(0x02).op0(0x03);
+        f.get(to).get(from).i32LeS().brIf(1);
+        f.get(to).i32Const(1).i32Sub().get(sw).i32Mul().get(left).i32Sub();
+        jj();
+        f.i32Add().get(w).i32LtS().brIf(1);
+        f.get(to).i32Const(1).i32Sub().set(to);
+        f.br(0);
+        f.end().end();
+      };
+      /**
+       * The filter rows (i, j, ci) .. of one pass, every group of 16 output channels: `loadX(r)` pushes row r's x
+       * value (xp points at row 0's), row r's dW at op + r·`rowStep`.
+       */
+      const pass = (nRows: 1 | 2, loadX: (r: number) => void, rowStep: Local): void => {
+        const used = rows.slice(0, nRows);
+        f.forRange(cg, () => f.get(cg0), () => f.get(cg1), () => {
+          // op = out + (((i·kw + j)·c + ci)·co + cg)·4
+          f.get(out).get(i).get(kw).i32Mul().get(j).i32Add().get(c).i32Mul().get(ci).i32Add().get(co).i32Mul();
+          f.get(cg).i32Add().i32Const(2).i32Shl().i32Add().set(op);
+          const rowPtr = (r: number): void => {
+            f.get(op);
+            if (r > 0) f.get(rowStep).i32Add();
+          };
+          used.forEach((row, r) => {
+            row.acc.forEach((a, g) => {
+              rowPtr(r);
+              f.v128Load(16 * g).set(a);
+            });
+          });
+          // the image's dy rows in order (its dy and x stay in L1 across the filter rows)
+          f.forRange(y, () => f.i32Const(0), () => f.get(oh), () => {
+            f.get(y).get(sh).i32Mul().get(top).i32Sub().get(i).i32Add().set(xr);
+            f.get(xr).get(h).i32LtU();
+            f.ifThen(() => {
+              // dyRow = dy + ((b·oh + y)·ow·co)·4
+              f.get(dy).get(b).get(oh).i32Mul().get(y).i32Add().get(ow).i32Mul().get(co).i32Mul().i32Const(2).i32Shl().i32Add().set(dyRow);
+              // xp = x + (((b·h + xr)·w + xFrom·sw − left + j)·c + ci)·4
+              f.get(x).get(b).get(h).i32Mul().get(xr).i32Add().get(w).i32Mul();
+              f.get(xFrom).get(sw).i32Mul().get(left).i32Sub().get(j).i32Add().i32Add();
+              f.get(c).i32Mul().get(ci).i32Add().i32Const(2).i32Shl().i32Add().set(xp);
+              // dp = dyRow + (xFrom·co + cg)·4
+              f.get(dyRow).get(xFrom).get(co).i32Mul().get(cg).i32Add().i32Const(2).i32Shl().i32Add().set(dp);
+              f.forRange(xc, () => f.get(xFrom), () => f.get(xTo), () => {
+                dv.forEach((d, g) => {
+                  f.get(dp).v128Load(16 * g).set(d);
+                });
+                used.forEach((row, r) => {
+                  loadX(r);
+                  f.f32x4Splat().set(row.xv);
+                  row.acc.forEach((a, g) => {
+                    f.madd(a, () => f.get(row.xv), () => f.get(dv[g]!));
+                  });
+                });
+                f.get(xp).get(xStep).i32Add().set(xp);
+                f.get(dp).get(dyStep).i32Add().set(dp);
+              });
+            });
+          });
+          used.forEach((row, r) => {
+            row.acc.forEach((a, g) => {
+              rowPtr(r);
+              f.get(a).v128Store(16 * g);
+            });
+          });
+        }, 16);
+      };
       f.forRange(b, () => f.i32Const(0), () => f.get(n), () => {
         f.forRange(i, () => f.i32Const(0), () => f.get(kh), () => {
-          f.forRange(j, () => f.i32Const(0), () => f.get(kw), () => {
-            // xFrom: first xc with xc·sw − left + j >= 0; xTo: one past the last with xc·sw − left + j < w
-            f.i32Const(0).set(xFrom);
-            f.op0(0x02).op0(0x03);
-            f.get(xFrom).get(ow).i32GeS().brIf(1);
-            f.get(xFrom).get(sw).i32Mul().get(left).i32Sub().get(j).i32Add().i32Const(0).i32GeS().brIf(1);
-            f.get(xFrom).i32Const(1).i32Add().set(xFrom);
-            f.br(0);
-            f.end().end();
-            f.get(ow).set(xTo);
-            f.op0(0x02).op0(0x03);
-            f.get(xTo).get(xFrom).i32LeS().brIf(1);
-            f.get(xTo).i32Const(1).i32Sub().get(sw).i32Mul().get(left).i32Sub().get(j).i32Add().get(w).i32LtS().brIf(1);
-            f.get(xTo).i32Const(1).i32Sub().set(xTo);
-            f.br(0);
-            f.end().end();
-            f.forRange(ci, () => f.i32Const(0), () => f.get(c), () => {
-              f.forRange(cg, () => f.i32Const(0), () => f.get(co), () => {
-                // op = out + (((i·kw + j)·c + ci)·co + cg)·4; row r of this pass is op + r·co·4
-                f.get(out).get(i).get(kw).i32Mul().get(j).i32Add().get(c).i32Mul().get(ci).i32Add().get(co).i32Mul();
-                f.get(cg).i32Add().i32Const(2).i32Shl().i32Add().set(op);
-                const rowPtr = (r: number): void => {
-                  f.get(op);
-                  if (r > 0) f.get(dyStep).i32Add();
-                };
-                rows.forEach((row, r) => {
-                  row.acc.forEach((a, g) => {
-                    rowPtr(r);
-                    f.v128Load(16 * g).set(a);
-                  });
-                });
-                // the image's dy rows in order (its dy and x stay in L1 across the filter rows)
-                f.forRange(y, () => f.i32Const(0), () => f.get(oh), () => {
-                  f.get(y).get(sh).i32Mul().get(top).i32Sub().get(i).i32Add().set(xr);
-                  f.get(xr).get(h).i32LtU();
-                  f.ifThen(() => {
-                    // dyRow = dy + ((b·oh + y)·ow·co)·4
-                    f.get(dy).get(b).get(oh).i32Mul().get(y).i32Add().get(ow).i32Mul().get(co).i32Mul().i32Const(2).i32Shl().i32Add().set(dyRow);
-                    // xp = x + (((b·h + xr)·w + xFrom·sw − left + j)·c + ci)·4
-                    f.get(x).get(b).get(h).i32Mul().get(xr).i32Add().get(w).i32Mul();
-                    f.get(xFrom).get(sw).i32Mul().get(left).i32Sub().get(j).i32Add().i32Add();
-                    f.get(c).i32Mul().get(ci).i32Add().i32Const(2).i32Shl().i32Add().set(xp);
-                    // dp = dyRow + (xFrom·co + cg)·4
-                    f.get(dyRow).get(xFrom).get(co).i32Mul().get(cg).i32Add().i32Const(2).i32Shl().i32Add().set(dp);
-                    f.forRange(xc, () => f.get(xFrom), () => f.get(xTo), () => {
-                      dv.forEach((d, g) => {
-                        f.get(dp).v128Load(16 * g).set(d);
-                      });
-                      rows.forEach((row, r) => {
-                        f.get(xp).f32Load(4 * r).f32x4Splat().set(row.xv);
-                        row.acc.forEach((a, g) => {
-                          f.madd(a, () => f.get(row.xv), () => f.get(dv[g]!));
-                        });
-                      });
-                      f.get(xp).get(xStep).i32Add().set(xp);
-                      f.get(dp).get(dyStep).i32Add().set(dp);
-                    });
-                  });
-                });
-                rows.forEach((row, r) => {
-                  row.acc.forEach((a, g) => {
-                    rowPtr(r);
-                    f.get(a).v128Store(16 * g);
-                  });
-                });
-              }, 16);
-            }, rowsPerPass);
+          if (rowsPerPass === 2) {
+            f.forRange(j, () => f.i32Const(0), () => f.get(kw), () => {
+              range(() => f.get(j), xFrom, xTo);
+              // channels ci, ci + 1: x 4 bytes apart, their dW rows co floats apart
+              f.forRange(ci, () => f.i32Const(0), () => f.get(c), () => pass(2, (r) => f.get(xp).f32Load(4 * r), dyStep), 2);
+            });
+            return;
+          }
+          f.i32Const(0).set(j);
+          f.op0(0x02).op0(0x03);
+          f.get(j).get(kw).i32GeS().brIf(1);
+          range(() => f.get(j), xFrom, xTo);
+          // pair = j + 1 < kw and column j + 1 sees the same output columns
+          f.i32Const(0).set(pair);
+          f.get(j).i32Const(1).i32Add().get(kw).i32LtS();
+          f.ifThen(() => {
+            range(() => f.get(j).i32Const(1).i32Add(), xFrom2, xTo2);
+            f.get(xFrom).get(xFrom2).i32Sub().i32Eqz().get(xTo).get(xTo2).i32Sub().i32Eqz().i32And().set(pair);
           });
+          f.get(pair);
+          f.ifElse(
+            // columns j, j + 1 of channel ci: x c floats apart, their dW rows c·co floats apart
+            () => f.forRange(ci, () => f.i32Const(0), () => f.get(c), () => pass(2, (r) => {
+              f.get(xp);
+              if (r > 0) f.get(cB).i32Add();
+              f.f32Load(0);
+            }, tapStep)),
+            () => f.forRange(ci, () => f.i32Const(0), () => f.get(c), () => pass(1, () => f.get(xp).f32Load(0), tapStep)),
+          );
+          f.get(j).i32Const(1).i32Add().get(pair).i32Add().set(j);
+          f.br(0);
+          f.end().end();
         });
       });
     },
@@ -1135,6 +1168,7 @@ export const PROGRAMS: FnSpec[] = [
   ...EPILOGUE_PROGRAMS,
   ...MAXPOOL_PROGRAMS,
   ...DIRECT_CONV_PROGRAMS,
+  ...SUM_PROGRAMS,
   ...UNARY_PROGRAMS,
   ...COPY_PROGRAMS,
 ];

@@ -29,6 +29,8 @@ export interface SimdPrograms {
   relu_grad: Fn;
   bias_add: Fn;
   col_sum: Fn;
+  /** col_sum with the sums in registers, c % 4 == 0 (sum-programs.ts) */
+  col_sum_reg: Fn;
   max_pool_grad: Fn;
   im2col_t: Fn;
   conv_bpf_direct: Fn;
@@ -140,6 +142,7 @@ function bind(e: Record<string, Fn | undefined>): SimdPrograms {
     relu_grad: e['relu_grad'] as Fn,
     bias_add: e['bias_add'] as Fn,
     col_sum: e['col_sum'] as Fn,
+    col_sum_reg: e['col_sum_reg'] as Fn,
     max_pool_grad: e['max_pool_grad'] as Fn,
     im2col_t: e['im2col_t'] as Fn,
     conv_bpf_direct: e['conv_bpf_direct'] as Fn,
