@@ -187,34 +187,58 @@ async function profile(backend, stage, batch, threads) {
   const by = new Map();
   const detail = process.env.PROFILE_KERNEL ?? '';
   const configs = tf.getKernelsForBackend(name);
+  // "outside kernels" is the sum of the gaps between one (outermost) kernel call's wrapper and the next, less the
+  // waits for a core in them: the wrapper's own reads (cpuUsage, schedstat, pool stats: ~20-30 us a call, ~1200 calls
+  // a step) are neither kernel nor the step's JS. A kernel run from inside another counts once.
+  let outerMain = 0;
+  let outerCrit = 0;
+  let depth = 0;
+  let gapMs = 0;
+  let lastEnd = null;
+  let lastWait = 0;
   for (const config of configs) {
     const f = config.kernelFunc;
     tf.unregisterKernel(config.kernelName, name);
     tf.registerKernel({
       ...config,
       kernelFunc: (args) => {
+        const e0 = performance.now();
         const c0 = process.cpuUsage();
         const p0 = stats?.poolStats() ?? null;
         const w0 = waited();
+        if (depth === 0 && lastEnd !== null) gapMs += e0 - lastEnd - (w0 - lastWait);
         const t0 = performance.now();
+        depth++;
         try {
           return f(args);
         } finally {
+          depth--;
+          const t1 = performance.now();
           const c = process.cpuUsage(c0);
           const e = by.get(config.kernelName) ?? { ms: 0, n: 0, main: 0, crit: 0 };
           e.ms += (c.user + c.system) / 1000;
-          const main = performance.now() - t0 - (waited() - w0);
+          const w1 = waited();
+          const main = t1 - t0 - (w1 - w0);
           e.main += main;
           // with a free core per thread: the main thread's own time outside split runs, plus the split runs shared
           // out evenly (pool stats; FASTLR_POOL_CPU=1)
           const p1 = p0 === null ? null : stats.poolStats();
-          e.crit += p1 === null ? main : main - (p1.splitMainOnCoreMs - p0.splitMainOnCoreMs) + (p1.splitBalancedCpuMs - p0.splitBalancedCpuMs);
+          const crit = p1 === null ? main : main - (p1.splitMainOnCoreMs - p0.splitMainOnCoreMs) + (p1.splitBalancedCpuMs - p0.splitBalancedCpuMs);
+          e.crit += crit;
           e.n += 1;
+          if (depth === 0) {
+            outerMain += main;
+            outerCrit += crit;
+          }
           if (detail === config.kernelName) {
             const shapes = Object.values(args.inputs).filter((t) => t != null).map((t) => t.shape.join('x')).join(' ');
             console.log(`    ${config.kernelName} ${shapes} ${JSON.stringify(args.attrs?.inputShape ?? args.attrs?.filterShape ?? '')} ${((c.user + c.system) / 1000).toFixed(2)} ms`);
           }
           by.set(config.kernelName, e);
+          if (depth === 0) {
+            lastEnd = performance.now();
+            lastWait = w1;
+          }
         }
       },
     });
@@ -222,17 +246,23 @@ async function profile(backend, stage, batch, threads) {
   const c0 = process.cpuUsage();
   const ws0 = waited();
   const ts0 = performance.now();
+  lastEnd = ts0;
+  lastWait = ws0;
   await s.step();
-  const wall = performance.now() - ts0;
-  const waitedStep = waited() - ws0;
+  const ts1 = performance.now();
+  const ws1 = waited();
+  gapMs += ts1 - lastEnd - (ws1 - lastWait);
+  const wall = ts1 - ts0;
+  const waitedStep = ws1 - ws0;
   const c = process.cpuUsage(c0);
   const rows = [...by].sort((a, b) => b[1].ms - a[1].ms);
   const total = rows.reduce((a, [, e]) => a + e.ms, 0);
   console.log(`${name} ${stage} batch ${batch}, ${threads} thread(s): step CPU ${((c.user + c.system) / 1000).toFixed(0)} ms, in kernels ${total.toFixed(0)} ms`);
-  const main = rows.reduce((a, [, e]) => a + e.main, 0);
-  const crit = rows.reduce((a, [, e]) => a + e.crit, 0);
-  const outside = wall - waitedStep - main;
-  console.log(`  (kernel, process CPU, main thread's wall time in it less its waits for a core, and the same with the split runs shared out evenly (a free core per thread): kernels ${main.toFixed(0)} / ${crit.toFixed(0)} ms of a ${wall.toFixed(0)} ms step, ${outside.toFixed(0)} ms outside kernels; critical path ${(outside + crit).toFixed(0)} ms)`);
+  const main = outerMain;
+  const crit = outerCrit;
+  const outside = gapMs;
+  const own = wall - waitedStep - main - outside;
+  console.log(`  (kernel, process CPU, main thread's wall time in it less its waits for a core, and the same with the split runs shared out evenly (a free core per thread): kernels ${main.toFixed(0)} / ${crit.toFixed(0)} ms of a ${wall.toFixed(0)} ms step, ${outside.toFixed(0)} ms outside kernels (between the kernel calls, less waits; this profile's own reads ${own.toFixed(0)} ms left out); critical path ${(outside + crit).toFixed(0)} ms)`);
   for (const [k, e] of rows.slice(0, 30)) console.log(`  ${k.padEnd(40)} ${e.ms.toFixed(1).padStart(9)} ms ${e.main.toFixed(1).padStart(9)} ms main ${e.crit.toFixed(1).padStart(9)} ms even  ×${e.n}`);
   s.dispose();
 }

@@ -26,11 +26,14 @@ const info = await tf.profile(async () => {
 // on a machine with a free core per thread, whatever the load now
 const waited = () => Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[1]) / 1e6;
 const crit = new Map();
-// the wrapper's own time (two schedstat reads, ~15 µs each, per kernel call) is neither kernel nor the step's JS:
-// it is measured and left out of "outside"; a kernel run from inside another (through the registry) counts once
-let wrapperMs = 0;
+// "outside kernels" is the sum of the gaps between one (outermost) kernel call's wrapper and the next, less the waits
+// for a core in them: the wrapper's own schedstat reads (two a call, ~15 us each) are neither kernel nor the step's JS.
+// A kernel run from inside another (through the registry) counts once.
 let outerMs = 0;
 let depth = 0;
+let gapMs = 0;
+let lastEnd = null;
+let lastWait = 0;
 const beName = tf.getBackend();
 for (const config of tf.getKernelsForBackend(beName)) {
   const f = config.kernelFunc;
@@ -40,6 +43,7 @@ for (const config of tf.getKernelsForBackend(beName)) {
     kernelFunc: (args) => {
       const e0 = performance.now();
       const w0 = waited();
+      if (depth === 0 && lastEnd !== null) gapMs += e0 - lastEnd - (w0 - lastWait);
       const t0 = performance.now();
       depth++;
       try {
@@ -47,11 +51,13 @@ for (const config of tf.getKernelsForBackend(beName)) {
       } finally {
         depth--;
         const t1 = performance.now();
-        const ms = t1 - t0 - (waited() - w0);
+        const w1 = waited();
+        const ms = t1 - t0 - (w1 - w0);
         crit.set(config.kernelName, (crit.get(config.kernelName) ?? 0) + ms);
         if (depth === 0) {
           outerMs += ms;
-          wrapperMs += performance.now() - e0 - (t1 - t0);
+          lastEnd = performance.now();
+          lastWait = w1;
         }
       }
     },
@@ -59,8 +65,13 @@ for (const config of tf.getKernelsForBackend(beName)) {
 }
 const w0 = waited();
 const tc0 = performance.now();
+lastEnd = tc0;
+lastWait = w0;
 await rangeTest(session.learner, quiet);
-const critWall = performance.now() - tc0 - (waited() - w0) - wrapperMs;
+const tc1 = performance.now();
+const w1 = waited();
+gapMs += tc1 - lastEnd - (w1 - lastWait);
+const own = tc1 - tc0 - (w1 - w0) - outerMs - gapMs;
 const by = new Map();
 for (const k of info.kernels) {
   const e = by.get(k.name) ?? { calls: 0, ms: 0 };
@@ -71,7 +82,6 @@ for (const k of info.kernels) {
 const rows = [...by].sort((a, b) => b[1].ms - a[1].ms);
 const total = rows.reduce((s, [, e]) => s + e.ms, 0);
 console.log(`${model} on ${session.backend.name}, ${session.backend.threads} thread(s): ${(res.lrs.length / (wall / 1000)).toFixed(1)} steps/s wall, ${((c.user + c.system) / 1000 / res.lrs.length).toFixed(2)} ms CPU/step, ${(info.kernels.length / steps).toFixed(1)} kernels/step, kernel sum ${(total / steps).toFixed(2)} ms/step`);
-const critK = outerMs;
-console.log(`main thread less its waits for a core (and less this tool's own ${(wrapperMs / steps).toFixed(2)} ms/step of schedstat reads): ${(critWall / steps).toFixed(2)} ms/step, in kernels ${(critK / steps).toFixed(2)}, outside ${((critWall - critK) / steps).toFixed(2)}`);
+console.log(`main thread less its waits for a core: in kernels ${(outerMs / steps).toFixed(2)} ms/step, outside ${(gapMs / steps).toFixed(2)} (between the kernel calls, less waits; this tool's own reads ${(own / steps).toFixed(2)} left out)`);
 for (const [name, e] of rows) console.log(`${name.padEnd(36)} ${(e.calls / steps).toFixed(1).padStart(6)} ×  ${(e.ms / steps).toFixed(3).padStart(8)} ms  main ${((crit.get(name) ?? 0) / steps).toFixed(3).padStart(8)} ms`);
 session.dispose();
