@@ -15,7 +15,7 @@
 // images/s = batch × steps / time, by wall clock and by this process's CPU time (process.cpuUsage: on a shared
 // machine, time spent waiting for a core does not count), after two warm-up steps.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, openSync, readFileSync, readSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -168,10 +168,13 @@ async function worker(backend, stage, batch, steps, threads) {
  * One step's kernels by this process's CPU time (each registered kernel of the backend wrapped in
  * process.cpuUsage; a kernel that calls another through its own handle counts both), and tf.profile's wall times.
  */
-/** ms the main thread has waited for a core so far (Linux schedstat run_delay; 0 elsewhere) */
+/** ms the main thread has waited for a core so far (Linux schedstat run_delay; 0 elsewhere); one open file, re-read */
+let statFd;
+const statBuf = Buffer.alloc(96);
 function waited() {
   try {
-    return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[1]) / 1e6;
+    statFd ??= openSync(`/proc/self/task/${process.pid}/schedstat`, 'r');
+    return Number(statBuf.toString('latin1', 0, readSync(statFd, statBuf, 0, statBuf.length, 0)).split(' ')[1]) / 1e6;
   } catch {
     return 0;
   }
@@ -187,15 +190,12 @@ async function profile(backend, stage, batch, threads) {
   const by = new Map();
   const detail = process.env.PROFILE_KERNEL ?? '';
   const configs = tf.getKernelsForBackend(name);
-  // "outside kernels" is the sum of the gaps between one (outermost) kernel call's wrapper and the next, less the
-  // waits for a core in them: the wrapper's own reads (cpuUsage, schedstat, pool stats: ~20-30 us a call, ~1200 calls
-  // a step) are neither kernel nor the step's JS. A kernel run from inside another counts once.
+  // the wrapper's own time (cpuUsage, schedstat and pool reads, ~1200 calls a step) is neither kernel nor the step's
+  // JS: measured and left out of "outside"; a kernel run from inside another counts once
+  let wrapperMs = 0;
   let outerMain = 0;
   let outerCrit = 0;
   let depth = 0;
-  let gapMs = 0;
-  let lastEnd = null;
-  let lastWait = 0;
   for (const config of configs) {
     const f = config.kernelFunc;
     tf.unregisterKernel(config.kernelName, name);
@@ -206,7 +206,6 @@ async function profile(backend, stage, batch, threads) {
         const c0 = process.cpuUsage();
         const p0 = stats?.poolStats() ?? null;
         const w0 = waited();
-        if (depth === 0 && lastEnd !== null) gapMs += e0 - lastEnd - (w0 - lastWait);
         const t0 = performance.now();
         depth++;
         try {
@@ -235,10 +234,7 @@ async function profile(backend, stage, batch, threads) {
             console.log(`    ${config.kernelName} ${shapes} ${JSON.stringify(args.attrs?.inputShape ?? args.attrs?.filterShape ?? '')} ${((c.user + c.system) / 1000).toFixed(2)} ms`);
           }
           by.set(config.kernelName, e);
-          if (depth === 0) {
-            lastEnd = performance.now();
-            lastWait = w1;
-          }
+          if (depth === 0) wrapperMs += performance.now() - e0 - (t1 - t0);
         }
       },
     });
@@ -246,23 +242,17 @@ async function profile(backend, stage, batch, threads) {
   const c0 = process.cpuUsage();
   const ws0 = waited();
   const ts0 = performance.now();
-  lastEnd = ts0;
-  lastWait = ws0;
   await s.step();
-  const ts1 = performance.now();
-  const ws1 = waited();
-  gapMs += ts1 - lastEnd - (ws1 - lastWait);
-  const wall = ts1 - ts0;
-  const waitedStep = ws1 - ws0;
+  const wall = performance.now() - ts0;
+  const waitedStep = waited() - ws0;
   const c = process.cpuUsage(c0);
   const rows = [...by].sort((a, b) => b[1].ms - a[1].ms);
   const total = rows.reduce((a, [, e]) => a + e.ms, 0);
   console.log(`${name} ${stage} batch ${batch}, ${threads} thread(s): step CPU ${((c.user + c.system) / 1000).toFixed(0)} ms, in kernels ${total.toFixed(0)} ms`);
   const main = outerMain;
   const crit = outerCrit;
-  const outside = gapMs;
-  const own = wall - waitedStep - main - outside;
-  console.log(`  (kernel, process CPU, main thread's wall time in it less its waits for a core, and the same with the split runs shared out evenly (a free core per thread): kernels ${main.toFixed(0)} / ${crit.toFixed(0)} ms of a ${wall.toFixed(0)} ms step, ${outside.toFixed(0)} ms outside kernels (between the kernel calls, less waits; this profile's own reads ${own.toFixed(0)} ms left out); critical path ${(outside + crit).toFixed(0)} ms)`);
+  const outside = wall - waitedStep - wrapperMs - main;
+  console.log(`  (kernel, process CPU, main thread's wall time in it less its waits for a core, and the same with the split runs shared out evenly (a free core per thread): kernels ${main.toFixed(0)} / ${crit.toFixed(0)} ms of a ${wall.toFixed(0)} ms step, ${outside.toFixed(0)} ms outside kernels (less waits and this profile's own ${wrapperMs.toFixed(0)} ms of reads); critical path ${(outside + crit).toFixed(0)} ms)`);
   for (const [k, e] of rows.slice(0, 30)) console.log(`  ${k.padEnd(40)} ${e.ms.toFixed(1).padStart(9)} ms ${e.main.toFixed(1).padStart(9)} ms main ${e.crit.toFixed(1).padStart(9)} ms even  ×${e.n}`);
   s.dispose();
 }
