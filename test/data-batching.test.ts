@@ -1,6 +1,9 @@
+import { createRequire } from 'node:module';
+import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import seedrandom from 'seedrandom';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Batcher, batchCount, epochOrder, type Dataset, type Split } from '../src/data/index.js';
 
 function split(n: number, f: number, y: (i: number) => number): Split {
@@ -8,6 +11,13 @@ function split(n: number, f: number, y: (i: number) => number): Split {
   for (let i = 0; i < n; i++) for (let j = 0; j < f; j++) x[i * f + j] = i * 10 + j;
   return { x, y: Float32Array.from({ length: n }, (_, i) => y(i)), n };
 }
+
+const require = createRequire(import.meta.url);
+setWasmPaths(path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + path.sep);
+// importing the wasm backend makes it the default: the tests below run on cpu unless they say otherwise
+beforeAll(async () => {
+  expect(await tf.setBackend('cpu')).toBe(true);
+});
 
 const cls: Pick<Dataset, 'inputShape' | 'task' | 'targetDim'> = { inputShape: [2, 1], task: 'classification', targetDim: 1 };
 
@@ -98,6 +108,37 @@ describe('Batcher', () => {
     const { x, y } = b.batch(epochOrder(6, false, () => 0), 1);
     expect(tf.memory().numTensors).toBe(before + 2);
     tf.dispose([x, y]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+// wasm copies tf.tensor's values into its heap, so the Batcher refills one buffer there; elsewhere a fresh one per batch
+describe.each(['cpu', 'wasm'])('Batcher on %s', (backend) => {
+  let previous = '';
+  beforeAll(async () => {
+    previous = tf.getBackend();
+    expect(await tf.setBackend(backend)).toBe(true);
+  });
+  afterAll(async () => {
+    if (previous) await tf.setBackend(previous);
+  });
+
+  it('every batch keeps its own values while later ones (smaller, then full again) are made', () => {
+    const s = split(7, 3, (i) => i % 4);
+    const b = new Batcher(s, { inputShape: [3], task: 'classification', targetDim: 1 }, 3);
+    const r = new Batcher(s, { inputShape: [3], task: 'regression', targetDim: 1 }, 3);
+    const order = Int32Array.from([6, 2, 4, 0, 5, 1, 3]);
+    const before = tf.memory().numTensors;
+    const made = [0, 1, 2, 0, 2, 1].map((k) => ({ k, c: b.batch(order, k), g: r.batch(order, k) }));
+    for (const { k, c, g } of made) {
+      const rows = Array.from(order.subarray(3 * k, Math.min(3 * k + 3, 7)));
+      expect(c.x.shape).toEqual([rows.length, 3]);
+      expect([...c.x.dataSync()]).toEqual(rows.flatMap((i) => [10 * i, 10 * i + 1, 10 * i + 2]));
+      expect([...c.y.dataSync()]).toEqual(rows.map((i) => i % 4));
+      expect([...g.x.dataSync()]).toEqual(rows.flatMap((i) => [10 * i, 10 * i + 1, 10 * i + 2]));
+      expect([...g.y.dataSync()]).toEqual(rows.map((i) => i % 4));
+    }
+    tf.dispose(made.flatMap(({ c, g }) => [c.x, c.y, g.x, g.y]));
     expect(tf.memory().numTensors).toBe(before);
   });
 });

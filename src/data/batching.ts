@@ -1,11 +1,12 @@
 /**
  * Epoch order and mini-batches.
  *
- * Each batch copies its rows into one Float32Array allocated for that batch (plus one Int32Array/Float32Array for y)
- * and hands them to tf.tensor — no per-row or per-step JS arrays. A fresh typed array per batch rather than one
- * buffer reused across batches is deliberate: tfjs backends keep a reference to the typed array given to tf.tensor
- * (the cpu backend stores it as the tensor's data, tfjs-node uploads lazily), so refilling a shared buffer would
- * silently change tensors that are still alive.
+ * Each batch copies its rows into one Float32Array (plus one Int32Array/Float32Array for y) and hands them to
+ * tf.tensor — no per-row or per-step JS arrays. Most tfjs backends keep a reference to the typed array given to
+ * tf.tensor (the cpu backend stores it as the tensor's data, tfjs-node uploads lazily), so refilling a shared buffer
+ * would silently change tensors that are still alive: there each batch gets fresh arrays. Backends that copy the
+ * values into memory of their own inside tf.tensor (COPYING_BACKENDS) get one buffer per Batcher, refilled for
+ * every batch: no 200 kB allocation (and the garbage collection it brings) per MNIST step.
  */
 import * as tf from '@tensorflow/tfjs';
 import { FastlrError } from '../errors.js';
@@ -35,12 +36,25 @@ export function batchCount(n: number, bs: number, dropLast: boolean): number {
   return dropLast ? Math.floor(n / bs) : Math.ceil(n / bs);
 }
 
+/**
+ * Backends whose tf.tensor copies the values before it returns and keeps no reference to them: tfjs-backend-wasm
+ * (BackendWasm.write → move: malloc on its heap, then HEAPU8.set of the values).
+ */
+const COPYING_BACKENDS: ReadonlySet<string> = new Set(['wasm']);
+
+/** The first `n` values of `buf` when it is a `kind` array of at least `n`, else null (then a new one is needed). */
+function reusable<T extends Float32Array | Int32Array>(buf: Float32Array | Int32Array | null, n: number, kind: new (n: number) => T): T | null {
+  return buf instanceof kind && buf.length >= n ? (buf.subarray(0, n) as T) : null;
+}
+
 export class Batcher {
   readonly rowSize: number;
   readonly n: number;
   private readonly xShape: number[];
   private readonly classification: boolean;
   private readonly targetDim: number;
+  /** refilled for every batch where the backend copies (COPYING_BACKENDS); null until then */
+  private readonly bufs: { x: Float32Array | Int32Array | null; y: Float32Array | Int32Array | null } = { x: null, y: null };
 
   /**
    * @param xShape shape of one sample in the tensors produced (default `ds.inputShape`); it may differ from
@@ -68,6 +82,16 @@ export class Batcher {
     this.targetDim = this.classification ? 1 : ds.targetDim;
   }
 
+  /** `n` values for `which`: a fresh array, or with `reuse` the Batcher's own (grown when too small). */
+  private buffer<T extends Float32Array | Int32Array>(which: 'x' | 'y', reuse: boolean, n: number, kind: new (n: number) => T): T {
+    if (!reuse) return new kind(n);
+    const old = reusable(this.bufs[which], n, kind);
+    if (old !== null) return old;
+    const fresh = new kind(n);
+    this.bufs[which] = fresh;
+    return fresh;
+  }
+
   /**
    * Batch number `b` of `order`: rows order[b·bs … min((b+1)·bs, n)). x: float32 [m, ...xShape];
    * y: int32 [m] class ids (classification) or float32 [m, targetDim] (regression). The caller disposes both.
@@ -84,7 +108,8 @@ export class Batcher {
     const rs = this.rowSize;
     const td = this.targetDim;
     const src = this.split;
-    const xb = new Float32Array(m * rs);
+    const reuse = COPYING_BACKENDS.has(tf.getBackend());
+    const xb = this.buffer('x', reuse, m * rs, Float32Array);
     const rows = src.rows;
     if (rows) {
       for (let i = 0; i < m; i++) rows.fill(order[start + i]!, xb, i * rs, epoch);
@@ -96,11 +121,11 @@ export class Batcher {
     }
     let y: tf.Tensor;
     if (this.classification) {
-      const yb = new Int32Array(m);
+      const yb = this.buffer('y', reuse, m, Int32Array);
       for (let i = 0; i < m; i++) yb[i] = src.y[order[start + i]!]!;
       y = tf.tensor1d(yb, 'int32');
     } else {
-      const yb = new Float32Array(m * td);
+      const yb = this.buffer('y', reuse, m * td, Float32Array);
       for (let i = 0; i < m; i++) {
         const r = order[start + i]!;
         yb.set(src.y.subarray(r * td, (r + 1) * td), i * td);

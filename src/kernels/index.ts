@@ -28,7 +28,8 @@
  *         FastlrConvBnAct (a conv with an inference-mode BatchNorm folded in and relu/relu6 in its epilogue, one op
  *         under a gradient tape, its gradient lazy per input; conv-bn-act.ts, planned by conv-bn-fold.ts), its
  *         activation mask and bias gradient one FastlrActBiasGrad pass (act-bias-grad.ts), the folded weights one
- *         FastlrFoldWeights op each way (fold-weights.ts).
+ *         FastlrFoldWeights op each way (fold-weights.ts); Mean's gradient without a full-size tensor of ones
+ *         (mean-grad.ts).
  *   cpu:  BatchMatMul, _FusedMatMul, Conv2D, FusedConv2D, Conv2DBackpropFilter and Conv2DBackpropInput on our
  *         SIMD gemm in a private wasm memory (cpu-simd.ts; im2col / col2im for the convolutions; NCHW falls back
  *         to the conv formulations); Sum (leading axes), bias Add, Relu, MaxPool and FastlrReluGrad as single JS
@@ -52,6 +53,7 @@ import { cpuBiasAdd, cpuLeadingAxesSum, cpuMaxPool, cpuRelu, reluGradCpu } from 
 import { cpuBatchMatMul, cpuConv2D, cpuConv2DBackpropFilter, cpuConv2DBackpropInput, cpuFusedConv2D, cpuFusedMatMul } from './cpu-simd.js';
 import { ADAM_STEP_KERNEL, adamStepCpu, adamStepWasm } from './adam-step.js';
 import { ADAM_STEPS_KERNEL, adamStepsCpu, adamStepsWasm } from './adam-steps.js';
+import { meanGradConfig } from './mean-grad.js';
 import {
   BN_GRAD_INPUT_KERNEL, BN_GRAD_SUMS_KERNEL, BN_TRAIN_KERNEL, bnGradInputKernel, bnGradSumsKernel, bnInferenceGradConfig, bnInferenceKernel, bnTrainGradConfig, bnTrainKernel,
   installBatchNormTraining, uninstallBatchNormTraining,
@@ -178,7 +180,7 @@ const OVERRIDES: Record<string, Override[]> = {
 };
 
 /** Gradients we register (per kernel, for every backend: each uses our kernel only where it is registered). */
-const GRADIENTS: tf.GradConfig[] = [reluGradConfig, clipGradConfig, relu6GradConfig, bnTrainGradConfig, bnInferenceGradConfig, denseGradConfig, crossEntropyGradConfig, biasActGradConfig, convBnActGradConfig, foldWeightsGradConfig];
+const GRADIENTS: tf.GradConfig[] = [meanGradConfig, reluGradConfig, clipGradConfig, relu6GradConfig, bnTrainGradConfig, bnInferenceGradConfig, denseGradConfig, crossEntropyGradConfig, biasActGradConfig, convBnActGradConfig, foldWeightsGradConfig];
 
 /** the stock gradients while ours are installed (null: none existed; undefined map: ours are not installed) */
 let stockGradients: Map<string, tf.GradConfig | null> | undefined;
