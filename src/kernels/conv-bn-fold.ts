@@ -12,8 +12,9 @@
  * held there by model.bn_freeze / model.bn_inference, src/model/batchnorm.ts).
  *
  * Gradients: the fold also runs under a gradient tape, with exact gradients to float rounding (FastlrConvBnAct's
- * gradient gives x, the folded filter and bias; tf's autodiff of the fold's few weight-sized ops carries them on to
- * the kernel, γ and β). Two cases:
+ * gradient gives x, the folded filter and bias — the bias's with the activation's mask in one pass where it is
+ * differentiated, FastlrActBiasGrad; FastlrFoldWeights' gradient, or tf's autodiff of the fold's few weight-sized ops
+ * on stock kernels, carries them on to the kernel, γ and β). Two cases:
  *   - no fold parameter (conv kernel and bias, BN γ and β) is differentiated — the frozen body of fine_tune's first
  *     stage; known exactly when the engine declares its targets (withGradientTargets, the Learner does), else tf's
  *     own rule (trainable variables): the folded weights are constants, computed off the tape, and a gradient is
