@@ -1,6 +1,8 @@
 /**
  * Conv2DBackpropInput built from the backend's own Conv2D (wasm's stock kernel is a scalar 7-deep loop,
- * ~35 ms for the MNIST CNN's second conv at batch 64; XNNPACK's convolution does it in a few ms).
+ * ~35 ms for the MNIST CNN's second conv at batch 64; XNNPACK's convolution does it in a few ms). On wasm this is
+ * the fallback of wasm-conv-bpi.ts (conv_direct on the flipped filter, or dy·Wᵀ then col2im), which takes every
+ * NHWC float32 undilated case with Ci % 4 == 0.
  *
  * dx[n,i,j,ci] = Σ_{kh,kw,co} dyₛ[n, i + top − kh, j + left − kw, co] · W[kh,kw,ci,co], where dyₛ is dy with
  * stride−1 zeros inserted between rows/columns (only when the forward stride is > 1). That is a stride-1
