@@ -3,8 +3,9 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import seedrandom from 'seedrandom';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Batcher, batchCount, epochOrder, type Dataset, type Split } from '../src/data/index.js';
+import { onBackend } from './helpers/backend.js';
 
 function split(n: number, f: number, y: (i: number) => number): Split {
   const x = new Float32Array(n * f);
@@ -114,14 +115,7 @@ describe('Batcher', () => {
 
 // wasm copies tf.tensor's values into its heap, so the Batcher refills one buffer there; elsewhere a fresh one per batch
 describe.each(['cpu', 'wasm'])('Batcher on %s', (backend) => {
-  let previous = '';
-  beforeAll(async () => {
-    previous = tf.getBackend();
-    expect(await tf.setBackend(backend)).toBe(true);
-  });
-  afterAll(async () => {
-    if (previous) await tf.setBackend(previous);
-  });
+  onBackend(backend);
 
   it('every batch keeps its own values while later ones (smaller, then full again) are made', () => {
     const s = split(7, 3, (i) => i % 4);

@@ -7,11 +7,12 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { adamStep, adamStepAvailable } from '../src/kernels/adam-step.js';
 import { ADAM_STEPS_KERNEL, adamSteps, adamStepsAvailable } from '../src/kernels/adam-steps.js';
 import { registerKernelOverrides, restoreStockKernels } from '../src/kernels/index.js';
 import { FastOptimizer, type ParamInfo } from '../src/optim/index.js';
+import { onBackend } from './helpers/backend.js';
 
 const require = createRequire(import.meta.url);
 setWasmPaths(path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + path.sep);
@@ -101,14 +102,8 @@ function maxRelErr(a: Float32Array, b: Float32Array): number {
 }
 
 describe.each(['cpu', 'wasm'])('FastlrAdamStep on %s', (backend) => {
-  let previous = '';
-  beforeAll(async () => {
-    previous = tf.getBackend();
-    expect(await tf.setBackend(backend)).toBe(true);
-  });
-  afterAll(async () => {
+  onBackend(backend, () => {
     registerKernelOverrides(backend);
-    if (previous) await tf.setBackend(previous);
   });
 
   it.each(SIZES.map((s, i) => [s, i] as const))('shape %j: bit-identical to exact float32 Adam, matches the op path', (shape, i) => {

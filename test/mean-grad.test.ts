@@ -6,10 +6,11 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { registerKernelOverrides, restoreStockKernels } from '../src/kernels/index.js';
 import { meanGradConfig } from '../src/kernels/mean-grad.js';
 import { values } from './helpers/kernels.js';
+import { onBackend } from './helpers/backend.js';
 
 const require = createRequire(import.meta.url);
 setWasmPaths(path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + path.sep);
@@ -39,14 +40,8 @@ function grad(shape: number[], axis: number | number[], keepDims: boolean, seed:
 const BACKENDS = ['cpu', 'wasm'];
 
 describe.each(BACKENDS)('Mean gradient on %s', (backend) => {
-  let previous = '';
-  beforeAll(async () => {
-    previous = tf.getBackend();
-    expect(await tf.setBackend(backend)).toBe(true);
-  });
-  afterAll(async () => {
+  onBackend(backend, () => {
     for (const b of BACKENDS) registerKernelOverrides(b);
-    if (previous) await tf.setBackend(previous);
   });
 
   it.each(CASES.map((c, i) => [c, i] as const))('%j: bit-identical to the stock gradient', (c, i) => {

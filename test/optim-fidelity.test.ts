@@ -8,9 +8,10 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FastOptimizer } from '../src/optim/index.js';
 import type { ParamGroup, ParamInfo } from '../src/optim/index.js';
+import { onBackend } from './helpers/backend.js';
 
 const vec = (f: string): unknown =>
   JSON.parse(readFileSync(path.resolve(__dirname, 'fixtures/fastai', f), 'utf8'));
@@ -97,14 +98,7 @@ function compareTensor(got: Float32Array, want: number[]): { rel: number; worstE
 const adamCfg = { type: 'adam', wd: 0.01, beta2: 0.99, eps: 1e-5, mom: 0.9 } as const;
 
 describe.each(['cpu', 'wasm'])('fastai fidelity on %s', (backend) => {
-  let previous = '';
-  beforeAll(async () => {
-    previous = tf.getBackend();
-    expect(await tf.setBackend(backend)).toBe(true);
-  });
-  afterAll(async () => {
-    if (previous) await tf.setBackend(previous);
-  });
+  onBackend(backend);
 
   it('fit_one_cycle(3, lr_max=1e-2): every raw loss and the final weights within 1e-5 relative', () => {
     const before = tf.memory().numTensors;

@@ -6,10 +6,11 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { FastlrError } from '../src/errors.js';
 import { FastOptimizer, adamDebias2, adamStepSize, debias, decayFactor } from '../src/optim/index.js';
 import type { OptimizerConfig, ParamGroup, ParamInfo } from '../src/optim/index.js';
+import { onBackend } from './helpers/backend.js';
 
 const require = createRequire(import.meta.url);
 setWasmPaths(path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + path.sep);
@@ -75,14 +76,7 @@ describe('coefficients (float64, fastai formulas)', () => {
 });
 
 describe.each(['cpu', 'wasm'])('FastOptimizer on %s', (backend) => {
-  let previous = '';
-  beforeAll(async () => {
-    previous = tf.getBackend();
-    expect(await tf.setBackend(backend)).toBe(true);
-  });
-  afterAll(async () => {
-    if (previous) await tf.setBackend(previous);
-  });
+  onBackend(backend);
   // cpu computes each float32 op exactly rounded, like torch: bit-identical. wasm (XNNPACK) is checked to 1e-6.
   const close = (got: Float32Array, want: number[]): void => {
     if (backend === 'cpu') expect(Array.from(got)).toEqual(want);

@@ -12,7 +12,7 @@ import { SUM_PROGRAMS } from './sum-programs.js';
 import { UNARY_PROGRAMS } from './unary-programs.js';
 import { COPY_PROGRAMS } from './copy-programs.js';
 import { DEPTHWISE_PROGRAMS } from './depthwise-programs.js';
-import { channelGroups, maxI, minI, paramList } from './loop-helpers.js';
+import { maxI, minI, paramList } from './loop-helpers.js';
 
 /** `for (off = 0; off < bytes; off += 16) body(off)` then a 4-byte scalar tail `tail(off)` up to `bytes`. */
 function vectorLoop(f: FnBuilder, off: Local, end16: Local, bytes: () => void, body: () => void, tail: () => void): void {
