@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { emitModule } from '../src/kernels/simd/emitter.js';
 import { PROGRAMS } from '../src/kernels/simd/programs.js';
 import { fmaState } from '../src/kernels/simd/fma.js';
-import { gemmCalls, gemmTnCalls } from '../src/kernels/simd/tiles.js';
+import { gemmCalls, gemmTnCalls, REREAD_CACHE_BYTES } from '../src/kernels/simd/tiles.js';
 import { values } from './helpers/kernels.js';
 
 function module(fma: boolean): { f32: () => Float32Array; call: (fn: string, args: number[]) => void } {
@@ -54,7 +54,7 @@ describe('gemm programs', () => {
       }
     });
 
-    for (const [m, k, n] of [[18, 5000, 96], [40, 2000, 16], [7, 33, 16], [3, 1, 8], [5, 0, 8]] as const) {
+    for (const [m, k, n] of [[18, 5000, 96], [40, 2000, 16], [36, 9000, 32], [24, 600, 64], [7, 33, 16], [3, 1, 8], [5, 0, 8]] as const) {
       it(`${label}: gemm_tn ${m}×${k}ᵀ·${k}×${n} (A stored [k, m]) equals the definition and gemm_r4 on the transposed A, split over 1, 2 and 3 threads`, () => {
         const a = values(k * m, 31); // [k, m]
         const b = values(k * n, 32);
@@ -78,4 +78,24 @@ describe('gemm programs', () => {
       });
     }
   }
+});
+
+describe('gemmTnCalls', () => {
+  const rowsOf = (calls: ReturnType<typeof gemmTnCalls>): number[] => calls.map((c) => c.args[3]!);
+  it('splits by rows on 16-row boundaries, one block per thread where B (re-read by every block) exceeds REREAD_CACHE_BYTES', () => {
+    const [m, n] = [48, 16];
+    const big = Math.ceil(REREAD_CACHE_BYTES / (4 * n)) + 1;
+    const calls = gemmTnCalls(0, 0, 0, m, big, n, 2);
+    expect(rowsOf(calls)).toEqual([32, 16]);
+    // C's rows: A's columns from pa + 4·r0, C's rows from pc + 4·r0·n
+    expect(calls.map((c) => [c.args[0], c.args[2]])).toEqual([[0, 0], [4 * 32, 4 * 32 * n]]);
+    const small = Math.floor(REREAD_CACHE_BYTES / (4 * n)); // B stays in L2: tileCount's blocks
+    expect(gemmTnCalls(0, 0, 0, m, small, n, 2).length).toBe(3);
+  });
+  it('splits by 16-column blocks (one per thread) with fewer rows than columns, reading all of A in each', () => {
+    const [m, k, n] = [16, 4096, 96];
+    const calls = gemmTnCalls(0, 1 << 20, 1 << 24, m, k, n, 2);
+    expect(calls.map((c) => c.args[5])).toEqual([48, 48]);
+    expect(calls.map((c) => [c.args[0], c.args[1], c.args[2]])).toEqual([[0, 1 << 20, 1 << 24], [0, (1 << 20) + 4 * 48, (1 << 24) + 4 * 48]]);
+  });
 });

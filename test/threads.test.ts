@@ -84,6 +84,16 @@ const CASES: Case[] = [
     },
   },
   {
+    name: 'conv2d 1×1 filter gradients 8×40×40×48 → 32 (dy over REREAD_CACHE_BYTES: one 16-row block per thread) and 8×28×28×16 → 64 (16-column blocks)',
+    splits: 'wasm',
+    run: () => {
+      const dw = (x: tf.Tensor4D, w: tf.Tensor4D): tf.Tensor => tf.grad((b: tf.Tensor) => tf.conv2d(x, b as tf.Tensor4D, 1, 'valid').square().sum())(w);
+      const a = dw(t([8, 40, 40, 48], 60) as tf.Tensor4D, t([1, 1, 48, 32], 61) as tf.Tensor4D);
+      const b = dw(t([8, 28, 28, 16], 62) as tf.Tensor4D, t([1, 1, 16, 64], 63) as tf.Tensor4D);
+      return tf.concat([a.flatten(), b.flatten()]);
+    },
+  },
+  {
     name: 'ZeroPadding2D forward and gradient (PadV2, Slice) 8×28×28×32, uneven pads, and a slice of a batch (split by images / runs)',
     splits: 'wasm',
     run: () => {

@@ -59,22 +59,39 @@ export function gemmCalls(pa: number, pb: number, pc: number, m: number, k: numb
 }
 
 /**
+ * Bytes of an operand that every block of a split reads in full, above which it no longer stays in a core's L2
+ * (1 MiB on the machines measured): each extra block then streams it again from L3 or DRAM, so such a split is cut
+ * into one block per thread instead of tileCount's several.
+ */
+export const REREAD_CACHE_BYTES = 1 << 20;
+
+/** Floats in a 64-byte cache line: blocks of a row-major operand's columns on these boundaries share no line. */
+const LINE_FLOATS = 16;
+
+/**
  * The calls of C[m, n8] = Aᵀ·B with A stored [k, m] (gemm_tn; byte offsets pa, pb, pc; n8 % 8 == 0) split over
- * `threads`. Each call reads all of k for its part, so the split goes along the smaller operand's side: with
- * m ≥ n8, blocks of C's rows, i.e. of A's columns (pa + 4·r0, the row stride m unchanged; every call reads all of
- * B); else blocks of 8-column groups of C and B (pb + 4·j0, pc + 4·j0, the row stride n8 unchanged; every call
- * reads all of A; one block per thread) — a filter gradient xᵀ·dy with few input channels (A = x) and a large dy (B) then reads dy once,
- * not once per thread. Which thread computes an element never changes its sum (gemm_tn: Σ_t in order).
+ * `threads`. Each call reads all of k for its part, so the split goes along the smaller operand's side (the bytes
+ * read: threads·|B| + |A| by rows, threads·|A| + |B| by columns): with m ≥ n8, blocks of C's rows, i.e. of A's
+ * columns (pa + 4·r0, the row stride m unchanged; every call reads all of B); else blocks of 8-column groups of C
+ * and B (pb + 4·j0, pc + 4·j0, the row stride n8 unchanged; every call reads all of A) — a filter gradient xᵀ·dy
+ * with few input channels (A = x) and a large dy (B) then reads dy once, not once per thread. Blocks start on cache
+ * line boundaries of the operand they split (16 rows, 2 column groups) where it has a line per thread. Column blocks
+ * are one per thread; row blocks too where B, which every call re-reads, exceeds REREAD_CACHE_BYTES (e.g. dW of
+ * 8×112×112×32 → 16: eight tiles of 4 rows read its 6.4 MB of dy eight times and every line of x four times), else
+ * tileCount's. Which
+ * thread computes an element never changes its sum (gemm_tn: Σ_t in order).
  */
 export function gemmTnCalls(pa: number, pb: number, pc: number, m: number, k: number, n8: number, threads: number): Call[] {
-  const small = m * k * n8 < MIN_PARALLEL_MACS;
-  if (m >= n8 || small) {
-    const parts = small ? 1 : tileCount(threads, Math.ceil(m / 4));
-    return rowBlocks(m, parts).map(([r0, r1]) => ({ fn: 'gemm_tn', args: [pa + 4 * r0, pb, pc + 4 * r0 * n8, r1 - r0, k, n8, m, n8] }));
+  if (m * k * n8 < MIN_PARALLEL_MACS || threads < 2) return [{ fn: 'gemm_tn', args: [pa, pb, pc, m, k, n8, m, n8] }];
+  if (m >= n8) {
+    const align = m >= LINE_FLOATS * threads ? LINE_FLOATS : 4;
+    const parts = 4 * k * n8 > REREAD_CACHE_BYTES ? threads : tileCount(threads, Math.ceil(m / align));
+    return rowBlocks(m, parts, align).map(([r0, r1]) => ({ fn: 'gemm_tn', args: [pa + 4 * r0, pb, pc + 4 * r0 * n8, r1 - r0, k, n8, m, n8] }));
   }
-  // one column block per thread (not tileCount's several): each block reads all of A again
+  // one column block per thread: each re-reads all of A, and more (measured) cost more than they balance
   const groups = n8 / 8;
-  return rowBlocks(groups, threads, 1).map(([g0, g1]) => ({
+  const align = groups >= (LINE_FLOATS / 8) * threads ? LINE_FLOATS / 8 : 1;
+  return rowBlocks(groups, threads, align).map(([g0, g1]) => ({
     fn: 'gemm_tn',
     args: [pa, pb + 32 * g0, pc + 32 * g0, m, k, 8 * (g1 - g0), m, n8],
   }));
