@@ -1,6 +1,6 @@
 // ms per call (the main thread's time on a core, with split runs counted as shared out evenly: FASTLR_POOL_CPU=1's
 // pool stats, as bench/mobilenet.js --profile's "even" column) of fastlr's training-mode BatchNorm kernels (FastlrBatchNormTrain, FastlrBatchNormGradSums —
-// linear and with relu6's mask — and FastlrBatchNormGradInput) on MobileNetV2 224²'s BN shapes at a batch size,
+// linear and with relu6's mask — FastlrBatchNormGradInput, and a relu6-fused BN's whole gradient: BN_KINDS picks) on MobileNetV2 224²'s BN shapes at a batch size,
 // on wasm at 1 and at THREADS threads, interleaved in one process (the machine may be shared: best of ROUNDS), and
 // the sha256 of every output (the same at every thread count).
 //
@@ -49,7 +49,7 @@ const hash = (ts) => {
   for (const t of ts) h.update(Buffer.from(t.dataSync().buffer));
   return h.digest('hex').slice(0, 12);
 };
-const kinds = ['train', 'sums', 'sums_relu6', 'input'];
+const kinds = (process.env.BN_KINDS ?? 'train,sums,sums_relu6,input,grad_relu6').split(',');
 const totals = Object.fromEntries(kinds.map((k) => [k, [0, 0]]));
 const hashes = new Map();
 for (const [s, c, count] of SHAPES) {
@@ -66,6 +66,9 @@ for (const [s, c, count] of SHAPES) {
     sums: () => eng.runKernel('FastlrBatchNormGradSums', { x, dy, mean, variance }, { varianceEpsilon: 1e-3 }),
     sums_relu6: () => eng.runKernel('FastlrBatchNormGradSums', { x, dy, mean, variance, scale, offset }, { varianceEpsilon: 1e-3, activation: 'relu6' }),
     input: () => [eng.runKernel('FastlrBatchNormGradInput', { x, dy, scale, mean, variance, dscale: ds, doffset: dof }, { varianceEpsilon: 1e-3 })],
+    // a relu6-fused BN's whole gradient (the masked sums, then dx): [dx, dscale, doffset]
+    grad_relu6: () => tf.tidy(() => tf.grads((a, g, b) =>
+      eng.runKernel('FastlrBatchNormTrain', { x: a, scale: g, offset: b }, { varianceEpsilon: 1e-3, activation: 'relu6' })[0].mul(dy).sum())([x, scale, offset])),
   };
   const reps = Math.max(2, Math.round(3e6 / n));
   const row = [];
