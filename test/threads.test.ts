@@ -132,24 +132,6 @@ const CASES: Case[] = [
     },
   },
   {
-    name: 'batch norm (training, linear and relu6) and its gradient 8×31×33×260 (block partials large enough that the folds split by channel blocks too)',
-    splits: true,
-    run: () => {
-      const x = t([8, 31, 33, 260], 64).mul(4);
-      const scale = t([260], 65).mul(3);
-      const offset = t([260], 66).mul(6);
-      const bn = (a: tf.Tensor, activation: string): tf.Tensor =>
-        (tf.engine().runKernel(BN_TRAIN_KERNEL, { x: a, scale, offset }, { varianceEpsilon: 1e-3, activation }) as tf.Tensor[])[0]!;
-      const out = ['linear', 'relu6'].flatMap((act) => {
-        const [dx, ds, dof] = tf.grads((a: tf.Tensor, s: tf.Tensor, o: tf.Tensor) =>
-          (tf.engine().runKernel(BN_TRAIN_KERNEL, { x: a, scale: s, offset: o }, { varianceEpsilon: 1e-3, activation: act }) as tf.Tensor[])[0]!.mul(x).sum(),
-        )([x, scale, offset]);
-        return [bn(x, act).flatten(), dx!.flatten(), ds!, dof!];
-      });
-      return tf.concat(out);
-    },
-  },
-  {
     name: 'a folded conv-BN-act gradient 16×14×14×32: the relu6 mask and the bias sum in one pass, and the linear bias sum (blocked sums split by rows at 32-row blocks)',
     splits: true,
     run: () => {

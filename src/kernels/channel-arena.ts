@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 import { type KernelArgs, release } from './kernel-context.js';
 import { rawInput } from './raw-memory.js';
 import { backendRunner, heapPtr, type Runner, simdPrograms, type SimdPrograms } from './simd/runtime.js';
-import { channelBlocks, MIN_PARALLEL_MACS, rowBlocks, tileCount } from './simd/tiles.js';
+import { MIN_PARALLEL_MACS, rowBlocks, tileCount } from './simd/tiles.js';
 import { withThreads } from './simd/adaptive.js';
 import { cpuHeap } from './cpu-simd.js';
 
@@ -161,9 +161,8 @@ export type SumProgram = 'bn_sum' | 'bn_sqdev' | 'bn_grad_sums' | 'bn_grad_sums_
  * stores the sums of each 32-row block in a [⌈rows / BLOCK⌉, c] scratch per output (`outs`: the indices of the
  * outputs among args, `parts` their scratch pointers), and bn_fold adds them in block order from +0 into the outputs.
  * Over the threads, split by rows at multiples of BLOCK (each call with the [rows, c] arrays `rowed` from its first
- * row, its blocks' rows of the scratch): each block is summed by one thread the same way and the fold is the same
- * (split too, by channel blocks, where the scratch is large: bn_fold_cols), so the split never changes a bit, and
- * each thread reads its own rows. With `threads: auto`, only where it is
+ * row, its blocks' rows of the scratch): each block is summed by one thread the same way and the fold is the same,
+ * so the split never changes a bit, and each thread reads its own rows. With `threads: auto`, only where it is
  * measured to pay (adaptive.ts).
  */
 export function byRowBlocks(m: Arena, fn: SumProgram, args: number[], rowed: number[], outs: number[], parts: number[], rows: number, c: number, tail: number[] = []): void {
@@ -180,29 +179,14 @@ export function byRowBlocks(m: Arena, fn: SumProgram, args: number[], rowed: num
       r1 - r0, c, ...tail,
     ],
   });
-  const fold = (): void => outs.forEach((o, k) => m.simd!.bn_fold(parts[k]!, args[o]!, nBlocks, c));
-  const one = (): void => {
-    m.simd![fn](...call(0, rows).args);
-    fold();
-  };
-  if (runner === null || runner.threads() < 2 || nBlocks < 2 || rows * c * 4 < MIN_PARALLEL_MACS) return one();
-  withThreads(`${fn} ${rows}x${c}`, (t) => {
-    const blocks = t < 2 ? [] : rowBlocks(rows, tileCount(t, nBlocks), BLOCK);
-    if (blocks.length < 2) return one();
-    runner.parallel(blocks.map(([r0, r1]) => call(r0, r1)), t);
-    // the fold by channel blocks (bn_fold_cols: each channel's additions as bn_fold's), where it is worth a run
-    if (nBlocks * c * outs.length < MIN_PARALLEL_FOLD || c < 8) return fold();
-    const cols = channelBlocks(c, t);
-    runner.parallel(
-      outs.flatMap((o, k) => cols.map(([c0, c1]) => ({ fn: 'bn_fold_cols', args: [parts[k]! + 4 * c0, args[o]! + 4 * c0, nBlocks, c1 - c0, c] }))),
-      t,
-    );
-  });
+  const one = (): void => m.simd![fn](...call(0, rows).args);
+  if (runner === null || runner.threads() < 2 || nBlocks < 2 || rows * c * 4 < MIN_PARALLEL_MACS) one();
+  else {
+    withThreads(`${fn} ${rows}x${c}`, (t) => {
+      const blocks = t < 2 ? [] : rowBlocks(rows, tileCount(t, nBlocks), BLOCK);
+      if (blocks.length < 2) return one();
+      runner.parallel(blocks.map(([r0, r1]) => call(r0, r1)), t);
+    });
+  }
+  outs.forEach((o, k) => m.simd!.bn_fold(parts[k]!, args[o]!, nBlocks, c));
 }
-
-/**
- * Block partials (floats, all outputs) from which a split sum's fold is split too: a fold reads each once (~0.15 to
- * 0.25 ns a float on one thread), so this many take 10 to 16 µs, a split saving half of that against one pool round
- * trip (~5 µs with the workers spinning right after the sums' run).
- */
-const MIN_PARALLEL_FOLD = 1 << 16;

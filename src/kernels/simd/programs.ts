@@ -980,54 +980,43 @@ const foldGrad: FnSpec = {
  * block b − 1's, so a large scratch is read once, in order (a channel group at a time strides through all of it once
  * per 4 channels); fewer blocks, a channel group at a time in a register. Each channel's additions are the same, in
  * the same order, either way.
- * bn_fold_cols(part, out, blocks, cols, c): the same for the channels [0, cols) of a [blocks, c] scratch (cols % 4
- * == 0; part and out at the first of them): a channel block of the fold, so a fold splits over threads by channels
- * (each channel's additions unchanged; bn_fold = bn_fold_cols with cols = c).
  */
 const BN_FOLD_ROWWISE = 64;
-function bnFoldSpec(cols: boolean): FnSpec {
-  const n = cols ? 5 : 4;
-  return {
-    name: cols ? 'bn_fold_cols' : 'bn_fold',
-    nParams: n,
-    build(f) {
-      const ps = paramList(f, n);
-      const [part, out, blocks, w] = ps as [Local, Local, Local, Local];
-      const c = ps[n - 1]!;
-      const [wB, sB, q, b, p] = [f.i32(), f.i32(), f.i32(), f.i32(), f.i32()];
-      const acc = f.v128();
-      f.get(w).i32Const(2).i32Shl().set(wB);
-      f.get(c).i32Const(2).i32Shl().set(sB);
-      f.get(blocks).i32Const(BN_FOLD_ROWWISE).i32GeS();
-      f.ifElse(() => {
-        f.forRange(q, () => f.i32Const(0), () => f.get(wB), () => {
-          f.get(out).get(q).i32Add().f32Const(0).f32x4Splat().v128Store();
-        }, 16);
-        f.get(part).set(p);
-        f.forRange(b, () => f.i32Const(0), () => f.get(blocks), () => {
-          f.forRange(q, () => f.i32Const(0), () => f.get(wB), () => {
-            f.get(out).get(q).i32Add();
-            f.get(out).get(q).i32Add().v128Load().get(p).get(q).i32Add().v128Load().f32x4Add();
-            f.v128Store();
-          }, 16);
-          f.get(p).get(sB).i32Add().set(p);
-        });
-      }, () => {
-        f.forRange(q, () => f.i32Const(0), () => f.get(wB), () => {
-          f.f32Const(0).f32x4Splat().set(acc);
-          f.get(part).get(q).i32Add().set(p);
-          f.forRange(b, () => f.i32Const(0), () => f.get(blocks), () => {
-            f.get(acc).get(p).v128Load().f32x4Add().set(acc);
-            f.get(p).get(sB).i32Add().set(p);
-          });
-          f.get(out).get(q).i32Add().get(acc).v128Store();
+const bnFold: FnSpec = {
+  name: 'bn_fold',
+  nParams: 4,
+  build(f) {
+    const [part, out, blocks, c] = paramList(f, 4) as [Local, Local, Local, Local];
+    const [cB, q, b, p] = [f.i32(), f.i32(), f.i32(), f.i32()];
+    const acc = f.v128();
+    f.get(c).i32Const(2).i32Shl().set(cB);
+    f.get(blocks).i32Const(BN_FOLD_ROWWISE).i32GeS();
+    f.ifElse(() => {
+      f.forRange(q, () => f.i32Const(0), () => f.get(cB), () => {
+        f.get(out).get(q).i32Add().f32Const(0).f32x4Splat().v128Store();
+      }, 16);
+      f.get(part).set(p);
+      f.forRange(b, () => f.i32Const(0), () => f.get(blocks), () => {
+        f.forRange(q, () => f.i32Const(0), () => f.get(cB), () => {
+          f.get(out).get(q).i32Add();
+          f.get(out).get(q).i32Add().v128Load().get(p).v128Load().f32x4Add();
+          f.v128Store();
+          f.get(p).i32Const(16).i32Add().set(p);
         }, 16);
       });
-    },
-  };
-}
-const bnFold = bnFoldSpec(false);
-const bnFoldCols = bnFoldSpec(true);
+    }, () => {
+      f.forRange(q, () => f.i32Const(0), () => f.get(cB), () => {
+        f.f32Const(0).f32x4Splat().set(acc);
+        f.get(part).get(q).i32Add().set(p);
+        f.forRange(b, () => f.i32Const(0), () => f.get(blocks), () => {
+          f.get(acc).get(p).v128Load().f32x4Add().set(acc);
+          f.get(p).get(cB).i32Add().set(p);
+        });
+        f.get(out).get(q).i32Add().get(acc).v128Store();
+      }, 16);
+    });
+  },
+};
 
 /**
  * Row-major element-wise pass over [rows, c] with per-channel vectors: `body(p, q)` for every 16-byte group, p the
@@ -1170,7 +1159,6 @@ export const PROGRAMS: FnSpec[] = [
   foldGrad,
   colScale,
   bnFold,
-  bnFoldCols,
   bnApply,
   bnApplySpec('relu'),
   bnApplySpec('clamp'),
