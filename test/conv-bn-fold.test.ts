@@ -4,7 +4,7 @@
  * cpu — outputs, predict, the gradients a frozen body passes through, no fold where a fold parameter trains, no
  * fold in training mode, tensors flat.
  */
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend/index.js';
 import { registerKernelOverrides, restoreStockKernels } from '../src/kernels/index.js';
@@ -13,6 +13,7 @@ import { describeGraph, planBnActs, planFolds, type FoldGraph, type GraphNode } 
 import { foldPlanOf, setConvBnFold, setFoldTrained, withGradientTargets } from '../src/kernels/conv-bn-fold.js';
 import { setInferenceMode } from '../src/model/batchnorm.js';
 import { relErr, values } from './helpers/kernels.js';
+import { eachKernelMode } from './helpers/kernel-modes.js';
 
 // ------------------------------------------------------------------------------------------------- the plan
 const node = (layer: string, kind: GraphNode['kind'], inputs: number[], outputs: number[]): GraphNode => ({ layer, kind, inputs, outputs });
@@ -186,25 +187,7 @@ afterAll(() => {
   setConvBnFold(true);
 });
 
-const MODES = [
-  ...(['cpu', 'wasm'] as const).map((backend) => ({ backend, stock: false })),
-  // what tfjs-node users get: no fastlr kernel, the fold on tf.fused ops only
-  ...(['cpu', 'wasm'] as const).map((backend) => ({ backend, stock: true })),
-];
-
-// under FASTLR_KERNELS=stock (npm run test:stock) fastlr's kernels are never registered: only the stock blocks apply
-const onlyStock = (process.env['FASTLR_KERNELS'] ?? '').trim() === 'stock';
-
-for (const { backend, stock } of MODES) {
-  (onlyStock && !stock ? describe.skip : describe)(`fused against unfused on ${backend}${stock ? ' with the stock kernels' : ''}`, () => {
-    beforeEach(async () => {
-      await initBackend(backend);
-      await tf.setBackend(backend);
-      if (stock) restoreStockKernels(backend);
-    });
-    afterEach(() => {
-      if (stock) registerKernelOverrides(backend);
-    });
+eachKernelMode('fused against unfused', ({ backend, stock }) => {
 
     it('inference outputs (apply and predict) agree to rounding; the folded BNs and activations run no kernel', async () => {
       const start = tf.memory().numTensors;
@@ -398,7 +381,6 @@ for (const { backend, stock } of MODES) {
       }
     });
   });
-}
 
 describe('the epilogue of a folded convolution on wasm (our product or depthwise program, then bias_clamp in place)', () => {
   const cases = [

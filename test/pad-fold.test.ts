@@ -6,14 +6,13 @@
  * the zeros the pad would have added), to rounding where the BN folds too — with asymmetric pads, odd sizes, a
  * channel count the SIMD depthwise does not take (6), and a pad before a 'same' convolution left as it is.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../src/backend/index.js';
-import { registerKernelOverrides, restoreStockKernels } from '../src/kernels/index.js';
 import { describeGraph, planPads, type FoldGraph, type GraphNode } from '../src/model/fold-plan.js';
 import { setConvBnFold, withGradientTargets } from '../src/kernels/conv-bn-fold.js';
 import { setInferenceMode } from '../src/model/batchnorm.js';
 import { relErr, values } from './helpers/kernels.js';
+import { eachKernelMode } from './helpers/kernel-modes.js';
 
 const node = (layer: string, kind: GraphNode['kind'], inputs: number[], outputs: number[], validPadding?: boolean): GraphNode =>
   validPadding === undefined ? { layer, kind, inputs, outputs } : { layer, kind, inputs, outputs, validPadding };
@@ -124,22 +123,7 @@ describe('the plan of a real graph', () => {
   });
 });
 
-const onlyStock = (process.env['FASTLR_KERNELS'] ?? '').trim() === 'stock';
-const MODES = [
-  ...(['cpu', 'wasm'] as const).map((backend) => ({ backend, stock: false })),
-  ...(['cpu', 'wasm'] as const).map((backend) => ({ backend, stock: true })),
-];
-
-for (const { backend, stock } of MODES) {
-  (onlyStock && !stock ? describe.skip : describe)(`pads taken into convolutions on ${backend}${stock ? ' with the stock kernels' : ''}`, () => {
-    beforeEach(async () => {
-      await initBackend(backend);
-      await tf.setBackend(backend);
-      if (stock) restoreStockKernels(backend);
-    });
-    afterEach(() => {
-      if (stock) registerKernelOverrides(backend);
-    });
+eachKernelMode('pads taken into convolutions', ({ backend, stock }) => {
 
     it('inference (BN folded too): the outputs of the model as written to rounding, one PadV2 (before the same conv) instead of three; tensors flat', async () => {
       const model = graph();
@@ -214,4 +198,3 @@ for (const { backend, stock } of MODES) {
       model.dispose();
     });
   });
-}
