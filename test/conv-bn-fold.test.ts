@@ -14,6 +14,7 @@ import { foldPlanOf, setConvBnFold, setFoldTrained, withGradientTargets } from '
 import { setInferenceMode } from '../src/model/batchnorm.js';
 import { relErr, values } from './helpers/kernels.js';
 import { eachKernelMode } from './helpers/kernel-modes.js';
+import { kernelsOf, unfused } from './helpers/folds.js';
 
 // ------------------------------------------------------------------------------------------------- the plan
 const node = (layer: string, kind: GraphNode['kind'], inputs: number[], outputs: number[]): GraphNode => ({ layer, kind, inputs, outputs });
@@ -145,22 +146,6 @@ function graph(stemBias = 0): tf.LayersModel {
 
 const BATCH = 3;
 const input = (): tf.Tensor4D => tf.tensor(values(BATCH * H * H * 4, 9).map((v) => 2 * v), [BATCH, H, H, 4]) as tf.Tensor4D;
-
-/** Kernel names run by f (tf.profile). */
-async function kernelsOf(f: () => tf.Tensor): Promise<string[]> {
-  const info = await tf.profile(() => f());
-  tf.dispose(info.result as tf.Tensor);
-  return info.kernels.map((k) => k.name);
-}
-
-function unfused<T>(f: () => T): T {
-  const was = setConvBnFold(false);
-  try {
-    return f();
-  } finally {
-    setConvBnFold(was);
-  }
-}
 
 describe('the plan of a real graph', () => {
   it('names the convs, BNs and activations that fold (nested model planned on its own)', async () => {

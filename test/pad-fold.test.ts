@@ -9,10 +9,11 @@
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { describeGraph, planPads, type FoldGraph, type GraphNode } from '../src/model/fold-plan.js';
-import { setConvBnFold, withGradientTargets } from '../src/kernels/conv-bn-fold.js';
+import { withGradientTargets } from '../src/kernels/conv-bn-fold.js';
 import { setInferenceMode } from '../src/model/batchnorm.js';
 import { relErr, values } from './helpers/kernels.js';
 import { eachKernelMode } from './helpers/kernel-modes.js';
+import { kernelsOf, unfused } from './helpers/folds.js';
 
 const node = (layer: string, kind: GraphNode['kind'], inputs: number[], outputs: number[], validPadding?: boolean): GraphNode =>
   validPadding === undefined ? { layer, kind, inputs, outputs } : { layer, kind, inputs, outputs, validPadding };
@@ -90,22 +91,7 @@ function graph(): tf.LayersModel {
 const BATCH = 3;
 const input = (): tf.Tensor4D => tf.tensor(values(BATCH * H * H * C, 9).map((v) => 2 * v), [BATCH, H, H, C]) as tf.Tensor4D;
 
-async function kernelsOf(f: () => tf.Tensor): Promise<string[]> {
-  const info = await tf.profile(() => f());
-  tf.dispose(info.result as tf.Tensor);
-  return info.kernels.map((k) => k.name);
-}
 const count = (ks: string[], name: string): number => ks.filter((k) => k === name).length;
-
-/** f with the folds off: the model as written (every pad a PadV2). */
-function asWritten<T>(f: () => T): T {
-  const was = setConvBnFold(false);
-  try {
-    return f();
-  } finally {
-    setConvBnFold(was);
-  }
-}
 
 /** Largest |a − b| (0: equal up to the sign of zeros); NaN anywhere counts as different. */
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -130,11 +116,11 @@ eachKernelMode('pads taken into convolutions', ({ backend, stock }) => {
       const x = input();
       tf.dispose(model.predict(x) as tf.Tensor);
       const before = tf.memory().numTensors;
-      const ref = asWritten(() => tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync().slice()));
+      const ref = unfused(() => tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync().slice()));
       const got = tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync().slice());
       expect(relErr(got, ref)).toBeLessThan(1e-5);
       expect(maxAbsDiff(ref, new Float32Array(ref.length))).toBeGreaterThan(0);
-      expect(count(await kernelsOf(() => asWritten(() => model.predict(x) as tf.Tensor)), 'PadV2')).toBe(3);
+      expect(count(await kernelsOf(() => unfused(() => model.predict(x) as tf.Tensor)), 'PadV2')).toBe(3);
       expect(count(await kernelsOf(() => model.predict(x) as tf.Tensor), 'PadV2')).toBe(1);
       expect(tf.memory().numTensors).toBe(before);
       x.dispose();
@@ -157,7 +143,7 @@ eachKernelMode('pads taken into convolutions', ({ backend, stock }) => {
           return { loss: value.dataSync()[0]!, grads: vars.map((v) => grads[v.name]!.dataSync().slice() as Float32Array) };
         });
       const before = tf.memory().numTensors;
-      const ref = asWritten(step);
+      const ref = unfused(step);
       model.setWeights(w0); // the moving statistics back
       const got = step();
       expect(got.loss).toBe(ref.loss);
@@ -190,7 +176,7 @@ eachKernelMode('pads taken into convolutions', ({ backend, stock }) => {
           const { value, grads } = withGradientTargets(vars, () => tf.variableGrads(f, vars));
           return { loss: value.dataSync()[0]!, grads: vars.map((v) => grads[v.name]!.dataSync().slice() as Float32Array) };
         });
-      const ref = asWritten(step);
+      const ref = unfused(step);
       const got = step();
       expect(Math.abs(got.loss - ref.loss)).toBeLessThan(1e-5 * Math.abs(ref.loss));
       got.grads.forEach((g, i) => expect(relErr(g, ref.grads[i]!), vars[i]!.name).toBeLessThan(1e-4));
